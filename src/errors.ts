@@ -1,0 +1,103 @@
+/**
+ * One error type for the whole project, shared by core, server, signer, CLI and SDK.
+ *
+ * `code` is a stable, documented string that scripts may match on; `status` is the HTTP status the
+ * API maps it to. Messages are for people and must never contain key material: callers build them
+ * from public values only.
+ */
+export type ErrorCode =
+  // request shape
+  | 'bad_request'
+  | 'invalid_json'
+  | 'validation_failed'
+  | 'not_found'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'conflict'
+  | 'payload_too_large'
+  // protocol
+  | 'bad_signature'
+  | 'unknown_node'
+  | 'wrong_session'
+  | 'replayed_message'
+  | 'protocol_state'
+  | 'bad_share'
+  | 'nonce_consumed'
+  | 'nonce_unknown'
+  | 'decrypt_failed'
+  | 'cheating_signer'
+  // availability
+  | 'not_enough_signers'
+  | 'signer_unavailable'
+  | 'timeout'
+  // chains / policy (later issues add theirs here)
+  | 'decode_failed'
+  | 'unsupported'
+  | 'policy_denied'
+  | 'internal';
+
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  invalid_json: 400,
+  validation_failed: 400,
+  not_found: 404,
+  unauthorized: 401,
+  forbidden: 403,
+  conflict: 409,
+  payload_too_large: 413,
+  bad_signature: 400,
+  unknown_node: 400,
+  wrong_session: 400,
+  replayed_message: 409,
+  protocol_state: 409,
+  bad_share: 400,
+  nonce_consumed: 409,
+  nonce_unknown: 404,
+  decrypt_failed: 400,
+  cheating_signer: 502,
+  not_enough_signers: 503,
+  signer_unavailable: 503,
+  timeout: 504,
+  decode_failed: 400,
+  unsupported: 400,
+  policy_denied: 403,
+  internal: 500,
+};
+
+export type ErrorDetails = Record<string, unknown>;
+
+export class FleetkeyError extends Error {
+  override readonly name = 'FleetkeyError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: ErrorDetails;
+  constructor(code: ErrorCode, message: string, opts: { details?: ErrorDetails; cause?: unknown; status?: number } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.code = code;
+    this.status = opts.status ?? STATUS[code];
+    this.details = opts.details;
+  }
+  toJSON(requestId?: string) {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.details ? { details: this.details } : {}),
+        ...(requestId ? { requestId } : {}),
+      },
+    };
+  }
+}
+
+export function isFleetkeyError(e: unknown): e is FleetkeyError {
+  return e instanceof FleetkeyError;
+}
+
+/** Shorthand used at boundaries: throw a FleetkeyError. */
+export function fail(code: ErrorCode, message: string, details?: ErrorDetails): never {
+  throw new FleetkeyError(code, message, { details });
+}
+
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code];
+}
