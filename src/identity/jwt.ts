@@ -1,0 +1,144 @@
+/**
+ * Compact JWS / JWT with an external signer, and the strict decoder the verifiers share.
+ *
+ * Signing: the JWS signing input is ASCII(b64url(header) '.' b64url(payload)). The callback is
+ * handed `signerInputFor(alg, signingInput)` (keys.ts): the signing input itself for EdDSA, its
+ * SHA-256 digest for ES256 / ES256K, because threshold-ECDSA clusters and secure elements sign
+ * digests while Ed25519 (and FROST-Ed25519) must see the whole message. It returns 64 bytes
+ * (R||S, or r||s big-endian with no DER); ES256K high-S is folded to low-S. When the issuer key is
+ * known the returned signature is checked before the token is released, so a faulty or cheating
+ * cluster cannot hand out tokens that fail later.
+ *
+ * Decoding is strict on purpose: three base64url segments without padding, a JSON-object header
+ * with a known `alg` and no `crit`, a JSON-object payload, a 64-byte signature, and a size cap.
+ */
+import { base58, base64urlnopad, utf8 } from '@scure/base';
+import type { DIDDocument, Resolvable, VerificationMethod } from 'did-resolver';
+import { FleetkeyError } from '../errors.ts';
+import { multibaseToPublicKey } from './did-key.ts';
+import { isJwsAlg, jwkToPublicKey, normalizeSignature, parsePublicKey, signerInputFor, verifySignature, type JwsAlg, type PublicKey, type SignCallback } from './keys.ts';
+
+export interface JwsHeader {
+  alg: JwsAlg;
+  kid?: string;
+  typ?: string;
+  [k: string]: unknown;
+}
+
+export interface DecodedJws<P = Record<string, unknown>> {
+  header: JwsHeader;
+  payload: P;
+  /** ASCII bytes of `header.payload`, what the signature covers. */
+  signingInput: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** Default cap on a compact JWS we are willing to parse (status lists of 131072+ bits fit easily). */
+export const MAX_JWS_LENGTH = 1 << 20;
+
+function b64json(value: unknown): string {
+  return base64urlnopad.encode(utf8.decode(JSON.stringify(value)));
+}
+
+/**
+ * Signs `payload` under `header` through the external `sign` callback and returns the compact JWS.
+ * With `publicKey` the signature is verified before it is returned (throws `bad_signature`).
+ */
+export async function signJws(header: JwsHeader, payload: Record<string, unknown>, sign: SignCallback, publicKey?: PublicKey): Promise<string> {
+  if (!isJwsAlg(header.alg)) throw new FleetkeyError('validation_failed', `unsupported JWS alg ${String(header.alg)}`);
+  if (typeof sign !== 'function') throw new FleetkeyError('bad_request', 'sign must be a function (input: Uint8Array) => Promise<Uint8Array>');
+  const signingInput = `${b64json(header)}.${b64json(payload)}`;
+  const inputBytes = utf8.decode(signingInput);
+  const signature = normalizeSignature(header.alg, await sign(signerInputFor(header.alg, inputBytes)));
+  if (publicKey && !verifySignature(publicKey, header.alg, inputBytes, signature)) {
+    throw new FleetkeyError('bad_signature', `signer returned a ${header.alg} signature that does not verify under the issuer key`);
+  }
+  return `${signingInput}.${base64urlnopad.encode(signature)}`;
+}
+
+/** Parses a compact JWS. Throws `FleetkeyError('bad_request')` describing the first defect. */
+export function decodeJws<P = Record<string, unknown>>(jws: string, maxLength = MAX_JWS_LENGTH): DecodedJws<P> {
+  const bad = (msg: string): never => {
+    throw new FleetkeyError('bad_request', `malformed JWS: ${msg}`);
+  };
+  if (typeof jws !== 'string') bad('not a string');
+  if (jws.length > maxLength) bad(`longer than ${maxLength} characters`);
+  const parts = jws.split('.');
+  if (parts.length !== 3) bad('expected three dot-separated segments');
+  const [h, p, s] = parts as [string, string, string];
+  const seg = (v: string, what: string): Uint8Array => {
+    try {
+      return base64urlnopad.decode(v);
+    } catch {
+      return bad(`${what} is not unpadded base64url`);
+    }
+  };
+  const obj = (bytes: Uint8Array, what: string): Record<string, unknown> => {
+    let v: unknown;
+    try {
+      v = JSON.parse(utf8.encode(bytes));
+    } catch {
+      return bad(`${what} is not JSON`);
+    }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(`${what} is not a JSON object`);
+    return v as Record<string, unknown>;
+  };
+  const header = obj(seg(h, 'header'), 'header');
+  if (!isJwsAlg(header.alg)) bad(`unsupported alg ${JSON.stringify(header.alg)}`);
+  if ('crit' in header) bad('crit header parameters are not supported');
+  if (header.kid !== undefined && typeof header.kid !== 'string') bad('kid must be a string');
+  const payload = obj(seg(p, 'payload'), 'payload');
+  const signature = seg(s, 'signature');
+  if (signature.length !== 64) bad(`signature must be 64 bytes, got ${signature.length}`);
+  return { header: header as JwsHeader, payload: payload as P, signingInput: utf8.decode(`${h}.${p}`), signature };
+}
+
+/** Verifies a decoded JWS under `publicKey`. Never throws. */
+export function verifyDecodedJws(decoded: DecodedJws<unknown>, publicKey: PublicKey): boolean {
+  return verifySignature(publicKey, decoded.header.alg, decoded.signingInput, decoded.signature);
+}
+
+/** The validated public key a key-bearing verification method carries, or null (e.g. account-only methods). */
+export function publicKeyOfVerificationMethod(vm: VerificationMethod): PublicKey | null {
+  try {
+    if (vm.publicKeyJwk) return jwkToPublicKey(vm.publicKeyJwk);
+    if (vm.publicKeyMultibase) return multibaseToPublicKey(vm.publicKeyMultibase);
+    if (vm.publicKeyBase58 && (vm.type === 'Ed25519VerificationKey2018' || vm.type === 'Ed25519VerificationKey2020')) {
+      return parsePublicKey('Ed25519', base58.decode(vm.publicKeyBase58));
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
+function absolute(id: string, did: string): string {
+  return id.startsWith('#') ? did + id : id;
+}
+
+/**
+ * Resolves `issuer` and returns the keys it lists for `assertionMethod` (narrowed to `kid` when
+ * given; the kid must then be listed there). Throws `FleetkeyError('validation_failed')` when the
+ * DID does not resolve or offers no usable key.
+ */
+export async function assertionKeys(resolver: Resolvable, issuer: string, kid?: string): Promise<PublicKey[]> {
+  const res = await resolver.resolve(issuer, { accept: 'application/did+ld+json' });
+  const doc: DIDDocument | null = res.didDocument;
+  if (res.didResolutionMetadata?.error || !doc) {
+    throw new FleetkeyError('validation_failed', `cannot resolve ${issuer}: ${res.didResolutionMetadata?.error ?? 'no document'} ${String(res.didResolutionMetadata?.message ?? '')}`.trim());
+  }
+  const methods = new Map<string, VerificationMethod>();
+  for (const vm of doc.verificationMethod ?? []) methods.set(absolute(vm.id, doc.id), vm);
+  const wanted = kid === undefined ? undefined : absolute(kid, issuer);
+  const keys: PublicKey[] = [];
+  for (const ref of doc.assertionMethod ?? []) {
+    const vm = typeof ref === 'string' ? methods.get(absolute(ref, doc.id)) : ref;
+    if (!vm || (wanted !== undefined && absolute(vm.id, doc.id) !== wanted)) continue;
+    const pk = publicKeyOfVerificationMethod(vm);
+    if (pk) keys.push(pk);
+  }
+  if (!keys.length) {
+    throw new FleetkeyError('validation_failed', wanted ? `${wanted} is not a usable assertionMethod key of ${issuer}` : `${issuer} lists no usable assertionMethod key`);
+  }
+  return keys;
+}
