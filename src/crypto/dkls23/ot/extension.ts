@@ -1,0 +1,194 @@
+/**
+ * OT extension: KOS (Keller, Orsini, Scholl, "Actively Secure OT Extension with Optimal Overhead",
+ * ePrint 2015/546) in the corrected form of its Fig. 10 (the consistency check re-analysed with
+ * SoftSpokenOT, Roy, ePrint 2022/192), with the challenge derived by Fiat-Shamir as DKLs23
+ * (ePrint 2023/765, §5 / p. 30 of the revision we could cross-check) suggests, followed by the
+ * "Transfer" step of DKLs18 (ePrint 2018/499, Protocol 9) that turns random OTs into correlated
+ * OTs over Z_q: sender gets z_A, receiver gets z_B with z_A + z_B = x_j·α.
+ *
+ * Roles: the OTE *sender* (Alice in the multiplication) was the base-OT *receiver* with choice
+ * bits Δ ∈ {0,1}^κ and holds k_i^{Δ_i}; the OTE *receiver* (Bob) was the base-OT sender and holds
+ * (k_i^0, k_i^1). The base OTs are reused across sessions; every PRG stream and every hash is
+ * domain-separated by the per-execution session id.
+ *
+ * Consistency check (KOS Fig. 10 "check correlation"): the receiver sends U(x) and U(t_i) for every
+ * column i, where U is a GF(2)-linear 2^-OT_SEC-universal hash of the m' = ELL + OT_SEC extended
+ * bits; the sender checks U(q_i) = U(t_i) ⊕ Δ_i·U(x). KOS/0xCarbon instantiate U(v) = χ1·v[0] +
+ * χ2·v[1] + v[2] in GF(2^208); noble has no GF(2^208) arithmetic, so we use U(v) = M·v_data ⊕ v_pad
+ * with M a uniformly random 208×416 binary matrix from the Fiat-Shamir PRG. Both families are linear
+ * and 2^-208-universal (Pr[U(v) = 0] = 2^-208 for v_data ≠ 0; U(v) = v_pad ≠ 0 otherwise), and in both
+ * the OT_SEC random padding OTs make U(x) uniform, so U(x) reveals nothing about the choice bits.
+ * We compute the check row-wise after transposition: for each r, ⊕_{j: M_rj = 1} q_j ⊕ q_{ELL+r}.
+ */
+import { ProtocolError } from '../../types.ts';
+import { Fn, H, be32, bytesToHex, concatBytes, ctEqual, getBit, hashToScalars, parseBytes, prg, type Rng } from '../util.ts';
+
+/** Number of base OTs (= computational security parameter of the extension), see README "Parameters". */
+export const KAPPA = 128;
+/** Extended OTs consumed by one multiplication: ξ = |q| + 2s = 256 + 2·80 (DKLs19 Protocol 1). */
+export const ELL = 416;
+/** Check width / extra random OTs: 128 + 80 (DKLs19 implementation, 0xCarbon OT_SECURITY). */
+export const OT_SEC = 208;
+/** Extended batch m' = ELL + OT_SEC (KOS Fig. 10, l' = l + κ + s). */
+export const MPRIME = ELL + OT_SEC;
+
+const KB = KAPPA / 8; // bytes per row
+const KW = KAPPA / 32; // 32-bit words per row
+const CB = MPRIME / 8; // bytes per column
+
+/** Columns (κ × m' bits) → rows (m' × κ bits as Uint32 words). */
+function transpose(cols: Uint8Array[]): Uint32Array {
+  const rows = new Uint32Array(MPRIME * KW);
+  for (let i = 0; i < KAPPA; i++) {
+    const col = cols[i];
+    const w = i >>> 5;
+    const bit = 1 << (i & 31);
+    for (let j = 0; j < MPRIME; j++) if ((col[j >> 3] >> (j & 7)) & 1) rows[j * KW + w] |= bit;
+  }
+  return rows;
+}
+function rowBytes(rows: Uint32Array, j: number, mask?: Uint32Array): Uint8Array {
+  const out = new Uint8Array(KB);
+  const dv = new DataView(out.buffer);
+  for (let w = 0; w < KW; w++) dv.setUint32(4 * w, rows[j * KW + w] ^ (mask ? mask[w] : 0), true);
+  return out;
+}
+/** The Fiat-Shamir matrix M (OT_SEC × ELL bits) from the receiver's u-matrix. */
+function checkMatrix(sid: Uint8Array, u: Uint8Array): Uint8Array {
+  return prg(H('ote-chi', sid, u), (OT_SEC * ELL) / 8, 'ote-chi-matrix');
+}
+/** Row-wise U: out_r = rows[ELL + r] ⊕ ⊕_{j: M_rj} rows[j], for every r. */
+function hashRows(M: Uint8Array, rows: Uint32Array): Uint32Array {
+  const out = new Uint32Array(OT_SEC * KW);
+  const rb = ELL / 8;
+  for (let r = 0; r < OT_SEC; r++) {
+    const o = r * KW;
+    for (let w = 0; w < KW; w++) out[o + w] = rows[(ELL + r) * KW + w];
+    const base = r * rb;
+    for (let j = 0; j < ELL; j++) {
+      if ((M[base + (j >> 3)] >> (j & 7)) & 1) for (let w = 0; w < KW; w++) out[o + w] ^= rows[j * KW + w];
+    }
+  }
+  return out;
+}
+function hashBits(M: Uint8Array, x: Uint8Array): Uint8Array {
+  const out = new Uint8Array(OT_SEC / 8);
+  const rb = ELL / 8;
+  for (let r = 0; r < OT_SEC; r++) {
+    let acc = getBit(x, ELL + r);
+    for (let k = 0; k < rb; k++) {
+      let v = M[r * rb + k] & x[k];
+      v ^= v >> 4;
+      v ^= v >> 2;
+      v ^= v >> 1;
+      acc ^= v & 1;
+    }
+    out[r >> 3] |= acc << (r & 7);
+  }
+  return out;
+}
+function wordsToBytes(w: Uint32Array): Uint8Array {
+  const out = new Uint8Array(w.length * 4);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < w.length; i++) dv.setUint32(4 * i, w[i], true);
+  return out;
+}
+function deltaWords(delta: Uint8Array): Uint32Array {
+  const w = new Uint32Array(KW);
+  const dv = new DataView(delta.buffer, delta.byteOffset, delta.byteLength);
+  for (let i = 0; i < KW; i++) w[i] = dv.getUint32(4 * i, true);
+  return w;
+}
+
+export interface OteSenderSetup { delta: Uint8Array; seeds: Uint8Array[] } // Δ (κ bits), k_i^{Δ_i}
+export interface OteReceiverSetup { seeds0: Uint8Array[]; seeds1: Uint8Array[] }
+export interface OteMsg { u: string; xh: string; th: string }
+export interface OteReceiverKeep { rows: Uint32Array; choice: Uint8Array; digest: Uint8Array }
+
+/** Receiver, KOS Fig. 10 "extend" steps 1-3 and "check" step 2. `choice`: ELL bits. */
+export function oteReceiverStart(setup: OteReceiverSetup, sid: Uint8Array, choice: Uint8Array, rng: Rng): { keep: OteReceiverKeep; msg: OteMsg } {
+  if (choice.length !== ELL / 8) throw new ProtocolError('OTE: choice vector length');
+  const x = concatBytes(choice, rng(OT_SEC / 8));
+  const t: Uint8Array[] = [];
+  const u = new Uint8Array(KAPPA * CB);
+  for (let i = 0; i < KAPPA; i++) {
+    const t0 = prg(setup.seeds0[i], CB, 'ote-ext', sid, be32(i));
+    const t1 = prg(setup.seeds1[i], CB, 'ote-ext', sid, be32(i));
+    for (let k = 0; k < CB; k++) u[i * CB + k] = t0[k] ^ t1[k] ^ x[k];
+    t1.fill(0);
+    t.push(t0);
+  }
+  const rows = transpose(t);
+  for (const c of t) c.fill(0);
+  const M = checkMatrix(sid, u);
+  const xh = hashBits(M, x);
+  const th = wordsToBytes(hashRows(M, rows));
+  x.fill(0);
+  const digest = H('ote-msg', sid, u, xh, th);
+  return { keep: { rows, choice: choice.slice(), digest }, msg: { u: bytesToHex(u), xh: bytesToHex(xh), th: bytesToHex(th) } };
+}
+
+/** Sender, KOS Fig. 10 "extend" step 4 and the consistency check (step 3). Aborts naming `culprit`. */
+export function oteSenderCheck(setup: OteSenderSetup, sid: Uint8Array, msg: unknown, culprit: number): { rows: Uint32Array; digest: Uint8Array } {
+  const m = msg as Record<string, unknown>;
+  const u = parseBytes(m?.u, KAPPA * CB, 'OTE u', culprit);
+  const xh = parseBytes(m?.xh, OT_SEC / 8, 'OTE check x', culprit);
+  const th = parseBytes(m?.th, OT_SEC * KB, 'OTE check t', culprit);
+  const q: Uint8Array[] = [];
+  for (let i = 0; i < KAPPA; i++) {
+    const qi = prg(setup.seeds[i], CB, 'ote-ext', sid, be32(i));
+    if (getBit(setup.delta, i)) for (let k = 0; k < CB; k++) qi[k] ^= u[i * CB + k];
+    q.push(qi);
+  }
+  const rows = transpose(q);
+  for (const c of q) c.fill(0);
+  const M = checkMatrix(sid, u);
+  const qh = hashRows(M, rows);
+  const dW = deltaWords(setup.delta);
+  const thW = new Uint32Array(OT_SEC * KW);
+  const dv = new DataView(th.buffer, th.byteOffset, th.byteLength);
+  for (let i = 0; i < thW.length; i++) thW[i] = dv.getUint32(4 * i, true);
+  let diff = 0;
+  for (let r = 0; r < OT_SEC; r++) {
+    const mask = -getBit(xh, r) >>> 0; // all-ones iff U(x)_r = 1
+    for (let w = 0; w < KW; w++) diff |= qh[r * KW + w] ^ thW[r * KW + w] ^ (dW[w] & mask);
+  }
+  if (diff !== 0) throw new ProtocolError('OT extension consistency check failed (KOS check)', culprit);
+  return { rows, digest: H('ote-msg', sid, u, xh, th) };
+}
+
+/**
+ * DKLs18 Protocol 9 "Transfer", `width` correlations at once ("forced reuse", DKLs23 p. 8): for each
+ * j < ELL and w < width the sender's output is v0 = H(j, q_j)_w, and it sends τ_{w,j} = v1 − v0 + α_w
+ * where v1 = H(j, q_j ⊕ Δ)_w. The receiver then gets z_B = x_j·τ − H(j, t_j)_w, so z_A + z_B = x_j·α_w.
+ */
+export function oteSenderTransfer(setup: OteSenderSetup, sid: Uint8Array, rows: Uint32Array, alpha: bigint[]): { out: bigint[][]; tau: bigint[][] } {
+  const width = alpha.length;
+  const dW = deltaWords(setup.delta);
+  const out: bigint[][] = alpha.map(() => new Array(ELL));
+  const tau: bigint[][] = alpha.map(() => new Array(ELL));
+  for (let j = 0; j < ELL; j++) {
+    const v0 = hashToScalars('ote-transfer', width, sid, be32(j), rowBytes(rows, j));
+    const v1 = hashToScalars('ote-transfer', width, sid, be32(j), rowBytes(rows, j, dW));
+    for (let w = 0; w < width; w++) {
+      out[w][j] = v0[w];
+      tau[w][j] = Fn.add(Fn.sub(v1[w], v0[w]), alpha[w]);
+    }
+  }
+  rows.fill(0);
+  return { out, tau };
+}
+
+export function oteReceiverTransfer(keep: OteReceiverKeep, sid: Uint8Array, tau: bigint[][]): bigint[][] {
+  const width = tau.length;
+  const out: bigint[][] = tau.map(() => new Array(ELL));
+  for (let j = 0; j < ELL; j++) {
+    const v = hashToScalars('ote-transfer', width, sid, be32(j), rowBytes(keep.rows, j));
+    const bit = getBit(keep.choice, j);
+    for (let w = 0; w < width; w++) out[w][j] = bit ? Fn.sub(tau[w][j], v[w]) : Fn.neg(v[w]);
+  }
+  keep.rows.fill(0);
+  return out;
+}
+
+export { ctEqual };

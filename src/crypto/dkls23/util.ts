@@ -1,0 +1,191 @@
+/**
+ * Shared plumbing for the DKLs23 core: encodings, domain-separated hashing, PRG, bit vectors and
+ * boundary validation. Every arithmetic operation is delegated to @noble/curves (secp256k1 Point and
+ * its scalar field Point.Fn, `mapHashToField`), every hash to @noble/hashes and the PRG to
+ * @noble/ciphers ChaCha20. Nothing here implements a field, curve, hash or cipher.
+ */
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { mapHashToField } from '@noble/curves/abstract/modular.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { shake256 } from '@noble/hashes/sha3.js';
+import { bytesToHex, hexToBytes, concatBytes, randomBytes as nobleRandomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { chacha20 } from '@noble/ciphers/chacha.js';
+import { ProtocolError } from '../types.ts';
+
+export { bytesToHex, hexToBytes, concatBytes, utf8ToBytes };
+
+export const Point = secp256k1.Point;
+export type Point = InstanceType<typeof secp256k1.Point>;
+/** The scalar field Z_q of secp256k1 (q = group order), from noble. */
+export const Fn = Point.Fn;
+export const Q = Fn.ORDER;
+
+/** Source of randomness; defaults to noble's CSPRNG (crypto.getRandomValues). Tests may inject one. */
+export type Rng = (len: number) => Uint8Array;
+export const defaultRng: Rng = (len) => nobleRandomBytes(len);
+
+const DST = utf8ToBytes('fleetkey/dkls23/v1');
+
+function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n >>> 0, false);
+  return b;
+}
+export const be32 = u32;
+
+/** Unambiguous framing: every part length-prefixed, tag included, global DST prefix. */
+function frame(tag: string, parts: Uint8Array[]): Uint8Array {
+  const t = utf8ToBytes(tag);
+  const chunks: Uint8Array[] = [u32(DST.length), DST, u32(t.length), t];
+  for (const p of parts) chunks.push(u32(p.length), p);
+  return concatBytes(...chunks);
+}
+
+/** Domain-separated SHA-256 (random oracle for commitments, Fiat-Shamir, key derivation). */
+export function H(tag: string, ...parts: Uint8Array[]): Uint8Array {
+  return sha256(frame(tag, parts));
+}
+
+/** Random oracle onto Z_q: SHA-512 then noble's `mapHashToField` (FIPS 186-5 A.4.1-style, bias < 2^-128). */
+export function hashToScalar(tag: string, ...parts: Uint8Array[]): bigint {
+  return Fn.fromBytes(mapHashToField(sha512(frame(tag, parts)), Q));
+}
+
+/** `count` independent random-oracle scalars from one SHAKE256 call (48 bytes each, mapHashToField). */
+export function hashToScalars(tag: string, count: number, ...parts: Uint8Array[]): bigint[] {
+  const out = shake256(frame(tag, parts), { dkLen: 48 * count });
+  const res: bigint[] = new Array(count);
+  for (let i = 0; i < count; i++) res[i] = Fn.fromBytes(mapHashToField(out.subarray(48 * i, 48 * i + 48), Q));
+  return res;
+}
+
+/** PRG: ChaCha20 keystream (RFC 8439) under a key derived from `seed` and a domain/nonce. */
+export function prg(seed: Uint8Array, len: number, tag: string, ...parts: Uint8Array[]): Uint8Array {
+  const key = H('prg-key/' + tag, seed, ...parts);
+  const out = chacha20(key, new Uint8Array(12), new Uint8Array(len));
+  key.fill(0);
+  return out;
+}
+
+// ---------------------------------------------------------------- scalars and points
+
+export function scalarToBytes(s: bigint): Uint8Array {
+  return Fn.toBytes(s);
+}
+/** k·G, constant-time noble path; k = 0 gives the identity (noble's multiply rejects 0). */
+export function mulG(k: bigint): Point {
+  return k === 0n ? Point.ZERO : Point.BASE.multiply(k);
+}
+/** k·P for secret k (constant-time noble path). */
+export function mulSecret(P: Point, k: bigint): Point {
+  return k === 0n ? Point.ZERO : P.multiply(k);
+}
+/** k·P for public k (variable time). */
+export function mulPublic(P: Point, k: bigint): Point {
+  return P.multiplyUnsafe(k);
+}
+export function pointToHex(P: Point): string {
+  return bytesToHex(P.toBytes(true));
+}
+export function randomScalar(rng: Rng): bigint {
+  // 48 bytes + mapHashToField: negligible bias, never 0.
+  const b = rng(48);
+  const s = Fn.fromBytes(mapHashToField(b, Q));
+  b.fill(0);
+  return s;
+}
+export function lagrangeAtZero(i: number, set: number[]): bigint {
+  let num = Fn.ONE;
+  let den = Fn.ONE;
+  for (const j of set) {
+    if (j === i) continue;
+    num = Fn.mul(num, BigInt(j));
+    den = Fn.mul(den, Fn.sub(BigInt(j), BigInt(i)));
+  }
+  return Fn.div(num, den);
+}
+/** Evaluate a polynomial (coefficients low to high) at x. */
+export function polyEval(coeffs: bigint[], x: number): bigint {
+  const X = BigInt(x);
+  let acc = Fn.ZERO;
+  for (let k = coeffs.length - 1; k >= 0; k--) acc = Fn.add(Fn.mul(acc, X), coeffs[k]);
+  return acc;
+}
+/** Evaluate a Feldman commitment (points of coefficients) at x. */
+export function commitEval(C: Point[], x: number): Point {
+  const X = BigInt(x);
+  let acc = Point.ZERO;
+  let pow = 1n;
+  for (const c of C) {
+    acc = acc.add(c.multiplyUnsafe(pow));
+    pow = Fn.mul(pow, X);
+  }
+  return acc;
+}
+
+// ---------------------------------------------------------------- boundary parsing (culprit-aware)
+
+function bad(what: string, culprit?: number): never {
+  throw new ProtocolError(`invalid ${what}`, culprit);
+}
+export function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+export function getField(o: unknown, key: string, culprit?: number): unknown {
+  if (!isObj(o) || !(key in o)) bad(`message: missing ${key}`, culprit);
+  return (o as Record<string, unknown>)[key];
+}
+export function parseBytes(v: unknown, len: number | undefined, what: string, culprit?: number): Uint8Array {
+  if (typeof v !== 'string' || v.length % 2 !== 0 || !/^[0-9a-f]*$/.test(v)) bad(what, culprit);
+  const b = hexToBytes(v);
+  if (len !== undefined && b.length !== len) bad(`${what} length`, culprit);
+  return b;
+}
+/** Scalar in [0, q) (allowZero) or [1, q). Canonical 32-byte big-endian hex only. */
+export function parseScalar(v: unknown, what: string, culprit?: number, allowZero = true): bigint {
+  const b = parseBytes(v, 32, what, culprit);
+  let s: bigint;
+  try {
+    s = Fn.fromBytes(b); // noble rejects values >= q
+  } catch {
+    bad(`${what} (out of range)`, culprit);
+  }
+  if (!allowZero && s === 0n) bad(`${what} (zero)`, culprit);
+  return s;
+}
+/** Compressed SEC1 point, on the curve (noble checks), never the identity. */
+export function parsePoint(v: unknown, what: string, culprit?: number): Point {
+  const b = parseBytes(v, 33, what, culprit);
+  let P: Point;
+  try {
+    P = Point.fromBytes(b);
+    P.assertValidity();
+  } catch {
+    bad(`${what} (not a curve point)`, culprit);
+  }
+  if (P.is0()) bad(`${what} (identity)`, culprit);
+  return P;
+}
+export function parseArray(v: unknown, len: number, what: string, culprit?: number): unknown[] {
+  if (!Array.isArray(v) || v.length !== len) bad(`${what} (array length)`, culprit);
+  return v;
+}
+
+// ---------------------------------------------------------------- bits (LSB-first within bytes)
+
+export function getBit(v: Uint8Array, j: number): number {
+  return (v[j >> 3] >> (j & 7)) & 1;
+}
+export function xorInto(dst: Uint8Array, src: Uint8Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i] ^= src[i];
+}
+export function ctEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+/** Wipe byte buffers holding secrets (bigints cannot be wiped in JS; see README). */
+export function wipe(...bufs: (Uint8Array | undefined)[]): void {
+  for (const b of bufs) b?.fill(0);
+}

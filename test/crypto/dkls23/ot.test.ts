@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from '@noble/hashes/utils.js';
+import * as base from '../../../src/crypto/dkls23/ot/base.ts';
+import { KAPPA, ELL, oteReceiverStart, oteSenderCheck, oteSenderTransfer, oteReceiverTransfer } from '../../../src/crypto/dkls23/ot/extension.ts';
+import { mulReceiverStart, mulSenderRespond, mulReceiverFinish } from '../../../src/crypto/dkls23/multiply.ts';
+import { Fn, getBit, defaultRng as rng, randomScalar } from '../../../src/crypto/dkls23/util.ts';
+import { ProtocolError } from '../../../src/crypto/types.ts';
+
+const S = 1, R = 2; // party indices for culprit naming
+
+function runBase(count: number, tamper?: (stage: string, v: any) => any) {
+  const sid = randomBytes(32);
+  const choice = randomBytes(count / 8);
+  const t = tamper ?? ((_s: string, v: any) => v);
+  const s = base.baseOtSenderStart(sid, count, rng);
+  const r = base.baseOtReceiverChoose(sid, count, choice, t('m1', s.msg), rng, S);
+  const xi = base.baseOtSenderChallenge(s.state, t('m2', { A: r.A }), R);
+  const rp = base.baseOtReceiverRespond(r.state, t('m3', xi), S);
+  const open = base.baseOtSenderVerify(s.state, t('m4', rp), R);
+  const rho = base.baseOtReceiverFinish(r.state, t('m5', open), S);
+  return { choice, ...base.baseOtSenderOutput(s.state), rho };
+}
+const flipHex = (h: string, at = 10) => h.slice(0, at) + ((parseInt(h[at], 16) ^ 1).toString(16)) + h.slice(at + 1);
+
+test('VSOT: receiver gets exactly the pad of its choice', () => {
+  const { choice, rho0, rho1, rho } = runBase(32);
+  for (let i = 0; i < 32; i++) {
+    const want = getBit(choice, i) ? rho1[i] : rho0[i];
+    const other = getBit(choice, i) ? rho0[i] : rho1[i];
+    assert.deepEqual(rho[i], want);
+    assert.notDeepEqual(rho[i], other);
+  }
+});
+
+test('VSOT: every tampered flow aborts naming the sender of that flow', () => {
+  const cases: [string, (v: any) => any, number][] = [
+    ['m1', (v) => ({ ...v, proof: { ...v.proof, s: flipHex(v.proof.s, 60) } }), S],
+    ['m1', (v) => ({ ...v, B: flipHex(v.B, 40) }), S],
+    ['m2', (v) => ({ A: v.A.slice(0, -1) }), R],
+    ['m3', (v) => flipHex(v, 5), S],
+    ['m4', (v) => flipHex(v, 7), R],
+    ['m5', (v) => ({ ...v, h0: flipHex(v.h0, 3), h1: flipHex(v.h1, 3) }), S],
+  ];
+  for (const [stage, f, culprit] of cases) {
+    assert.throws(() => runBase(16, (s, v) => (s === stage ? f(v) : v)), (e: any) => e instanceof ProtocolError && e.culprit === culprit, stage);
+  }
+});
+
+function setupPair() {
+  const { choice, rho0, rho1, rho } = runBase(KAPPA);
+  return { sender: { delta: choice, seeds: rho }, receiver: { seeds0: rho0, seeds1: rho1 } };
+}
+
+test('KOS + transfer: z_A + z_B = x_j·α, and the check catches an inconsistent receiver', () => {
+  const { sender, receiver } = setupPair();
+  const sid = randomBytes(32);
+  const choice = randomBytes(ELL / 8);
+  const { keep, msg } = oteReceiverStart(receiver, sid, choice, rng);
+  const { rows } = oteSenderCheck(sender, sid, msg, R);
+  const alpha = [randomScalar(rng), randomScalar(rng)];
+  const { out, tau } = oteSenderTransfer(sender, sid, rows, alpha);
+  const zb = oteReceiverTransfer(keep, sid, tau);
+  for (let w = 0; w < 2; w++)
+    for (let j = 0; j < ELL; j++) assert.equal(Fn.add(out[w][j], zb[w][j]), getBit(choice, j) ? alpha[w] : 0n);
+  // A receiver that flips one bit of u in a column (inconsistent choice vector) is caught.
+  for (const pos of [0, 77, 1000, 9983]) {
+    const bad = { ...msg, u: flipHex(msg.u, 2 * pos) };
+    assert.throws(() => oteSenderCheck(sender, sid, bad, R), (e: any) => e instanceof ProtocolError && e.culprit === R);
+  }
+  assert.throws(() => oteSenderCheck(sender, sid, { ...msg, xh: flipHex(msg.xh, 0) }, R), (e: any) => e.culprit === R);
+  assert.throws(() => oteSenderCheck(sender, sid, { ...msg, th: flipHex(msg.th, 100) }, R), (e: any) => e.culprit === R);
+  assert.throws(() => oteSenderCheck(sender, randomBytes(32), msg, R), (e: any) => e.culprit === R, 'other session');
+});
+
+test('RVOLE: c + d = a·b for both inputs; tampering on either side aborts', () => {
+  const { sender, receiver } = setupPair();
+  for (let k = 0; k < 3; k++) {
+    const sid = randomBytes(32);
+    const a = [randomScalar(rng), randomScalar(rng)];
+    const bob = mulReceiverStart(receiver, sid, rng);
+    const alice = mulSenderRespond(sender, sid, bob.msg, a, rng, R);
+    const d = mulReceiverFinish(bob.keep, sid, alice.msg, S);
+    for (let i = 0; i < 2; i++) assert.equal(Fn.add(alice.c[i], d[i]), Fn.mul(a[i], bob.b));
+  }
+  const sid = randomBytes(32);
+  const a = [randomScalar(rng), randomScalar(rng)];
+  const mk = () => mulReceiverStart(receiver, sid, rng);
+  // Alice alters one τ (changes her correlation for one OT) → Bob's check fails whenever γ_j = 1.
+  let caught = 0;
+  for (let k = 0; k < 6; k++) {
+    const bob = mk();
+    const alice = mulSenderRespond(sender, sid, bob.msg, a, rng, R);
+    const m = { ...alice.msg, tau: flipHex(alice.msg.tau, 64 * 5 + 63) };
+    try { mulReceiverFinish(bob.keep, sid, m, S); } catch (e: any) { assert.equal(e.culprit, S); caught++; }
+  }
+  assert.ok(caught >= 1, 'selective failure: τ tampering is detected when the choice bit is 1');
+  for (const f of [(m: any) => ({ ...m, rHash: flipHex(m.rHash, 0) }), (m: any) => ({ ...m, u: [flipHex(m.u[0], 30), m.u[1]] })]) {
+    const bob = mk();
+    const alice = mulSenderRespond(sender, sid, bob.msg, a, rng, R);
+    assert.throws(() => mulReceiverFinish(bob.keep, sid, f(alice.msg), S), (e: any) => e.culprit === S);
+  }
+});
