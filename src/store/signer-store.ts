@@ -1,0 +1,156 @@
+/**
+ * A signer node's own state: its sealed key shares (one per wallet and epoch), its sealed
+ * pre-generated FROST nonces, and the log of consumed nonce ids. Everything secret arrives here
+ * already sealed (AES-256-GCM, see src/signer/seal.ts); this layer never sees plaintext.
+ */
+import type { Db } from './db.ts';
+
+export const SIGNER_MIGRATIONS = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE shares (
+     wallet_id TEXT NOT NULL, epoch INTEGER NOT NULL, scheme TEXT NOT NULL,
+     status TEXT NOT NULL, sealed TEXT NOT NULL, public_json TEXT NOT NULL, public_hash TEXT NOT NULL,
+     created_at BIGINT NOT NULL, PRIMARY KEY (wallet_id, epoch));
+   CREATE TABLE nonces (
+     id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL, epoch INTEGER NOT NULL,
+     sealed TEXT NOT NULL, commitment TEXT NOT NULL, created_at BIGINT NOT NULL);
+   CREATE INDEX nonces_wallet ON nonces (wallet_id, epoch);
+   CREATE TABLE consumed_nonces (id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL, request_id TEXT, consumed_at BIGINT NOT NULL)`,
+];
+
+export type ShareStatus = 'pending' | 'active';
+
+export interface ShareRecord {
+  walletId: string;
+  epoch: number;
+  scheme: string;
+  status: ShareStatus;
+  sealed: string;
+  publicJson: string;
+  publicHash: string;
+}
+
+export interface NonceRecord {
+  id: string;
+  walletId: string;
+  epoch: number;
+  sealed: string;
+  commitment: string;
+}
+
+export type ConsumeResult = { ok: true; nonce: NonceRecord } | { ok: false; reason: 'consumed' | 'unknown' };
+
+export class SignerStore {
+  constructor(readonly db: Db) {}
+
+  async init(): Promise<void> {
+    await this.db.migrate('signer', SIGNER_MIGRATIONS);
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const r = await this.db.all(`SELECT value FROM meta WHERE key = $1`, [key]);
+    return r[0]?.value as string | undefined;
+  }
+
+  /** Sets a value only if none exists; returns the value that is stored afterwards. */
+  async initMeta(key: string, value: string): Promise<string> {
+    await this.db.run(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
+    return (await this.getMeta(key))!;
+  }
+
+  /** Stores a freshly generated share as pending; it signs nothing until activated. */
+  async putPendingShare(r: Omit<ShareRecord, 'status'>): Promise<void> {
+    await this.db.tx(async (q) => {
+      const existing = await q.all(`SELECT status FROM shares WHERE wallet_id = $1 AND epoch = $2`, [r.walletId, r.epoch]);
+      if (existing[0]?.status === 'active') throw new Error('an active share already exists for this wallet and epoch');
+      await q.run(`DELETE FROM shares WHERE wallet_id = $1 AND epoch = $2`, [r.walletId, r.epoch]);
+      await q.run(
+        `INSERT INTO shares (wallet_id, epoch, scheme, status, sealed, public_json, public_hash, created_at) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7)`,
+        [r.walletId, r.epoch, r.scheme, r.sealed, r.publicJson, r.publicHash, Date.now()],
+      );
+    });
+  }
+
+  /**
+   * Makes `epoch` the wallet's active share and erases every other epoch's share and nonces in
+   * the same transaction (proactive refresh is only worth anything if old shares are gone).
+   * Idempotent: activating the already-active epoch is a no-op.
+   */
+  async activateShare(walletId: string, epoch: number, publicHash: string): Promise<'activated' | 'already' | 'missing' | 'mismatch'> {
+    return this.db.tx(async (q) => {
+      const rows = await q.all(`SELECT status, public_hash FROM shares WHERE wallet_id = $1 AND epoch = $2`, [walletId, epoch]);
+      if (!rows.length) return 'missing';
+      if (rows[0].public_hash !== publicHash) return 'mismatch';
+      if (rows[0].status === 'active') return 'already';
+      await q.run(`UPDATE shares SET status = 'active' WHERE wallet_id = $1 AND epoch = $2`, [walletId, epoch]);
+      await q.run(`DELETE FROM shares WHERE wallet_id = $1 AND epoch <> $2`, [walletId, epoch]);
+      await q.run(`DELETE FROM nonces WHERE wallet_id = $1 AND epoch <> $2`, [walletId, epoch]);
+      return 'activated';
+    });
+  }
+
+  async getShare(walletId: string, epoch: number): Promise<ShareRecord | undefined> {
+    const r = await this.db.all(`SELECT * FROM shares WHERE wallet_id = $1 AND epoch = $2`, [walletId, epoch]);
+    return r[0] ? shareOf(r[0]) : undefined;
+  }
+
+  async getActiveShare(walletId: string): Promise<ShareRecord | undefined> {
+    const r = await this.db.all(`SELECT * FROM shares WHERE wallet_id = $1 AND status = 'active'`, [walletId]);
+    return r[0] ? shareOf(r[0]) : undefined;
+  }
+
+  async putNonces(list: NonceRecord[]): Promise<void> {
+    const now = Date.now();
+    await this.db.tx(async (q) => {
+      for (const n of list)
+        await q.run(`INSERT INTO nonces (id, wallet_id, epoch, sealed, commitment, created_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+          n.id,
+          n.walletId,
+          n.epoch,
+          n.sealed,
+          n.commitment,
+          now,
+        ]);
+    });
+  }
+
+  /**
+   * Takes a nonce out for one use. The row is deleted and its id written to the consumed log in
+   * one transaction that is durable before this resolves, so whatever happens next (a crash, a
+   * retry, a second request naming the same id) the nonce can never be used again.
+   */
+  async consumeNonce(id: string, walletId: string, requestId: string): Promise<ConsumeResult> {
+    return this.db.tx(async (q) => {
+      const rows = await q.all(`DELETE FROM nonces WHERE id = $1 AND wallet_id = $2 RETURNING id, wallet_id, epoch, sealed, commitment`, [id, walletId]);
+      if (!rows.length) {
+        const used = await q.all(`SELECT 1 AS x FROM consumed_nonces WHERE id = $1`, [id]);
+        return { ok: false, reason: used.length ? 'consumed' : 'unknown' };
+      }
+      await q.run(`INSERT INTO consumed_nonces (id, wallet_id, request_id, consumed_at) VALUES ($1, $2, $3, $4)`, [id, walletId, requestId, Date.now()]);
+      const r = rows[0];
+      return { ok: true, nonce: { id: r.id as string, walletId: r.wallet_id as string, epoch: Number(r.epoch), sealed: r.sealed as string, commitment: r.commitment as string } };
+    });
+  }
+
+  async countNonces(walletId: string): Promise<number> {
+    const r = await this.db.all(`SELECT COUNT(*) AS n FROM nonces WHERE wallet_id = $1`, [walletId]);
+    return Number(r[0].n);
+  }
+
+  async consumedCount(): Promise<number> {
+    const r = await this.db.all(`SELECT COUNT(*) AS n FROM consumed_nonces`);
+    return Number(r[0].n);
+  }
+}
+
+function shareOf(r: Record<string, unknown>): ShareRecord {
+  return {
+    walletId: r.wallet_id as string,
+    epoch: Number(r.epoch),
+    scheme: r.scheme as string,
+    status: r.status as ShareStatus,
+    sealed: r.sealed as string,
+    publicJson: r.public_json as string,
+    publicHash: r.public_hash as string,
+  };
+}

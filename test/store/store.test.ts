@@ -1,0 +1,116 @@
+/**
+ * One suite, run against every storage backend: SQLite always, PostgreSQL when FLEETKEY_TEST_PG
+ * is set (`npm run test:pg`, which .ci/run calls against the machine's local PostgreSQL).
+ */
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDb, type Db, type DbConfig } from '../../src/store/db.ts';
+import { SignerStore } from '../../src/store/signer-store.ts';
+import { ServerStore } from '../../src/store/server-store.ts';
+
+const backends: [string, () => DbConfig][] = [['sqlite', () => ({ kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'fk-store-')), 'db.sqlite') })]];
+if (process.env.FLEETKEY_TEST_PG) {
+  const url = process.env.FLEETKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  backends.push(['postgres', () => ({ kind: 'postgres', url, schema: `fk_test_${process.pid}_${Math.floor(Math.random() * 1e9)}` })]);
+}
+
+const opened: Db[] = [];
+after(async () => {
+  for (const db of opened) {
+    if (db.kind === 'postgres') {
+      const schema = (await db.all('SELECT current_schema() AS s'))[0].s as string;
+      if (schema.startsWith('fk_test_')) await db.run(`DROP SCHEMA ${schema} CASCADE`);
+    }
+    await db.close();
+  }
+});
+
+async function fresh(cfg: () => DbConfig): Promise<Db> {
+  const db = await openDb(cfg());
+  opened.push(db);
+  return db;
+}
+
+for (const [name, cfg] of backends) {
+  describe(`store (${name})`, () => {
+    test('migrations apply once and are idempotent', async () => {
+      const db = await fresh(cfg);
+      const s = new SignerStore(db);
+      await s.init();
+      await s.init();
+      assert.equal(await s.initMeta('node_id', 'a'), 'a');
+      assert.equal(await s.initMeta('node_id', 'b'), 'a', 'initMeta never overwrites');
+    });
+
+    test('shares: pending until activated; activation erases other epochs and their nonces', async () => {
+      const s = new SignerStore(await fresh(cfg));
+      await s.init();
+      const base = { walletId: 'w1', scheme: 'ed25519', sealed: 'x', publicJson: '{}', publicHash: 'h0' };
+      await s.putPendingShare({ ...base, epoch: 0 });
+      assert.equal(await s.getActiveShare('w1'), undefined);
+      assert.equal(await s.activateShare('w1', 0, 'wrong'), 'mismatch');
+      assert.equal(await s.activateShare('w1', 0, 'h0'), 'activated');
+      assert.equal(await s.activateShare('w1', 0, 'h0'), 'already');
+      assert.equal((await s.getActiveShare('w1'))!.epoch, 0);
+      await assert.rejects(s.putPendingShare({ ...base, epoch: 0 }), /active share already exists/);
+      await s.putNonces([{ id: 'n-old', walletId: 'w1', epoch: 0, sealed: 's', commitment: 'c' }]);
+      await s.putPendingShare({ ...base, epoch: 1, publicHash: 'h1' });
+      assert.equal((await s.getActiveShare('w1'))!.epoch, 0, 'refresh share is pending');
+      assert.equal(await s.activateShare('w1', 1, 'h1'), 'activated');
+      assert.equal((await s.getActiveShare('w1'))!.epoch, 1);
+      assert.equal(await s.getShare('w1', 0), undefined, 'old epoch erased');
+      assert.equal(await s.countNonces('w1'), 0, 'old epoch nonces erased');
+      assert.equal(await s.activateShare('w1', 7, 'h'), 'missing');
+    });
+
+    test('a nonce is consumed exactly once, even under concurrent requests', async () => {
+      const s = new SignerStore(await fresh(cfg));
+      await s.init();
+      await s.putNonces([{ id: 'n1', walletId: 'w', epoch: 0, sealed: 'sealed', commitment: 'c' }]);
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => s.consumeNonce('n1', 'w', `r${i}`)));
+      assert.equal(results.filter((r) => r.ok).length, 1);
+      assert.ok(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === 'consumed'));
+      assert.deepEqual(await s.consumeNonce('n1', 'w', 'again'), { ok: false, reason: 'consumed' });
+      assert.deepEqual(await s.consumeNonce('nope', 'w', 'x'), { ok: false, reason: 'unknown' });
+      await s.putNonces([{ id: 'n2', walletId: 'w', epoch: 0, sealed: 's', commitment: 'c' }]);
+      assert.deepEqual(await s.consumeNonce('n2', 'other-wallet', 'x'), { ok: false, reason: 'unknown' }, 'a nonce is bound to its wallet');
+      assert.equal(await s.consumedCount(), 1);
+    });
+
+    test('a failed transaction writes nothing', async () => {
+      const db = await fresh(cfg);
+      const s = new SignerStore(db);
+      await s.init();
+      await assert.rejects(
+        s.putNonces([
+          { id: 'dup', walletId: 'w', epoch: 0, sealed: 's', commitment: 'c' },
+          { id: 'dup', walletId: 'w', epoch: 0, sealed: 's', commitment: 'c' },
+        ]),
+      );
+      assert.equal(await s.countNonces('w'), 0);
+    });
+
+    test('wallets and epochs, with owed commits recorded atomically', async () => {
+      const st = new ServerStore(await fresh(cfg));
+      await st.init();
+      const w = {
+        id: 'wal_1', scheme: 'ed25519', label: 'l', threshold: 2, participants: [{ index: 1, nodeId: 'a' }, { index: 2, nodeId: 'b' }],
+        publicKey: 'pk', address: 'addr', network: null, publicJson: '{}', epoch: 0, createdAt: 1, updatedAt: 1,
+      };
+      await st.createWallet(w);
+      await assert.rejects(st.createWallet(w));
+      assert.deepEqual((await st.getWallet('wal_1'))!.participants, w.participants);
+      assert.equal(await st.getWallet('nope'), undefined);
+      assert.equal(await st.advanceEpoch('wal_1', 0, '{"v":1}', [{ nodeId: 'a', evidence: 'e' }]), true);
+      assert.equal(await st.advanceEpoch('wal_1', 0, '{"v":2}', []), false, 'stale epoch loses');
+      assert.equal((await st.getWallet('wal_1'))!.epoch, 1);
+      assert.deepEqual(await st.pendingCommits('wal_1'), [{ walletId: 'wal_1', epoch: 1, nodeId: 'a', evidence: 'e' }]);
+      await st.commitDelivered('wal_1', 1, 'a');
+      assert.deepEqual(await st.pendingCommits(), []);
+      assert.equal((await st.listWallets()).length, 1);
+    });
+  });
+}
