@@ -20,8 +20,28 @@ export type ActionKind =
 
 /** One movement or permission of value implied by the action. A transaction may imply several. */
 export type Effect =
-  | { type: 'transfer'; asset: string; to: string; amount: bigint }
+  | {
+      type: 'transfer';
+      asset: string;
+      to: string;
+      amount: bigint;
+      /** Source account when it is not `Action.from` (SPL source token account). */
+      from?: string;
+      /** Bitcoin: this output pays back to the signer's own address (`opts.from`). Still listed. */
+      change?: boolean;
+    }
   | { type: 'approval'; asset: string; spender: string; amount: bigint; expiry?: number };
+
+/** `Effect.asset` of the chain's native coin (ETH on chain 1, SOL, BTC). Tokens use their contract / mint. */
+export const NATIVE_ASSET = 'native';
+/** `Effect.asset` when the token cannot be known offline (SPL `Transfer` without a mint): judge strictly. */
+export const UNKNOWN_ASSET = 'unknown';
+
+/** One call among several (Solana instructions), in execution order. */
+export interface Call {
+  contract: string;
+  function: { selector: string; name?: string; args?: Record<string, unknown> };
+}
 
 export interface Action {
   chain: ChainFamily;
@@ -43,6 +63,10 @@ export interface Action {
   typedData?: { domain: Record<string, unknown>; primaryType: string };
   /** Programs invoked (Solana). */
   programs?: string[];
+  /** Every call in order, when a payload makes more than one (Solana instructions). */
+  calls?: Call[];
+  /** Message bytes (0x hex), and their UTF-8 text when they are valid UTF-8: EIP-191 and raw messages. */
+  message?: { hex: string; text?: string };
   /** Why the payload is 'unknown', or notes a person should read. */
   notes?: string[];
 }
@@ -62,4 +86,18 @@ export interface Decoded {
   action: Action;
   /** For ECDSA: the 32-byte digest. For Schnorr/EdDSA: the message bytes signed. */
   signingPayloads: Uint8Array[];
+  /** Parallel to signingPayloads: which scheme signs each one and, for Bitcoin, which input. */
+  signing?: SigningTarget[];
+  /** The exact unsigned encoding the digest covers, when decoding built it (EVM JSON transaction request). */
+  encoded?: string;
+}
+
+export interface SigningTarget {
+  scheme: 'ecdsa-secp256k1' | 'schnorr-bip340' | 'ed25519' | 'any';
+  /** Bitcoin: the PSBT input index this sighash is for. */
+  input?: number;
+  /** Bitcoin: the sighash type committed to (0 = SIGHASH_DEFAULT for taproot, 1 = ALL). */
+  sighashType?: number;
+  /** Taproot key path: sign with the internal key tweaked by this merkle root (BIP341; '' = key-only, BIP86). */
+  taprootTweak?: { internalKey: string; merkleRoot: string };
 }
