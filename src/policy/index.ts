@@ -1,0 +1,12 @@
+export { validatePolicy, isValidated, formatPath, policySchema, ACTION_KINDS, WEEKDAYS } from './schema.ts';
+export type { Policy, PolicyDocument, Rule, RuleType, Match, AssetRef, PolicyIssue, Weekday } from './schema.ts';
+export { compilePolicy, combine, isCompiled, windowText } from './compile.ts';
+export type { CompiledPolicy, CompiledLayer, CompiledRule, CompiledMatch, AssetInfo } from './compile.ts';
+export { evaluate, evaluateWithTrace, actionFacts, matchesAll, matchesAny, formatAmount } from './evaluate.ts';
+export type { Decision, Outcome, Reason, ReasonCode, Reservation, ReservationCheck, ApprovalRequirement, EvalContext, ActionFacts } from './evaluate.ts';
+export { simulate } from './simulate.ts';
+export type { Simulation } from './simulate.ts';
+export { NO_USAGE, memoryUsage } from './usage.ts';
+export type { UsageView, UsageRecord } from './usage.ts';
+export { assetKey, sumKey, countKey, matchHash, normAddress, normSelector } from './keys.ts';
+export type { Scope } from './keys.ts';

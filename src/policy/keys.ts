@@ -1,0 +1,64 @@
+/**
+ * Identity of addresses, assets and usage counters. Every signer node must derive the same strings
+ * from the same policy and action, so everything here is a plain function of its inputs.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { canonicalJson } from '../audit/canonical.ts';
+
+const EVM_ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const HEX = /^0x[0-9a-fA-F]*$/;
+const BECH32 = /^(bc|tb|bcrt)1[0-9a-zA-Z]+$/;
+
+/**
+ * Canonical comparison form of an address. EVM addresses (and any 0x hex, e.g. selectors) compare
+ * lowercased; bech32 Bitcoin addresses lowercased (they are case-insensitive); everything else
+ * (Solana base58, Bitcoin base58) is case-sensitive and kept exactly as written.
+ */
+export function normAddress(a: string): string {
+  const s = a.trim();
+  if (EVM_ADDRESS.test(s) || HEX.test(s) || BECH32.test(s)) return s.toLowerCase();
+  return s;
+}
+
+/** Function selector: 0x hex lowercased; Solana "program:instruction" names kept as written. */
+export function normSelector(s: string): string {
+  const t = s.trim();
+  return HEX.test(t) ? t.toLowerCase() : t;
+}
+
+export type Scope = 'wallet' | 'fleet';
+
+/** Asset identity: chain + asset ('native' or token address / mint), e.g. "8453/0x8335…" (lowercased EVM). */
+export function assetKey(chainId: string, asset: string): string {
+  return `${enc(chainId)}/${asset === 'native' ? 'native' : enc(normAddress(asset))}`;
+}
+
+/**
+ * Counter keys. A store records a reservation under each key a decision returns and answers
+ * `sum` / `count` for it. Formats (each segment URI-encoded; addresses in `normAddress` form):
+ *
+ *   sum/<scope>/<chainId>/<asset>[/to/<destination>][/m/<matchHash>]
+ *   count/<scope>/all[/m/<matchHash>]
+ *   count/<scope>/to/<chainId>/<destination>[/m/<matchHash>]
+ *
+ * `<matchHash>` is the first 32 hex digits of sha256(canonicalJson(rule.match)) (match normalised), present
+ * only when the rule limits itself to some actions. The window length is not part of a key: two rules
+ * over the same key with different windows share one usage history.
+ */
+export function sumKey(scope: Scope, asset: string /* from assetKey */, dest?: string, matchHash?: string): string {
+  return `sum/${scope}/${asset}${dest !== undefined ? `/to/${enc(dest)}` : ''}${matchHash ? `/m/${matchHash}` : ''}`;
+}
+
+export function countKey(scope: Scope, dest?: { chainId: string; to: string }, matchHash?: string): string {
+  const base = dest ? `count/${scope}/to/${enc(dest.chainId)}/${enc(dest.to)}` : `count/${scope}/all`;
+  return matchHash ? `${base}/m/${matchHash}` : base;
+}
+
+export function matchHash(normalisedMatch: unknown): string {
+  return bytesToHex(sha256(utf8ToBytes('fleetkey/policy/match/v1\n' + canonicalJson(normalisedMatch)))).slice(0, 32);
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}
