@@ -1,0 +1,46 @@
+// Local keys standing in for the fleet's threshold cluster and for device secure elements.
+// The callbacks follow the identity core's contract: EdDSA signs the bytes it is given; ES256 and
+// ES256K are given the SHA-256 digest and return r||s (64 bytes).
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { p256 } from '@noble/curves/nist.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { didKeyFromPublicKey } from '../../src/identity/did-key.ts';
+import type { KeyType, SignCallback } from '../../src/identity/keys.ts';
+
+export interface TestKey {
+  type: KeyType;
+  did: string;
+  secretKey: Uint8Array;
+  sign: SignCallback;
+}
+
+export function makeKey(type: KeyType, secretKey?: Uint8Array): TestKey {
+  if (type === 'Ed25519') {
+    const sk = secretKey ?? ed25519.utils.randomSecretKey();
+    return { type, secretKey: sk, did: didKeyFromPublicKey(type, ed25519.getPublicKey(sk)), sign: async (m) => ed25519.sign(m, sk) };
+  }
+  if (type === 'secp256k1') {
+    const sk = secretKey ?? secp256k1.utils.randomSecretKey();
+    return { type, secretKey: sk, did: didKeyFromPublicKey(type, secp256k1.getPublicKey(sk)), sign: async (d) => secp256k1.sign(d, sk, { prehash: false }) };
+  }
+  const sk = secretKey ?? p256.utils.randomSecretKey();
+  return { type, secretKey: sk, did: didKeyFromPublicKey(type, p256.getPublicKey(sk)), sign: async (d) => p256.sign(d, sk, { prehash: false }) };
+}
+
+/** Re-encodes a JWT/JWS payload with `edit` applied, keeping the original header and signature. */
+export function tamperPayload(jws: string, edit: (p: Record<string, any>) => void): string {
+  const [h, p, s] = jws.split('.');
+  const payload = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8'));
+  edit(payload);
+  return `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
+}
+
+/** Flips one bit of the signature segment. */
+export function tamperSignature(jws: string): string {
+  const [h, p, s] = jws.split('.');
+  const sig = Buffer.from(s!, 'base64url');
+  sig[5] = sig[5]! ^ 0x01;
+  return `${h}.${p}.${sig.toString('base64url')}`;
+}
+
+export const FIRMWARE = 'a3f1c2d4e5b6a7980123456789abcdef0123456789abcdef0123456789abcdef';
