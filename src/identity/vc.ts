@@ -188,7 +188,7 @@ export async function issueDeviceCredential(opts: DeviceCredentialOptions, sign:
 // ---------------------------------------------------------------------------------------------
 // Verification
 
-export type CredentialFailure = 'malformed' | 'bad_signature' | 'unresolvable_issuer' | 'wrong_issuer' | 'not_yet_valid' | 'expired';
+export type CredentialFailure = 'malformed' | 'bad_signature' | 'unknown_key' | 'wrong_issuer' | 'not_yet_valid' | 'expired';
 
 export interface VerifiedCredential {
   valid: true;
@@ -265,7 +265,7 @@ export async function verifyIssuedJwt(
   try {
     keys = await assertionKeys(resolver, iss, decoded.header.kid);
   } catch (e) {
-    return { ok: false, reason: 'unresolvable_issuer', detail: (e as Error).message };
+    return { ok: false, reason: 'unknown_key', detail: (e as Error).message };
   }
   if (!keys.some((k) => verifyDecodedJws(decoded, k))) {
     return { ok: false, reason: 'bad_signature', detail: `signature does not verify under a key of ${iss}` };
