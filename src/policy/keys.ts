@@ -8,7 +8,7 @@ import { canonicalJson } from '../audit/canonical.ts';
 
 const EVM_ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const HEX = /^0x[0-9a-fA-F]*$/;
-const BECH32 = /^(bc|tb|bcrt)1[0-9a-zA-Z]+$/;
+const BECH32 = /^(bc|tb|bcrt)1[0-9a-z]+$/i;
 
 /**
  * Canonical comparison form of an address. EVM addresses (and any 0x hex, e.g. selectors) compare
