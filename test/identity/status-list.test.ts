@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { verifyCredential } from 'did-jwt-vc';
 import { Resolver } from 'did-resolver';
 import { importJWK, jwtVerify } from 'jose';
 import { isFleetkeyError } from '../../src/errors.ts';
@@ -19,7 +18,7 @@ import {
   statusListEntry,
   type StatusList,
 } from '../../src/identity/index.ts';
-import { FIRMWARE, makeKey, tamperPayload } from './fixtures.ts';
+import { FIRMWARE, makeKey, tamperPayload, didJwtVcVerify } from './fixtures.ts';
 
 const resolver = new Resolver(getResolver());
 const fleet = makeKey('Ed25519');
@@ -74,7 +73,7 @@ test('status list decoding refuses bad prefixes, short lists and zip bombs', () 
 
 test('BitstringStatusListCredential issued through the callback verifies with did-jwt-vc and jose', async () => {
   const jwt = await listJwt(REV, 'revocation', createStatusList().set(42));
-  const v = await verifyCredential(jwt, resolver);
+  const v = await didJwtVcVerify(jwt, resolver);
   assert.equal(v.verified, true);
   assert.ok(v.verifiableCredential.type.includes('BitstringStatusListCredential'));
   const { payload } = await jwtVerify(jwt, await importJWK(publicKeyToJwk(publicKeyFromDidKey(fleet.did)) as any, 'EdDSA'));
@@ -107,7 +106,7 @@ test('checkStatus: revoke, suspend and resume are reported right', async () => {
     fleet.sign,
   );
   // the credential with its status entries is still a valid VC for did-jwt-vc
-  const dv = await verifyCredential(cred, resolver);
+  const dv = await didJwtVcVerify(cred, resolver);
   const status = (dv.verifiableCredential as any).credentialStatus;
   assert.ok(Array.isArray(status) && status.length === 2);
   assert.equal(status[0].id, `${REV}#${revIdx}`);
