@@ -269,6 +269,46 @@ describe('EIP-712 typed data', () => {
   });
 });
 
+describe('EIP-712: what is shown is what is signed', () => {
+  const permit = {
+    domain: { name: 'USD Coin', version: '2', chainId: 1, verifyingContract: USDC },
+    types: permitTypes,
+    primaryType: 'Permit',
+    message: { owner: account.address, spender: SPENDER, value: '5', nonce: '0', deadline: '1' },
+  };
+
+  it('rejects a domain whose fields the declared EIP712Domain type leaves out of the hash', () => {
+    const EIP712Domain = [ { name: 'name', type: 'string' }, { name: 'version', type: 'string' }, { name: 'chainId', type: 'uint256' } ];
+    decodeFailedWith(() => decode('evm_typed_data', { ...permit, types: { ...permit.types, EIP712Domain } }), /EIP712Domain/);
+    decodeFailedWith(() => decode('evm_typed_data', { ...permit, domain: { ...permit.domain, extra: 'x' } }));
+    const full = [...EIP712Domain, { name: 'verifyingContract', type: 'address' }];
+    assert.equal(decode('evm_typed_data', { ...permit, types: { ...permit.types, EIP712Domain: full } }).action.kind, 'token_approval');
+  });
+
+  it('a permit-named type with non-standard fields is unknown, not guessed at', () => {
+    const types = { Permit: [ { name: 'owner', type: 'address' }, { name: 'spender', type: 'address' }, { name: 'nonce', type: 'uint256' }, { name: 'deadline', type: 'uint256' } ] };
+    const d = decode('evm_typed_data', { ...permit, types });
+    assert.equal(d.action.kind, 'unknown');
+    assert.deepEqual(d.action.effects, []);
+  });
+
+  it('recognises PermitWitnessTransferFrom (UniswapX-style orders)', () => {
+    const td = {
+      domain: permit2Domain,
+      types: {
+        PermitWitnessTransferFrom: [ { name: 'permitted', type: 'TokenPermissions' }, { name: 'spender', type: 'address' }, { name: 'nonce', type: 'uint256' }, { name: 'deadline', type: 'uint256' }, { name: 'witness', type: 'Order' } ],
+        TokenPermissions: tokenPermissions,
+        Order: [ { name: 'minOut', type: 'uint256' } ],
+      },
+      primaryType: 'PermitWitnessTransferFrom',
+      message: { permitted: { token: USDC, amount: '77' }, spender: SPENDER, nonce: '1', deadline: '2', witness: { minOut: '5' } },
+    };
+    const d = decode('evm_typed_data', td);
+    assert.equal(d.action.kind, 'token_approval');
+    assert.deepEqual(d.action.effects, [{ type: 'approval', asset: USDC, spender: SPENDER, amount: 77n, expiry: 2 }]);
+  });
+});
+
 describe('EIP-191 messages', () => {
   it('hashes text and raw hex messages as personal_sign does', async () => {
     const text = decode('evm_message', 'hello fleetkey', { from: account.address });
