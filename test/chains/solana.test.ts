@@ -18,6 +18,7 @@ import {
   setTransactionMessageComputeUnitPrice,
   setTransactionMessageFeePayer,
   setTransactionMessageLifetimeUsingBlockhash,
+  setTransactionMessagePriorityFeeLamports,
   signTransaction,
   AccountRole,
   type Address,
@@ -134,6 +135,29 @@ describe('Solana transactions', () => {
     const auth = decode('solana_transaction', build([getSetAuthorityInstruction({ owned: SOURCE_ATA, owner: payerSigner, authorityType: AuthorityType.AccountOwner, newAuthority: BOB })]).wire);
     assert.equal(auth.action.kind, 'contract_call');
     assert.equal(auth.action.function?.name, 'token:SetAuthority');
+  });
+
+  it('decodes v1 messages (priority fee in the config), Token-2022 transfers and memos', () => {
+    const TOKEN_2022 = address('TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb');
+    const memo: Instruction = { programAddress: address('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr'), data: new TextEncoder().encode('invoice 42') };
+    const msg = pipe(
+      createTransactionMessage({ version: 1 }),
+      (m) => setTransactionMessageFeePayer(payer, m),
+      (m) => setTransactionMessageLifetimeUsingBlockhash({ blockhash: blockhash('EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N'), lastValidBlockHeight: 1n }, m),
+      (m) => setTransactionMessagePriorityFeeLamports(1234n, m),
+      (m) =>
+        appendTransactionMessageInstructions(
+          [getTransferCheckedInstruction({ source: SOURCE_ATA, mint: MINT, destination: DEST_ATA, authority: payerSigner, amount: 7n, decimals: 6 }, { programAddress: TOKEN_2022 }), memo],
+          m,
+        ),
+    );
+    const d = decode('solana_transaction', getBase64EncodedWireTransaction(compileTransaction(msg)));
+    assert.equal(d.action.kind, 'token_transfer');
+    assert.equal(d.action.contract, TOKEN_2022);
+    assert.deepEqual(d.action.effects, [{ type: 'transfer', asset: MINT, to: DEST_ATA, amount: 7n, from: SOURCE_ATA }]);
+    assert.equal(d.action.fee, 5000n + 1234n);
+    assert.deepEqual(d.action.calls?.[1]?.function.args, { text: 'invoice 42' });
+    assert.match(d.action.notes!.join(' '), /Token-2022/);
   });
 
   it('reports a v0 message using address lookup tables as unknown', () => {

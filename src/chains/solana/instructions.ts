@@ -35,7 +35,7 @@ import { NATIVE_ASSET, UNKNOWN_ASSET, type Call, type Effect } from '../types.ts
 import { utf8OrUndefined } from '../util.ts';
 
 export const COMPUTE_BUDGET_PROGRAM = 'ComputeBudget111111111111111111111111111111';
-export const TOKEN_2022_PROGRAM = 'TokenzQdBNbLqP5VEhdkAS5EN5A2Mn7ka9zw9MqPExfE';
+export const TOKEN_2022_PROGRAM = 'TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb';
 const MEMO_PROGRAMS = new Set(['MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr', 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo']);
 
 export type Ix = Instruction & InstructionWithAccounts<readonly AccountMeta[]> & InstructionWithData<ReadonlyUint8Array>;
