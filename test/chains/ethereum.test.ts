@@ -223,6 +223,9 @@ describe('EIP-712 typed data', () => {
     const s = decode('evm_typed_data', asJson(single));
     assert.equal(s.action.kind, 'token_approval');
     assert.deepEqual(s.action.effects, [{ type: 'approval', asset: USDC, spender: SPENDER, amount: 10n ** 18n, expiry: 1_800_000_000 }]);
+    assert.ok(!s.action.notes?.some((n) => /not the canonical/.test(n)));
+    const impostor = decode('evm_typed_data', asJson({ ...single, domain: { ...permit2Domain, verifyingContract: BOB } }));
+    assert.match(impostor.action.notes!.join(' '), /not the canonical Permit2/);
     assert.equal(await verifies(single as never, s.signingPayloads[0]!), true);
 
     const batch = {
