@@ -317,21 +317,37 @@ export function windowText(ms: number): string {
   return out || '0s';
 }
 
-const SHORT_DAYS: Record<string, number> = { Mon: 0, Tue: 1, Wed: 2, Thu: 3, Fri: 4, Sat: 5, Sun: 6 };
-
 function localClock(timezone: string | undefined, utcOffset: string | undefined): (ms: number) => { minute: number; weekday: number } {
   if (timezone) {
-    const fmt = new Intl.DateTimeFormat('en-US', { timeZone: timezone, hourCycle: 'h23', weekday: 'short', hour: '2-digit', minute: '2-digit' });
+    const fmt = new Intl.DateTimeFormat('en-US', {
+      timeZone: timezone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+    });
+    // Intl is slow (~10 µs a call), and a zone's UTC offset only changes at transitions, which in
+    // every current zone fall on a quarter hour of UTC. So the offset is computed once per 15-minute
+    // bucket and reused: same answers, memoised.
+    const BUCKET = 900_000;
+    let lastBucket = Number.NaN;
+    let lastOffset = 0;
+    const offsetAt = (ms: number) => {
+      const p: Record<string, number> = {};
+      for (const part of fmt.formatToParts(ms)) if (part.type !== 'literal') p[part.type] = Number(part.value);
+      const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour % 24, p.minute);
+      return wall - Math.floor(ms / 60_000) * 60_000;
+    };
     return (ms) => {
-      let hour = 0;
-      let minute = 0;
-      let weekday = 0;
-      for (const part of fmt.formatToParts(ms)) {
-        if (part.type === 'hour') hour = Number(part.value) % 24;
-        else if (part.type === 'minute') minute = Number(part.value);
-        else if (part.type === 'weekday') weekday = SHORT_DAYS[part.value];
+      const bucket = Math.floor(ms / BUCKET);
+      if (bucket !== lastBucket) {
+        lastOffset = offsetAt(bucket * BUCKET);
+        lastBucket = bucket;
       }
-      return { minute: hour * 60 + minute, weekday };
+      const d = new Date(ms + lastOffset);
+      return { minute: d.getUTCHours() * 60 + d.getUTCMinutes(), weekday: (d.getUTCDay() + 6) % 7 };
     };
   }
   let offsetMin = 0;

@@ -6,25 +6,25 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { canonicalJson } from '../audit/canonical.ts';
 
-const EVM_ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const HEX = /^0x[0-9a-fA-F]*$/;
 const BECH32 = /^(bc|tb|bcrt)1[0-9a-z]+$/i;
 
 /**
  * Canonical comparison form of an address. EVM addresses (and any 0x hex, e.g. selectors) compare
  * lowercased; bech32 Bitcoin addresses lowercased (they are case-insensitive); everything else
- * (Solana base58, Bitcoin base58) is case-sensitive and kept exactly as written.
+ * (Solana base58, Bitcoin base58) is case-sensitive and kept exactly as written. Base58 has no "0",
+ * so nothing that starts with "0x" is base58.
  */
 export function normAddress(a: string): string {
-  const s = a.trim();
-  if (EVM_ADDRESS.test(s) || HEX.test(s) || BECH32.test(s)) return s.toLowerCase();
-  return s;
+  const c0 = a.charCodeAt(0);
+  if (c0 === 48 /* 0 */ && (a.charCodeAt(1) | 32) === 120 /* x */) return a.toLowerCase();
+  if ((c0 | 32) === 98 /* b */ || (c0 | 32) === 116 /* t */) return BECH32.test(a) ? a.toLowerCase() : a;
+  return a;
 }
 
 /** Function selector: 0x hex lowercased; Solana "program:instruction" names kept as written. */
 export function normSelector(s: string): string {
-  const t = s.trim();
-  return HEX.test(t) ? t.toLowerCase() : t;
+  return HEX.test(s) ? s.toLowerCase() : s;
 }
 
 export type Scope = 'wallet' | 'fleet';
