@@ -135,6 +135,13 @@ describe('EVM transactions', () => {
     assert.equal(legacy.encoded, serializeTransaction({ type: 'legacy', chainId: 137, nonce: 1, gas: 21_000n, gasPrice: 2n, to: BOB, value: 5n }));
   });
 
+  it('decodes an EIP-7702 transaction but judges it unknown, naming the delegations', async () => {
+    const auth = await account.signAuthorization({ contractAddress: SPENDER, chainId: 1, nonce: 0 });
+    const d = decode('evm_transaction', serializeTransaction({ type: 'eip7702', chainId: 1, nonce: 1, gas: 100_000n, maxFeePerGas: 2n, maxPriorityFeePerGas: 1n, to: account.address, authorizationList: [auth] }));
+    assert.equal(d.action.kind, 'unknown');
+    assert.match(d.action.notes!.join(' '), new RegExp(`EIP-7702.*${SPENDER}`));
+  });
+
   it('rejects signed transactions, chain id mismatches, bad requests and non-canonical bytes', async () => {
     const tx = eip1559({ to: BOB, value: 1n });
     const signed = await account.signTransaction(tx as never);

@@ -1,6 +1,7 @@
 /**
- * EVM transactions: a serialized unsigned transaction (legacy, EIP-2930, EIP-1559; EIP-4844 and EIP-7702
- * are decoded with a note), or a JSON transaction request that we serialize ourselves. The digest is
+ * EVM transactions: a serialized unsigned transaction (legacy, EIP-2930, EIP-1559; EIP-4844 decoded with
+ * a note; EIP-7702 decoded but of kind 'unknown', since it sets account code), or a JSON transaction
+ * request that we serialize ourselves. The digest is
  * keccak256 of exactly the unsigned serialization, so what the policy judges is what gets signed.
  *
  * Signed transactions are rejected: a signing request carries an unsigned transaction, and accepting
@@ -67,15 +68,17 @@ function decodeSerialized(hex: Hex, opts: EvmOptions): Decoded {
     meaning = describeCall(getAddress(tx.to), value, data);
   }
   if (tx.type === 'eip7702') {
+    // Delegating accounts to code is not something a transfer/call policy can weigh: judged as unknown.
     const list = tx.authorizationList ?? [];
-    notes.push(`EIP-7702: carries ${list.length} signed authorization(s) delegating accounts to: ${list.map((a) => a.address).join(', ')}`);
+    const targets = list.map((a) => `${getAddress(a.address)} (chain ${a.chainId}, nonce ${a.nonce})`);
+    notes.push(`EIP-7702: carries ${list.length} signed authorization(s) setting account code to: ${targets.join(', ')}`);
   }
   if (tx.type === 'eip4844') notes.push(`EIP-4844 blob transaction with ${tx.blobVersionedHashes?.length ?? 0} blob(s)`);
 
   const action: Action = {
     chain: 'ethereum',
     ...(chainId === undefined ? {} : { chainId }),
-    kind: meaning.kind,
+    kind: tx.type === 'eip7702' ? 'unknown' : meaning.kind,
     ...(from === undefined ? {} : { from }),
     ...(meaning.to === undefined ? {} : { to: meaning.to }),
     ...(meaning.contract === undefined ? {} : { contract: meaning.contract }),
