@@ -20,7 +20,7 @@ import { randomBytes } from '@noble/hashes/utils.js';
 import { base64urlnopad } from '@scure/base';
 import type { Resolvable } from 'did-resolver';
 import { FleetkeyError } from '../errors.ts';
-import { didKeyVerificationMethodId, parseDidKeyUrl, publicKeyFromDidKey } from './did-key.ts';
+import { didKeyVerificationMethodId, publicKeyFromDidKey } from './did-key.ts';
 import { decodeJws, signJws, verifyDecodedJws, type DecodedJws } from './jwt.ts';
 import { algForKeyType, type PublicKey, type SignCallback } from './keys.ts';
 import { checkStatus } from './status-list.ts';
@@ -186,10 +186,11 @@ function readReading(decoded: DecodedJws<Record<string, unknown>>): { reading: D
   let key: PublicKey;
   try {
     key = deviceKey(p.deviceDid);
-    if (typeof header.kid !== 'string' || parseDidKeyUrl(header.kid).did !== p.deviceDid) return 'kid does not name the deviceDid key';
   } catch (e) {
     return (e as Error).message;
   }
+  // The kid must be the device did:key's own method (or the bare DID); a string compare, no second decode.
+  if (header.kid !== p.deviceDid && header.kid !== `${p.deviceDid}#${p.deviceDid.slice('did:key:'.length)}`) return 'kid does not name the deviceDid key';
   if (header.alg !== algForKeyType(key.type)) return `alg ${header.alg} does not match the ${key.type} device key`;
   const reading: DeviceReading = { deviceDid: p.deviceDid, fleet: p.fleet, ts: p.ts, ...(p.seq !== undefined ? { seq: p.seq as number } : {}), nonce: p.nonce, data: p.data };
   return { reading, key };
