@@ -115,7 +115,12 @@ const timeWindowRule = z.strictObject({
   from: hhmm,
   to: hhmm,
 });
-const isoDate = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date or date-time');
+/** A date (UTC midnight) or a date-time with an explicit zone: "2026-12-01", "2026-12-01T09:00:00Z", "…+01:00".
+ *  A date-time without a zone is refused: Date.parse would read it in each node's local zone. */
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/, 'must be "YYYY-MM-DD" or an ISO-8601 date-time with Z or an offset')
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'not a real date');
 const dateWindowRule = z.strictObject({
   type: z.literal('date_window'),
   ...scoped,

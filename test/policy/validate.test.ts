@@ -42,6 +42,8 @@ const cases: [string, unknown, string, RegExp?][] = [
   ['empty time window', doc([{ type: 'time_window', from: '09:00', to: '09:00' }]), 'rules[0].to'],
   ['date order', doc([{ type: 'date_window', notBefore: '2027-01-01', notAfter: '2026-01-01' }]), 'rules[0].notAfter'],
   ['bad date', doc([{ type: 'date_window', notBefore: 'tomorrow' }]), 'rules[0].notBefore'],
+  ['date-time without a zone', doc([{ type: 'date_window', notBefore: '2026-12-01T09:00:00' }]), 'rules[0].notBefore', /offset/],
+  ['impossible date', doc([{ type: 'date_window', notBefore: '2026-13-45' }]), 'rules[0].notBefore'],
   ['unknown approver group', doc([{ type: 'require_approval', m: 1, group: 'board' }]), 'rules[0].group'],
   ['m larger than n', doc([{ type: 'require_approval', m: 3, group: 'ops' }]), 'rules[0].m'],
   ['approvers and group', doc([{ type: 'require_approval', m: 1, group: 'ops', approvers: ['x'] }]), 'rules[0]'],
@@ -88,4 +90,23 @@ test('compilePolicy validates raw input and caches per object', () => {
   const a = compilePolicy(raw);
   assert.equal(compilePolicy(raw), a);
   assert.throws(() => compilePolicy({ version: 0, rules: [] }), (e: unknown) => e instanceof FleetkeyError && e.code === 'validation_failed');
+});
+
+test('the example policy in src/policy/README.md is valid and behaves as described', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const md = await readFile(new URL('../../src/policy/README.md', import.meta.url), 'utf8');
+  const json = /```json\n([\s\S]*?)\n```/.exec(md)![1];
+  const p = validatePolicy(json);
+  assert.equal(p.version, 12);
+  assert.equal(p.rules.length, 15);
+  const { evaluate } = await import('../../src/policy/index.ts');
+  const { usdcTransfer } = await import('./helpers.ts');
+  const monday10 = Date.parse('2026-11-23T09:00:00Z');
+  const d = evaluate(p, usdcTransfer(30_000_000n), { now: monday10 });
+  assert.equal(d.outcome, 'needs_approval');
+  assert.equal(evaluate(p, usdcTransfer(10_000_000n), { now: monday10 }).outcome, 'allow');
+  assert.deepEqual(
+    evaluate(p, usdcTransfer(10_000_000n), { now: Date.parse('2026-11-22T09:00:00Z') }).reasons.map((r) => r.rule),
+    ['office-hours'],
+  );
 });
