@@ -75,6 +75,7 @@ describe('Solana transactions', () => {
     assert.equal(d.action.contract, SYSTEM_PROGRAM_ADDRESS);
     assert.deepEqual(d.action.effects, [{ type: 'transfer', asset: 'native', to: BOB, amount: 1_500_000n }]);
     assert.deepEqual(new Set(d.action.programs), new Set([COMPUTE_BUDGET, SYSTEM_PROGRAM_ADDRESS]));
+    assert.deepEqual(new Set(d.action.calls?.map((c) => c.function.selector)), new Set(['computeBudget:SetComputeUnitLimit', 'computeBudget:SetComputeUnitPrice', 'system:TransferSol']));
     assert.equal(d.action.fee, 5000n + 2000n); // 1 signature + 2 lamports/CU × 1000 CU
     assert.deepEqual(d.signing, [{ scheme: 'ed25519' }]);
 
@@ -100,7 +101,8 @@ describe('Solana transactions', () => {
     assert.equal(d.action.kind, 'token_transfer');
     assert.equal(d.action.to, DEST_ATA);
     assert.equal(d.action.contract, TOKEN_PROGRAM_ADDRESS);
-    assert.equal(d.action.function?.name, 'token:TransferChecked');
+    assert.equal(d.action.function?.selector, 'token:TransferChecked');
+    assert.deepEqual(d.action.calls?.map((c) => c.function.selector), ['associatedToken:CreateAssociatedTokenIdempotent', 'token:TransferChecked']);
     assert.deepEqual(d.action.effects, [{ type: 'transfer', asset: MINT, to: DEST_ATA, amount: 2_500_000n, from: SOURCE_ATA }]);
     assert.deepEqual(d.action.programs, [ASSOCIATED_TOKEN_PROGRAM_ADDRESS, TOKEN_PROGRAM_ADDRESS]);
     assert.equal(d.action.calls?.length, 2);

@@ -59,10 +59,10 @@ export function describeInstruction(ix: Ix, payer: string): IxMeaning {
     if (program === SYSTEM_PROGRAM_ADDRESS) return system(ix, payer);
     if (program === TOKEN_PROGRAM_ADDRESS || program === TOKEN_2022_PROGRAM) return token(ix);
     if (program === ASSOCIATED_TOKEN_PROGRAM_ADDRESS) return associatedToken(ix);
-    if (program === COMPUTE_BUDGET_PROGRAM) return setup(program, 'computeBudget', ix.data[0]);
+    if (program === COMPUTE_BUDGET_PROGRAM) return computeBudget(ix);
     if (MEMO_PROGRAMS.has(program)) {
       const text = utf8OrUndefined(Uint8Array.from(ix.data));
-      return { call: { contract: program, function: { selector: 'memo', name: 'memo', args: text === undefined ? {} : { text } } }, weight: 'setup', effects: [], notes: [] };
+      return { call: named(program, 'memo:Memo', text === undefined ? {} : { text }), weight: 'setup', effects: [], notes: [] };
     }
   } catch {
     // a known program whose instruction data or accounts do not parse: an opaque call below
@@ -71,16 +71,23 @@ export function describeInstruction(ix: Ix, payer: string): IxMeaning {
   return opaque(program, ix, []);
 }
 
-function selectorOf(data: ReadonlyUint8Array): string {
-  return `0x${Buffer.from(data.slice(0, 8)).toString('hex')}`;
+/** Known instructions are named `program:Instruction` (the selector policies list); opaque ones by data prefix. */
+function named(program: string, name: string, args?: Record<string, unknown>): Call {
+  return { contract: program, function: { selector: name, name, ...(args ? { args } : {}) } };
 }
 
+/** An instruction of a program we do not know: selected by its first 8 data bytes (Anchor's discriminator). */
 function opaque(program: string, ix: Ix, notes: string[]): IxMeaning {
-  return { call: { contract: program, function: { selector: selectorOf(ix.data) } }, weight: 'call', effects: [], notes };
+  const selector = `0x${Buffer.from(ix.data.slice(0, 8)).toString('hex')}`;
+  return { call: { contract: program, function: { selector } }, weight: 'call', effects: [], notes };
 }
 
-function setup(program: string, name: string, discriminator: number | undefined): IxMeaning {
-  return { call: { contract: program, function: { selector: `0x${(discriminator ?? 0).toString(16).padStart(2, '0')}`, name } }, weight: 'setup', effects: [], notes: [] };
+const COMPUTE_BUDGET_NAMES = ['RequestUnits', 'RequestHeapFrame', 'SetComputeUnitLimit', 'SetComputeUnitPrice', 'SetLoadedAccountsDataSizeLimit'];
+
+function computeBudget(ix: Ix): IxMeaning {
+  const name = COMPUTE_BUDGET_NAMES[ix.data[0] ?? -1];
+  if (!name) return opaque(COMPUTE_BUDGET_PROGRAM, ix, ['unknown Compute Budget instruction']);
+  return { call: named(COMPUTE_BUDGET_PROGRAM, `computeBudget:${name}`), weight: 'setup', effects: [], notes: [] };
 }
 
 const addr = (m: AccountMeta | undefined): string => {
@@ -93,7 +100,7 @@ const fromUnlessPayer = (source: string, payer: string) => (source === payer ? {
 function system(ix: Ix, payer: string): IxMeaning {
   const kind = identifySystemInstruction(ix);
   const name = SystemInstruction[kind];
-  const call = (args: Record<string, unknown>): Call => ({ contract: SYSTEM_PROGRAM_ADDRESS, function: { selector: `0x${kind.toString(16).padStart(2, '0')}`, name: `system:${name}`, args } });
+  const call = (args: Record<string, unknown>): Call => named(SYSTEM_PROGRAM_ADDRESS, `system:${name}`, args);
   switch (kind) {
     case SystemInstruction.TransferSol:
     case SystemInstruction.TransferSolWithSeed: {
@@ -129,7 +136,7 @@ function token(ix: Ix): IxMeaning {
   const kind = identifyTokenInstruction(ix);
   const name = TokenInstruction[kind];
   const notes = program === TOKEN_2022_PROGRAM ? ['Token-2022: transfer fees and transfer hooks of the mint may apply'] : [];
-  const call = (args: Record<string, unknown>): Call => ({ contract: program, function: { selector: `0x${kind.toString(16).padStart(2, '0')}`, name: `token:${name}`, args } });
+  const call = (args: Record<string, unknown>): Call => named(program, `token:${name}`, args);
   switch (kind) {
     case TokenInstruction.Transfer: {
       const p = parseTransferInstruction(ix);
@@ -184,7 +191,7 @@ function token(ix: Ix): IxMeaning {
 function associatedToken(ix: Ix): IxMeaning {
   const kind = identifyAssociatedTokenInstruction(ix);
   const name = AssociatedTokenInstruction[kind];
-  const call: Call = { contract: ASSOCIATED_TOKEN_PROGRAM_ADDRESS, function: { selector: `0x${kind.toString(16).padStart(2, '0')}`, name: `associatedToken:${name}` } };
+  const call = named(ASSOCIATED_TOKEN_PROGRAM_ADDRESS, `associatedToken:${name}`);
   if (kind === AssociatedTokenInstruction.RecoverNestedAssociatedToken) return { call, weight: 'call', effects: [], notes: [] };
   const ata = ix.accounts[1]?.address as string | undefined;
   return { call, weight: 'setup', effects: [], notes: [`creates associated token account ${ata ?? '?'} (rent paid by the payer)`] };
