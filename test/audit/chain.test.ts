@@ -137,7 +137,8 @@ type Tamper =
   | { kind: 'swap'; at: number; other: number }
   | { kind: 'insert'; at: number }
   | { kind: 'copy'; at: number; from: number }
-  | { kind: 'garble'; at: number };
+  | { kind: 'garble'; at: number }
+  | { kind: 'rehash'; at: number };
 
 test('property: any change / delete / reorder / insert / garble is reported at the first affected line', () => {
   const tamperArb = (n: number): fc.Arbitrary<Tamper> => {
@@ -151,6 +152,7 @@ test('property: any change / delete / reorder / insert / garble is reported at t
       fc.record({ kind: fc.constant('insert' as const), at: fc.nat({ max: n - 1 }) }),
       fc.record({ kind: fc.constant('copy' as const), at: fc.nat({ max: n }), from: at }),
       fc.record({ kind: fc.constant('garble' as const), at }),
+      fc.record({ kind: fc.constant('rehash' as const), at }),
     );
   };
   fc.assert(
@@ -197,6 +199,16 @@ test('property: any change / delete / reorder / insert / garble is reported at t
             expectedLine = t.from === t.at ? t.at + 2 : t.at + 1;
             break;
           }
+          case 'rehash': {
+            // changed and re-hashed: the entry itself is consistent, the next one no longer links to it;
+            // for the last entry only the expected head shows it
+            const e = JSON.parse(lines[t.at]);
+            e.actor = 'mallory';
+            const { hash: _h, ...body } = e;
+            lines[t.at] = JSON.stringify({ ...body, hash: entryHash(body) });
+            expectedLine = t.at === n - 1 ? t.at + 1 : t.at + 2;
+            break;
+          }
           case 'garble':
             lines[t.at] = lines[t.at].slice(0, Math.floor(lines[t.at].length / 2));
             expectedLine = t.at + 1;
@@ -206,9 +218,20 @@ test('property: any change / delete / reorder / insert / garble is reported at t
         const r = verifyLog(lines.join('\n') + '\n', { expectedHead: { seq: head.seq, hash: head.hash } });
         assert.equal(r.ok, false, `${JSON.stringify(t)} went unnoticed`);
         assert.equal(r.firstBroken!.line, expectedLine, `${JSON.stringify(t)} -> ${JSON.stringify(r.firstBroken)}`);
-        assert.equal(r.entries.length, expectedLine - 1);
+        if (t.kind !== 'rehash' || t.at !== n - 1) assert.equal(r.entries.length, expectedLine - 1);
       },
     ),
     { numRuns: 300 },
   );
+});
+
+test('a policy decision with bigints can be recorded and verified', async () => {
+  const { evaluate, validatePolicy } = await import('../../src/policy/index.ts');
+  const p = validatePolicy({ version: 4, rules: [{ type: 'allow', chainIds: ['1'] }, { type: 'window_cap', asset: { chainId: '1', asset: 'native' }, max: '1000', window: '1h' }] });
+  const d = evaluate(p, { chain: 'ethereum', chainId: '1', kind: 'native_transfer', to: '0x1111111111111111111111111111111111111111', effects: [{ type: 'transfer', asset: 'native', to: '0x1111111111111111111111111111111111111111', amount: 5n }] }, { now: T0 });
+  const e = appendEntry(null, { time: new Date(T0).toISOString(), actor: 'node-1', type: 'decision', requestDigest: 'cd'.repeat(32), decision: d, policyVersion: d.policyVersion, outcome: d.outcome });
+  assert.equal((e.decision as { reservations: { amount: string }[] }).reservations[0].amount, '5');
+  const r = verifyLog(exportJsonl([e]));
+  assert.equal(r.ok, true);
+  assert.equal(r.entries[0].outcome, 'allow');
 });
