@@ -165,6 +165,8 @@ export interface VerifyDeviceDataOptions {
   maxFutureSkewMs?: number;
   /** Tolerance on credential nbf / exp, seconds; default 0. */
   credentialSkewSeconds?: number;
+  /** Refuse status lists issued longer ago than this, seconds (see CheckStatusOptions). */
+  maxStatusListAgeSeconds?: number;
   /** Memo for credential / status list signatures (see createVerificationCache). */
   cache?: VerificationCache;
   maxLength?: number;
@@ -245,7 +247,12 @@ export async function verifyDeviceData(message: string, opts: VerifyDeviceDataOp
 
   // 5. revocation / suspension
   if (vc.credentialStatus.length > 0) {
-    const status = await checkStatus(vc, opts.statusListJwt ?? [], opts.resolver, { now, skewSeconds: opts.credentialSkewSeconds, cache: opts.cache });
+    const status = await checkStatus(vc, opts.statusListJwt ?? [], opts.resolver, {
+      now,
+      skewSeconds: opts.credentialSkewSeconds,
+      maxListAgeSeconds: opts.maxStatusListAgeSeconds,
+      cache: opts.cache,
+    });
     if (!status.ok) return verdict('credential_invalid', device, fleet, `${status.reason}: ${status.detail}`);
     if (status.revoked) return verdict('revoked', device, fleet, 'device credential is revoked');
     if (status.suspended) return verdict('suspended', device, fleet, 'device credential is suspended');

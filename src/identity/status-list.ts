@@ -208,6 +208,12 @@ export type StatusVerdict =
 export interface CheckStatusOptions {
   now?: Date;
   skewSeconds?: number;
+  /**
+   * Refuse status lists issued (nbf/iat) longer ago than this, seconds. Without it an attacker who
+   * kept an old list from before a revocation could present it; set it to the fleet's republication
+   * interval (plus slack), or issue lists with a short validUntil. Default: no limit.
+   */
+  maxListAgeSeconds?: number;
   cache?: VerificationCache;
   maxBytes?: number;
 }
@@ -236,6 +242,7 @@ async function verifyStatusListJwt(
   }
   const url = typeof vc.id === 'string' ? vc.id : p.jti;
   if (typeof url !== 'string') return { ok: false, reason: 'status_list_invalid', detail: 'status list credential has no id' };
+  if (p.jti !== undefined && p.jti !== url) return { ok: false, reason: 'status_list_invalid', detail: 'status list credential jti and vc.id differ' };
   const purpose = subject.statusPurpose;
   if (purpose !== 'revocation' && purpose !== 'suspension') {
     return { ok: false, reason: 'unsupported_status', detail: `status list purpose ${JSON.stringify(purpose)} is not supported` };
@@ -243,6 +250,13 @@ async function verifyStatusListJwt(
   const window = checkValidityWindow(p, opts.now ?? new Date(), opts.skewSeconds ?? 0);
   if (window) {
     return { ok: false, reason: window.reason === 'expired' ? 'status_list_expired' : 'status_list_invalid', detail: `status list credential: ${window.detail}` };
+  }
+  if (opts.maxListAgeSeconds !== undefined) {
+    const issuedAt = typeof p.iat === 'number' ? p.iat : typeof p.nbf === 'number' ? p.nbf : undefined;
+    const t = Math.floor((opts.now ?? new Date()).getTime() / 1000);
+    if (issuedAt === undefined || t - issuedAt > opts.maxListAgeSeconds) {
+      return { ok: false, reason: 'status_list_expired', detail: `status list is older than ${opts.maxListAgeSeconds} s` };
+    }
   }
   // The decoded list is memoised on the (cached) decoded token, so inflating happens once per token.
   let list = decodedLists.get(checked.decoded);

@@ -165,6 +165,7 @@ test('device data verdicts: tampered, wrong device, revoked, suspended/resumed, 
   assert.equal(await reason(msgA, fleet, credA, { statusListJwt: [] }), 'credential_invalid');
   assert.equal(await reason(msgA, fleet, tamperSignature(credA)), 'credential_invalid');
   assert.equal(await reason(msgA, fleet, credA, { statusListJwt: await rogue.lists() }), 'credential_invalid');
+  assert.equal(await reason(msgA, fleet, credA, { maxStatusListAgeSeconds: 7 * 86400 }), 'credential_invalid'); // lists are two months old
 
   // stale: too old, or too far in the future for the device clock
   assert.equal(await reason(await reading(deviceA, { ts: NOW - 6 * 60_000 }), fleet, credA), 'stale');

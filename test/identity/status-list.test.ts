@@ -174,6 +174,10 @@ test('checkStatus fails closed: missing, foreign, mismatched, tampered or expire
   });
   assert.equal(await reason(cleared), 'status_list_invalid'); // "un-revoking" by editing the list breaks its signature
   assert.equal(await reason(await listJwt(REV, 'revocation', list, fleet, { validUntil: new Date('2026-01-20T00:00:00Z') })), 'status_list_expired');
+  const fresh = await listJwt(REV, 'revocation', list);
+  const aged = await checkStatus(cred, fresh, resolver, { now, maxListAgeSeconds: 24 * 3600 });
+  assert.equal(!aged.ok && aged.reason, 'status_list_expired'); // issued a month before `now`
+  assert.ok((await checkStatus(cred, fresh, resolver, { now: new Date('2026-01-01T12:00:00Z'), maxListAgeSeconds: 24 * 3600 })).ok);
   const r = await checkStatus(tamperPayload(cred, (p) => (p.sub = 'did:example:x')), await listJwt(REV, 'revocation', list), resolver, { now });
   assert.equal(!r.ok && r.reason, 'credential_invalid');
   throwsCode(() => statusListEntry({ statusListCredential: `${REV}#x`, statusListIndex: 1, statusPurpose: 'revocation' }), 'validation_failed', /fragment/);
