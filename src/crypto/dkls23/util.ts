@@ -73,6 +73,36 @@ export function prg(seed: Uint8Array, len: number, tag: string, ...parts: Uint8A
   return out;
 }
 
+/**
+ * Hot-path random oracle onto Z_q^count for many short fixed-length inputs under one prefix
+ * (the OT-extension "randomize" hash of KOS / DKLs18 Protocol 9). Hash-then-expand: the SHA-256 state
+ * after the framed (tag, prefix) is computed once and cloned per query, the 32-byte digest of
+ * (parts) keys a ChaCha20 keystream (RFC 8439) of 48 bytes per scalar, and each 48-byte block is
+ * reduced by Fn.create (RFC 9380 §5 hash_to_field with L = 48, distance < 2^-128 from uniform).
+ * Callers must pass parts of fixed length per oracle instance (the prefix framing does not cover them).
+ */
+export class ScalarOracle {
+  private base: ReturnType<typeof sha256.create>;
+  private zero: Uint8Array;
+  private nonce = new Uint8Array(12);
+  constructor(tag: string, count: number, ...prefix: Uint8Array[]) {
+    this.base = sha256.create().update(frame('oracle/' + tag, [u32(count), ...prefix]));
+    this.zero = new Uint8Array(48 * count);
+  }
+  scalars(count: number, ...parts: Uint8Array[]): bigint[] {
+    if (48 * count !== this.zero.length) throw new Error('ScalarOracle: count mismatch');
+    const h = this.base.clone();
+    for (const p of parts) h.update(p);
+    const key = h.digest();
+    const buf = chacha20(key, this.nonce, this.zero);
+    key.fill(0);
+    const res: bigint[] = new Array(count);
+    for (let i = 0; i < count; i++) res[i] = Fn.create(bytesToNumberBE(buf.subarray(48 * i, 48 * i + 48)));
+    buf.fill(0);
+    return res;
+  }
+}
+
 // ---------------------------------------------------------------- scalars and points
 
 export function scalarToBytes(s: bigint): Uint8Array {

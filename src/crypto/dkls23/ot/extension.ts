@@ -21,7 +21,7 @@
  * We compute the check row-wise after transposition: for each r, ⊕_{j: M_rj = 1} q_j ⊕ q_{ELL+r}.
  */
 import { ProtocolError } from '../../types.ts';
-import { Fn, H, be32, bytesToHex, concatBytes, ctEqual, getBit, hashToScalars, parseBytes, prg, type Rng } from '../util.ts';
+import { Fn, H, ScalarOracle, be32, bytesToHex, concatBytes, ctEqual, getBit, parseBytes, prg, type Rng } from '../util.ts';
 
 /** Number of base OTs (= computational security parameter of the extension), see README "Parameters". */
 export const KAPPA = 128;
@@ -167,9 +167,10 @@ export function oteSenderTransfer(setup: OteSenderSetup, sid: Uint8Array, rows: 
   const dW = deltaWords(setup.delta);
   const out: bigint[][] = alpha.map(() => new Array(ELL));
   const tau: bigint[][] = alpha.map(() => new Array(ELL));
+  const ro = new ScalarOracle('ote-transfer', width, sid);
   for (let j = 0; j < ELL; j++) {
-    const v0 = hashToScalars('ote-transfer', width, sid, be32(j), rowBytes(rows, j));
-    const v1 = hashToScalars('ote-transfer', width, sid, be32(j), rowBytes(rows, j, dW));
+    const v0 = ro.scalars(width, be32(j), rowBytes(rows, j));
+    const v1 = ro.scalars(width, be32(j), rowBytes(rows, j, dW));
     for (let w = 0; w < width; w++) {
       out[w][j] = v0[w];
       tau[w][j] = Fn.add(Fn.sub(v1[w], v0[w]), alpha[w]);
@@ -182,8 +183,9 @@ export function oteSenderTransfer(setup: OteSenderSetup, sid: Uint8Array, rows: 
 export function oteReceiverTransfer(keep: OteReceiverKeep, sid: Uint8Array, tau: bigint[][]): bigint[][] {
   const width = tau.length;
   const out: bigint[][] = tau.map(() => new Array(ELL));
+  const ro = new ScalarOracle('ote-transfer', width, sid);
   for (let j = 0; j < ELL; j++) {
-    const v = hashToScalars('ote-transfer', width, sid, be32(j), rowBytes(keep.rows, j));
+    const v = ro.scalars(width, be32(j), rowBytes(keep.rows, j));
     const bit = getBit(keep.choice, j);
     for (let w = 0; w < width; w++) out[w][j] = bit ? Fn.sub(tau[w][j], v[w]) : Fn.neg(v[w]);
   }
