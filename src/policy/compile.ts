@@ -75,6 +75,7 @@ export type CompiledRule =
       max?: bigint;
       denyUnlimited: boolean;
       unlimitedAtLeast?: bigint;
+      maxDurationMs?: number;
     })
   | (Base & { type: 'fee_cap'; m?: CompiledMatch; chainId: string; max: bigint })
   | (Base & { type: 'require_approval'; m?: CompiledMatch; asset?: AssetInfo; above?: bigint; required: number; approvers: readonly string[]; group?: string });
@@ -254,6 +255,7 @@ function compileLayer(p: Policy, source: CompiledLayer['source']): CompiledLayer
           max: r.max,
           denyUnlimited: r.denyUnlimited,
           unlimitedAtLeast: r.unlimitedAtLeast,
+          maxDurationMs: r.maxDuration,
         });
         return;
       case 'fee_cap':

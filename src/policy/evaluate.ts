@@ -13,7 +13,7 @@
  */
 import type { Action, Effect } from '../chains/types.ts';
 import { FleetkeyError } from '../errors.ts';
-import { compilePolicy, type AssetInfo, type CompiledLayer, type CompiledMatch, type CompiledPolicy, type CompiledRule } from './compile.ts';
+import { compilePolicy, windowText, type AssetInfo, type CompiledLayer, type CompiledMatch, type CompiledPolicy, type CompiledRule } from './compile.ts';
 import { assetKey, countKey, normAddress, normSelector, sumKey } from './keys.ts';
 import type { Policy } from './schema.ts';
 import { NO_USAGE, type UsageView } from './usage.ts';
@@ -35,6 +35,7 @@ export type ReasonCode =
   | 'outside_date_window'
   | 'approval_cap_exceeded'
   | 'unlimited_approval'
+  | 'approval_expiry_too_long'
   | 'fee_cap_exceeded'
   // needs_approval
   | 'approval_required'
@@ -124,7 +125,8 @@ export interface ActionFacts {
   totals: Map<string, bigint>;
   /** Transfer totals per assetKey per destination. */
   perDest: Map<string, Map<string, bigint>>;
-  approvals: { asset: string; spender: string; amount: bigint }[];
+  /** expiry: unix seconds, as the decoder gives it; undefined or 0 = never expires. */
+  approvals: { asset: string; spender: string; amount: bigint; expiry?: number }[];
   unknownAssetEffects: number;
   effectCount: number;
   fee?: bigint;
@@ -159,7 +161,7 @@ export function actionFacts(a: Action): ActionFacts {
     } else {
       const spender = normAddress(e.spender);
       dests.add(spender);
-      approvals.push({ asset: ak, spender, amount: e.amount });
+      approvals.push({ asset: ak, spender, amount: e.amount, ...(e.expiry ? { expiry: e.expiry } : {}) });
     }
   }
   const to = a.to !== undefined ? normAddress(a.to) : undefined;
@@ -355,7 +357,7 @@ function evalLayer(layer: CompiledLayer, f: ActionFacts, now: number, usage: Usa
         dateWindow(layer, r, now, acc);
         break;
       case 'approval_limit':
-        approvalLimit(layer, r, f, acc);
+        approvalLimit(layer, r, f, now, acc);
         break;
       case 'fee_cap':
         if (f.chainId === r.chainId && f.fee !== undefined && f.fee > r.max) {
@@ -490,7 +492,7 @@ function dateWindow(layer: CompiledLayer, r: Extract<CompiledRule, { type: 'date
   }
 }
 
-function approvalLimit(layer: CompiledLayer, r: Extract<CompiledRule, { type: 'approval_limit' }>, f: ActionFacts, acc: Acc): void {
+function approvalLimit(layer: CompiledLayer, r: Extract<CompiledRule, { type: 'approval_limit' }>, f: ActionFacts, now: number, acc: Acc): void {
   let seen = 0;
   for (const a of f.approvals) {
     if (r.asset && a.asset !== r.asset.key) continue;
@@ -506,6 +508,11 @@ function approvalLimit(layer: CompiledLayer, r: Extract<CompiledRule, { type: 'a
     if (r.max !== undefined && a.amount > r.max) {
       ok = false;
       push(acc, 'deny', reason(layer, r, 'approval_cap_exceeded', `approval of ${label} to ${a.spender} exceeds the approval cap of ${r.asset ? formatAmount(r.max, r.asset) : r.max} (${r.ref})`));
+    }
+    if (r.maxDurationMs !== undefined && (a.expiry === undefined || a.expiry * 1000 - now > r.maxDurationMs)) {
+      ok = false;
+      const until = a.expiry === undefined ? 'never expires' : `expires ${new Date(a.expiry * 1000).toISOString()}`;
+      push(acc, 'deny', reason(layer, r, 'approval_expiry_too_long', `approval to ${a.spender} ${until}; approvals must expire within ${windowText(r.maxDurationMs)} (${r.ref})`));
     }
     if (ok && acc.trace) push(acc, 'trace', reason(layer, r, 'within_limit', `approval of ${label} to ${a.spender} is within ${r.ref}`));
   }

@@ -136,6 +136,8 @@ const approvalLimitRule = z.strictObject({
   denyUnlimited: z.boolean().default(true),
   /** Amounts at or above this count as unlimited. Default: 2^64-1 on Solana, 2^128 elsewhere. */
   unlimitedAtLeast: amount.optional(),
+  /** Approvals must expire within this long from now (an approval without expiry is refused). */
+  maxDuration: duration.optional(),
 });
 const feeCapRule = z.strictObject({ type: z.literal('fee_cap'), ...scoped, chainId, max: amount });
 const requireApprovalRule = z.strictObject({
@@ -282,7 +284,9 @@ function semanticChecks(p: Policy, issues: PolicyIssue[]): void {
         break;
       case 'approval_limit':
         checkAsset(rule.asset, `${at}.asset`);
-        if (rule.max === undefined && !rule.denyUnlimited) add(at, 'approval_limit needs "max" or "denyUnlimited": true');
+        if (rule.max === undefined && !rule.denyUnlimited && rule.maxDuration === undefined) {
+          add(at, 'approval_limit needs "max", "maxDuration" or "denyUnlimited": true');
+        }
         break;
       case 'time_window':
         if (rule.timezone !== undefined && rule.utcOffset !== undefined) add(`${at}.utcOffset`, 'give either timezone or utcOffset, not both');

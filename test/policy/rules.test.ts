@@ -397,6 +397,26 @@ run([
   { name: 'approval_limit: spenders scope', rules: [{ type: 'approval_limit', spenders: [BOB], max: '10' }], action: usdcApproval(1000n, ROUTER), outcome: 'allow' },
   { name: 'approval_limit: denyUnlimited false allows unlimited under no max', rules: [{ type: 'approval_limit', denyUnlimited: false, spenders: [BOB], max: '10' }], action: usdcApproval(MAX_U256, ROUTER), outcome: 'allow' },
   { name: 'tx caps do not count approvals', rules: [cap100], action: usdcApproval(1000n), outcome: 'allow' },
+  {
+    name: 'approval_limit maxDuration: an approval without expiry is refused',
+    rules: [{ type: 'approval_limit', maxDuration: '30d', denyUnlimited: false }],
+    action: usdcApproval(10n),
+    outcome: 'deny',
+    codes: ['approval_expiry_too_long'],
+  },
+  {
+    name: 'approval_limit maxDuration: expiring exactly at the limit is allowed, one second later is not',
+    rules: [{ type: 'approval_limit', maxDuration: '30d' }],
+    action: { ...usdcApproval(10n), effects: [{ type: 'approval', asset: USDC_BASE, spender: ROUTER, amount: 10n, expiry: (NOW + 30 * 24 * H) / 1000 }] },
+    outcome: 'allow',
+  },
+  {
+    name: 'approval_limit maxDuration: one second too long',
+    rules: [{ type: 'approval_limit', maxDuration: '30d' }],
+    action: { ...usdcApproval(10n), effects: [{ type: 'approval', asset: USDC_BASE, spender: ROUTER, amount: 10n, expiry: (NOW + 30 * 24 * H) / 1000 + 1 }] },
+    outcome: 'deny',
+    codes: ['approval_expiry_too_long'],
+  },
 ]);
 
 // ---------------------------------------------------------------- fees
