@@ -65,6 +65,8 @@ export interface Action {
   programs?: string[];
   /** Every call in order, when a payload makes more than one (Solana instructions). */
   calls?: Call[];
+  /** Bitcoin: the outpoints spent (txid:vout), with amount and address when the PSBT carries the previous output. */
+  inputs?: { outpoint: string; amount?: bigint; address?: string }[];
   /** Message bytes (0x hex), and their UTF-8 text when they are valid UTF-8: EIP-191 and raw messages. */
   message?: { hex: string; text?: string };
   /** Why the payload is 'unknown', or notes a person should read. */

@@ -43,6 +43,10 @@ describe('Bitcoin PSBTs', () => {
       { type: 'transfer', asset: 'native', to: own.address, amount: 29_000n, change: true },
     ]);
     assert.equal(d.action.fee, 1_000n);
+    assert.deepEqual(d.action.inputs, [
+      { outpoint: `${'01'.repeat(32)}:0`, amount: 100_000n, address: own.address },
+      { outpoint: `${'02'.repeat(32)}:1`, amount: 50_000n, address: ownWpkh.address },
+    ]);
     assert.deepEqual(d.signing, [
       { scheme: 'schnorr-bip340', input: 0, sighashType: 0, taprootTweak: { internalKey: hex.encode(trPub), merkleRoot: '' } },
       { scheme: 'ecdsa-secp256k1', input: 1, sighashType: 1 },

@@ -57,8 +57,14 @@ export function decodeBitcoinPsbt(payload: string, opts: BitcoinOptions = {}): D
 
   const prevOuts: (PrevOut | undefined)[] = [];
   for (let i = 0; i < tx.inputsLength; i++) prevOuts.push(prevOutOf(tx.getInput(i)));
+  const inputs = prevOuts.map((p, i) => {
+    const input = tx.getInput(i);
+    const outpoint = `${input.txid ? toHex(input.txid).slice(2) : '?'}:${input.index ?? '?'}`;
+    return p ? { outpoint, amount: p.amount, address: outputAddress(p.script, net) } : { outpoint };
+  });
   const totalIn = prevOuts.every((p) => p) ? prevOuts.reduce((s, p) => s + p!.amount, 0n) : undefined;
   if (totalIn === undefined) notes.push('some input amounts are unknown (no witnessUtxo / nonWitnessUtxo): fee not computed');
+  else notes.push(`spends ${totalIn} sat from ${tx.inputsLength} input(s)`);
   if (totalIn !== undefined && totalIn < totalOut) decodeFailed('PSBT outputs spend more than its inputs', { inputs: String(totalIn), outputs: String(totalOut) });
   if (prevOuts.some((p, i) => p && !tx.getInput(i).nonWitnessUtxo && !isTaproot(p))) {
     notes.push('segwit v0 input amounts come from witnessUtxo: an ECDSA signature commits only to its own input amount, so the fee is as trustworthy as the PSBT creator');
@@ -75,6 +81,7 @@ export function decodeBitcoinPsbt(payload: string, opts: BitcoinOptions = {}): D
     ...(payees[0]?.type === 'transfer' ? { to: payees[0].to } : {}),
     effects,
     ...(totalIn === undefined ? {} : { fee: totalIn - totalOut }),
+    inputs,
   };
   if (tx.outputsLength === 0) notes.push('PSBT has no outputs');
   if (notes.length) action.notes = notes;
