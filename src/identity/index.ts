@@ -32,7 +32,18 @@ export {
 } from './did-key.ts';
 export { caip10Of, didPkhDocument, didPkhFromAccount, parseDidPkh, type PkhAccount, type PkhNamespace } from './did-pkh.ts';
 export { createResolver, getResolver, keyDidResolver, pkhDidResolver } from './resolver.ts';
-export { MAX_JWS_LENGTH, assertionKeys, decodeJws, publicKeyOfVerificationMethod, signJws, verifyDecodedJws, type DecodedJws, type JwsHeader } from './jwt.ts';
+export {
+  MAX_JWS_LENGTH,
+  assertionVerifiers,
+  decodeJws,
+  publicKeyOfVerificationMethod,
+  signJws,
+  verifierOfVerificationMethod,
+  verifyDecodedJws,
+  type AssertionVerifier,
+  type DecodedJws,
+  type JwsHeader,
+} from './jwt.ts';
 export {
   DEVICE_CREDENTIAL_TYPE,
   STATUS_LIST_CONTEXT,

@@ -9,11 +9,19 @@
  * known the returned signature is checked before the token is released, so a faulty or cheating
  * cluster cannot hand out tokens that fail later.
  *
+ * Verification methods are either key-bearing (JWK, Multikey, Ed25519 base58) or, for did:pkh
+ * eip155 issuers, an Ethereum account (`EcdsaSecp256k1RecoveryMethod2020` + `blockchainAccountId`):
+ * an ES256K signature is then accepted when the key recovered from it (either recovery id) hashes
+ * to that address, which lets a threshold-ECDSA fleet use its on-chain account as its DID.
+ *
  * Decoding is strict on purpose: three base64url segments without padding, a JSON-object header
  * with a known `alg` and no `crit`, a JSON-object payload, a 64-byte signature, and a size cap.
  */
-import { base58, base64urlnopad, utf8 } from '@scure/base';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { base58, base64urlnopad, hex, utf8 } from '@scure/base';
 import type { DIDDocument, Resolvable, VerificationMethod } from 'did-resolver';
+import { publicKeyToAddress } from 'viem/accounts';
 import { FleetkeyError } from '../errors.ts';
 import { multibaseToPublicKey } from './did-key.ts';
 import { isJwsAlg, jwkToPublicKey, normalizeSignature, parsePublicKey, signerInputFor, verifySignature, type JwsAlg, type PublicKey, type SignCallback } from './keys.ts';
@@ -44,13 +52,14 @@ function b64json(value: unknown): string {
  * Signs `payload` under `header` through the external `sign` callback and returns the compact JWS.
  * With `publicKey` the signature is verified before it is returned (throws `bad_signature`).
  */
-export async function signJws(header: JwsHeader, payload: Record<string, unknown>, sign: SignCallback, publicKey?: PublicKey): Promise<string> {
+export async function signJws(header: JwsHeader, payload: Record<string, unknown>, sign: SignCallback, issuer?: PublicKey | AssertionVerifier): Promise<string> {
   if (!isJwsAlg(header.alg)) throw new FleetkeyError('validation_failed', `unsupported JWS alg ${String(header.alg)}`);
   if (typeof sign !== 'function') throw new FleetkeyError('bad_request', 'sign must be a function (input: Uint8Array) => Promise<Uint8Array>');
   const signingInput = `${b64json(header)}.${b64json(payload)}`;
   const inputBytes = utf8.decode(signingInput);
   const signature = normalizeSignature(header.alg, await sign(signerInputFor(header.alg, inputBytes)));
-  if (publicKey && !verifySignature(publicKey, header.alg, inputBytes, signature)) {
+  const verifier: AssertionVerifier | undefined = issuer === undefined ? undefined : 'bytes' in issuer ? { key: issuer } : issuer;
+  if (verifier && !verifyWith(verifier, header.alg, inputBytes, signature)) {
     throw new FleetkeyError('bad_signature', `signer returned a ${header.alg} signature that does not verify under the issuer key`);
   }
   return `${signingInput}.${base64urlnopad.encode(signature)}`;
@@ -93,9 +102,43 @@ export function decodeJws<P = Record<string, unknown>>(jws: string, maxLength = 
   return { header: header as JwsHeader, payload: payload as P, signingInput: utf8.decode(`${h}.${p}`), signature };
 }
 
-/** Verifies a decoded JWS under `publicKey`. Never throws. */
-export function verifyDecodedJws(decoded: DecodedJws<unknown>, publicKey: PublicKey): boolean {
-  return verifySignature(publicKey, decoded.header.alg, decoded.signingInput, decoded.signature);
+/** How an assertion is checked: with a public key, or (did:pkh eip155) by recovering an Ethereum address. */
+export type AssertionVerifier = { key: PublicKey } | { eip155Address: string };
+
+function verifyWith(v: AssertionVerifier, alg: JwsAlg, message: Uint8Array, signature: Uint8Array): boolean {
+  if ('key' in v) return verifySignature(v.key, alg, message, signature);
+  if (alg !== 'ES256K' || signature.length !== 64) return false;
+  try {
+    const sig = secp256k1.Signature.fromBytes(signature, 'compact');
+    if (sig.hasHighS()) return false;
+    const digest = sha256(message);
+    const want = v.eip155Address.toLowerCase();
+    for (const rec of [0, 1]) {
+      let point;
+      try {
+        point = sig.addRecoveryBit(rec).recoverPublicKey(digest);
+      } catch {
+        continue;
+      }
+      if (publicKeyToAddress(`0x${hex.encode(point.toBytes(false))}`).toLowerCase() === want) return true;
+    }
+  } catch {
+    return false;
+  }
+  return false;
+}
+
+/** Verifies a decoded JWS under a key or an account verifier. Never throws. */
+export function verifyDecodedJws(decoded: DecodedJws<unknown>, verifier: PublicKey | AssertionVerifier): boolean {
+  return verifyWith('bytes' in verifier ? { key: verifier } : verifier, decoded.header.alg, decoded.signingInput, decoded.signature);
+}
+
+/** How to check signatures of a verification method: its key, its eip155 account, or null (unusable). */
+export function verifierOfVerificationMethod(vm: VerificationMethod): AssertionVerifier | null {
+  const key = publicKeyOfVerificationMethod(vm);
+  if (key) return { key };
+  const account = vm.type === 'EcdsaSecp256k1RecoveryMethod2020' ? /^eip155:[1-9][0-9]*:(0x[0-9a-fA-F]{40})$/.exec(vm.blockchainAccountId ?? '') : null;
+  return account ? { eip155Address: account[1]! } : null;
 }
 
 /** The validated public key a key-bearing verification method carries, or null (e.g. account-only methods). */
@@ -117,11 +160,11 @@ function absolute(id: string, did: string): string {
 }
 
 /**
- * Resolves `issuer` and returns the keys it lists for `assertionMethod` (narrowed to `kid` when
- * given; the kid must then be listed there). Throws `FleetkeyError('validation_failed')` when the
- * DID does not resolve or offers no usable key.
+ * Resolves `issuer` and returns verifiers for what it lists under `assertionMethod` (narrowed to
+ * `kid` when given; the kid must then be listed there). Throws `FleetkeyError('validation_failed')`
+ * when the DID does not resolve or offers nothing usable.
  */
-export async function assertionKeys(resolver: Resolvable, issuer: string, kid?: string): Promise<PublicKey[]> {
+export async function assertionVerifiers(resolver: Resolvable, issuer: string, kid?: string): Promise<AssertionVerifier[]> {
   const res = await resolver.resolve(issuer, { accept: 'application/did+ld+json' });
   const doc: DIDDocument | null = res.didDocument;
   if (res.didResolutionMetadata?.error || !doc) {
@@ -130,15 +173,15 @@ export async function assertionKeys(resolver: Resolvable, issuer: string, kid?: 
   const methods = new Map<string, VerificationMethod>();
   for (const vm of doc.verificationMethod ?? []) methods.set(absolute(vm.id, doc.id), vm);
   const wanted = kid === undefined ? undefined : absolute(kid, issuer);
-  const keys: PublicKey[] = [];
+  const verifiers: AssertionVerifier[] = [];
   for (const ref of doc.assertionMethod ?? []) {
     const vm = typeof ref === 'string' ? methods.get(absolute(ref, doc.id)) : ref;
     if (!vm || (wanted !== undefined && absolute(vm.id, doc.id) !== wanted)) continue;
-    const pk = publicKeyOfVerificationMethod(vm);
-    if (pk) keys.push(pk);
+    const v = verifierOfVerificationMethod(vm);
+    if (v) verifiers.push(v);
   }
-  if (!keys.length) {
-    throw new FleetkeyError('validation_failed', wanted ? `${wanted} is not a usable assertionMethod key of ${issuer}` : `${issuer} lists no usable assertionMethod key`);
+  if (!verifiers.length) {
+    throw new FleetkeyError('validation_failed', wanted ? `${wanted} is not a usable assertionMethod of ${issuer}` : `${issuer} lists no usable assertionMethod`);
   }
-  return keys;
+  return verifiers;
 }

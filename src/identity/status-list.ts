@@ -156,7 +156,7 @@ export interface IssueStatusListOptions {
 
 /** Issues the `BitstringStatusListCredential` JWT through the fleet's signer callback. */
 export async function issueStatusListCredential(opts: IssueStatusListOptions, sign: SignCallback): Promise<string> {
-  const { kid, publicKey } = issuerSigningKey(opts.issuerDid, opts.alg, opts.kid);
+  const { kid, verifier } = issuerSigningKey(opts.issuerDid, opts.alg, opts.kid);
   statusListEntry({ statusListCredential: opts.id, statusListIndex: 0, statusPurpose: opts.statusPurpose });
   if (!(opts.list instanceof StatusList)) invalid('list must be a StatusList');
   if (opts.ttl !== undefined && (!Number.isSafeInteger(opts.ttl) || opts.ttl < 0)) invalid('ttl must be a non-negative integer (ms)');
@@ -183,7 +183,7 @@ export async function issueStatusListCredential(opts: IssueStatusListOptions, si
       },
     },
   };
-  return signJws({ alg: opts.alg, typ: 'JWT', kid }, payload, sign, publicKey ?? undefined);
+  return signJws({ alg: opts.alg, typ: 'JWT', kid }, payload, sign, verifier ?? undefined);
 }
 
 export type StatusFailure =

@@ -18,8 +18,9 @@
 import type { Resolvable } from 'did-resolver';
 import { FleetkeyError } from '../errors.ts';
 import { parseDidKeyUrl, didKeyVerificationMethodId, publicKeyFromDidKey } from './did-key.ts';
-import { assertionKeys, decodeJws, signJws, verifyDecodedJws, type DecodedJws } from './jwt.ts';
-import { algForKeyType, type PublicKey, type SignCallback } from './keys.ts';
+import { assertionVerifiers, decodeJws, signJws, verifyDecodedJws, type AssertionVerifier, type DecodedJws } from './jwt.ts';
+import { parseDidPkh } from './did-pkh.ts';
+import { algForKeyType, type SignCallback } from './keys.ts';
 
 export const VC_CONTEXT_V1 = 'https://www.w3.org/2018/credentials/v1';
 export const STATUS_LIST_CONTEXT = 'https://www.w3.org/ns/credentials/status/v1';
@@ -88,21 +89,29 @@ function isNonEmptyString(v: unknown): v is string {
 }
 
 /**
- * Resolves the issuer key for a did:key issuer (so the cluster's signature can be checked before the
- * token leaves) and checks alg/key agreement and the kid. Other DID methods: no local key (null).
+ * What the cluster's signature can be checked against before a token leaves: the key of a did:key
+ * issuer, or the account of a did:pkh eip155 issuer (ES256K only). Checks alg/key agreement and the
+ * kid. Other DID methods: a kid is required and nothing is checked locally (verifier null).
  */
-export function issuerSigningKey(issuerDid: string, alg: FleetAlg, kid?: string): { kid: string; publicKey: PublicKey | null } {
+export function issuerSigningKey(issuerDid: string, alg: FleetAlg, kid?: string): { kid: string; verifier: AssertionVerifier | null } {
   if (!isNonEmptyString(issuerDid) || !issuerDid.startsWith('did:')) invalid('issuerDid must be a DID');
   if (alg !== 'EdDSA' && alg !== 'ES256K') invalid(`alg must be EdDSA or ES256K, got ${String(alg)}`);
+  if (issuerDid.startsWith('did:pkh:eip155:')) {
+    const { address } = parseDidPkh(issuerDid);
+    if (alg !== 'ES256K') invalid('a did:pkh eip155 issuer signs ES256K');
+    const vm = `${issuerDid}#blockchainAccountId`;
+    if (kid !== undefined && kid !== vm) invalid(`kid must be ${vm}`);
+    return { kid: vm, verifier: { eip155Address: address } };
+  }
   if (!issuerDid.startsWith('did:key:')) {
-    if (!isNonEmptyString(kid)) invalid('kid is required for an issuer that is not a did:key');
-    return { kid, publicKey: null };
+    if (!isNonEmptyString(kid)) invalid('kid is required for an issuer that is not a did:key or did:pkh:eip155');
+    return { kid, verifier: null };
   }
   const publicKey = publicKeyFromDidKey(issuerDid);
   if (algForKeyType(publicKey.type) !== alg) invalid(`issuer key is ${publicKey.type}; it signs ${algForKeyType(publicKey.type)}, not ${alg}`);
   const vm = didKeyVerificationMethodId(issuerDid);
   if (kid !== undefined && parseDidKeyUrl(kid).did !== issuerDid) invalid('kid must be a verification method of issuerDid');
-  return { kid: kid ?? vm, publicKey };
+  return { kid: kid ?? vm, verifier: { key: publicKey } };
 }
 
 function checkStatusEntry(e: BitstringStatusListEntry): void {
@@ -115,7 +124,7 @@ function checkStatusEntry(e: BitstringStatusListEntry): void {
 /** Issues a JWT-VC signed by the fleet through `sign`. See the module comment for the layout. */
 export async function issueCredential(opts: IssueCredentialOptions, sign: SignCallback): Promise<string> {
   if (!opts || typeof opts !== 'object') invalid('options are required');
-  const { kid, publicKey } = issuerSigningKey(opts.issuerDid, opts.alg, opts.kid);
+  const { kid, verifier } = issuerSigningKey(opts.issuerDid, opts.alg, opts.kid);
   if (!isNonEmptyString(opts.subject) || !/^[a-z][a-z0-9+.-]*:\S+$/i.test(opts.subject)) invalid('subject must be a DID or URI');
   if (!Array.isArray(opts.types) || !opts.types.every(isNonEmptyString)) invalid('types must be an array of strings');
   if (!opts.claims || typeof opts.claims !== 'object' || Array.isArray(opts.claims)) invalid('claims must be an object');
@@ -141,7 +150,7 @@ export async function issueCredential(opts: IssueCredentialOptions, sign: SignCa
       ...(opts.credentialStatus !== undefined ? { credentialStatus: opts.credentialStatus } : {}),
     },
   };
-  return signJws({ alg: opts.alg, typ: 'JWT', kid }, payload, sign, publicKey ?? undefined);
+  return signJws({ alg: opts.alg, typ: 'JWT', kid }, payload, sign, verifier ?? undefined);
 }
 
 export interface DeviceCredentialOptions {
@@ -261,13 +270,13 @@ export async function verifyIssuedJwt(
   }
   const iss = decoded.payload.iss;
   if (!isNonEmptyString(iss)) return { ok: false, reason: 'malformed', detail: 'iss is missing' };
-  let keys: PublicKey[];
+  let verifiers: AssertionVerifier[];
   try {
-    keys = await assertionKeys(resolver, iss, decoded.header.kid);
+    verifiers = await assertionVerifiers(resolver, iss, decoded.header.kid);
   } catch (e) {
     return { ok: false, reason: 'unknown_key', detail: (e as Error).message };
   }
-  if (!keys.some((k) => verifyDecodedJws(decoded, k))) {
+  if (!verifiers.some((v) => verifyDecodedJws(decoded, v))) {
     return { ok: false, reason: 'bad_signature', detail: `signature does not verify under a key of ${iss}` };
   }
   cache?.set(jwt, decoded);

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { hex } from '@scure/base';
 import { Resolver } from 'did-resolver';
+import { publicKeyToAddress } from 'viem/accounts';
 import { importJWK, jwtVerify } from 'jose';
 import { isFleetkeyError } from '../../src/errors.ts';
 import {
@@ -167,4 +169,21 @@ test('issuance input is validated with clear messages', async () => {
     'validation_failed',
     /firmwareHash/,
   );
+});
+
+test('did:pkh eip155 fleet: a threshold-ECDSA account issues ES256K credentials; did-jwt-vc and our verifier recover the address', async () => {
+  const account = makeKey('secp256k1');
+  const address = publicKeyToAddress(`0x${hex.encode(secp256k1.getPublicKey(account.secretKey, false))}`);
+  const issuerDid = `did:pkh:eip155:1:${address}`;
+  const jwt = await issueCredential({ issuerDid, alg: 'ES256K', subject: device.did, types: ['FleetDeviceCredential'], claims: { fleet: 'f' }, issuanceDate: issued }, account.sign);
+  assert.equal(JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()).kid, `${issuerDid}#blockchainAccountId`);
+  assert.equal((await didJwtVcVerify(jwt, resolver)).verified, true);
+  const v = await verifyCredentialJwt(jwt, resolver, { now, expectedIssuer: issuerDid });
+  assert.ok(v.valid);
+  // another key cannot sign for the account, at issuance or at verification
+  await rejectsWith(issueCredential({ issuerDid, alg: 'ES256K', subject: device.did, types: [], claims: { fleet: 'f' }, issuanceDate: issued }, fleetK1.sign), 'bad_signature');
+  const forged = tamperPayload(jwt, (p) => (p.vc.credentialSubject.fleet = 'g'));
+  const f = await verifyCredentialJwt(forged, resolver, { now });
+  assert.equal(!f.valid && f.reason, 'bad_signature');
+  await rejectsWith(issueCredential({ issuerDid, alg: 'EdDSA', subject: device.did, types: [], claims: { fleet: 'f' }, issuanceDate: issued }, fleetEd.sign), 'validation_failed', /signs ES256K/);
 });
