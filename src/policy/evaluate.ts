@@ -16,7 +16,7 @@ import { FleetkeyError } from '../errors.ts';
 import { compilePolicy, windowText, type AssetInfo, type CompiledLayer, type CompiledMatch, type CompiledPolicy, type CompiledRule } from './compile.ts';
 import { assetKey, countKey, normAddress, normSelector, sumKey } from './keys.ts';
 import type { Policy } from './schema.ts';
-import { NO_USAGE, type UsageView } from './usage.ts';
+import type { UsageView } from './usage.ts';
 
 export type Outcome = 'allow' | 'deny' | 'needs_approval';
 
@@ -99,7 +99,10 @@ export interface Decision {
 export interface EvalContext {
   /** The decision time. */
   now: Date | number;
-  /** Usage history (committed + reserved). Default: none. */
+  /**
+   * Usage history (committed + reserved). Required when a window_cap or rate_limit rule applies: leaving it
+   * out throws rather than silently treating the history as empty (pass NO_USAGE for a real empty history).
+   */
   usage?: UsageView;
   /** Recorded in the decision; default the policy's own version. */
   policyVersion?: string | number;
@@ -134,6 +137,11 @@ export interface ActionFacts {
 
 const NO_CHAIN = '?';
 
+const missing = (): never => {
+  throw new FleetkeyError('bad_request', 'this policy has rolling-window or rate limits: ctx.usage is required (use NO_USAGE for an empty history)');
+};
+const MISSING_USAGE: UsageView = { sum: missing, count: missing };
+
 export function actionFacts(a: Action): ActionFacts {
   const chainId = a.chainId === undefined || a.chainId === '' ? undefined : String(a.chainId);
   const cid = chainId ?? NO_CHAIN;
@@ -145,6 +153,7 @@ export function actionFacts(a: Action): ActionFacts {
   const assets = new Set<string>();
   let unknownAssetEffects = 0;
   for (const e of a.effects as (Effect & { change?: boolean })[]) {
+    if (typeof e.amount !== 'bigint' || e.amount < 0n) throw new FleetkeyError('validation_failed', 'action effect amount must be a non-negative bigint');
     if (e.asset === 'unknown') unknownAssetEffects++;
     const ak = assetKey(cid, e.asset);
     assets.add(ak);
@@ -152,7 +161,6 @@ export function actionFacts(a: Action): ActionFacts {
       const to = normAddress(e.to);
       // A change output is not a spend only when it provably pays back to the signer.
       if (e.change === true && from !== undefined && to === from) continue;
-      if (e.amount < 0n) throw new FleetkeyError('validation_failed', 'negative transfer amount in action');
       dests.add(to);
       totals.set(ak, (totals.get(ak) ?? 0n) + e.amount);
       let m = perDest.get(ak);
@@ -256,7 +264,7 @@ export function evaluateWithTrace(policy: Policy | CompiledPolicy, action: Actio
 function run(p: CompiledPolicy, action: Action, ctx: EvalContext, trace: Reason[] | undefined): Decision {
   const now = typeof ctx.now === 'number' ? ctx.now : ctx.now.getTime();
   if (!Number.isFinite(now)) throw new FleetkeyError('validation_failed', 'ctx.now is not a valid time');
-  const usage = ctx.usage ?? NO_USAGE;
+  const usage = ctx.usage ?? MISSING_USAGE;
   const granted = new Set(ctx.approvals ?? []);
   const f = actionFacts(action);
   const acc: Acc = { deny: [], approve: [], allow: [], trace, requirements: [], reservations: new Map() };

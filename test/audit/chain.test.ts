@@ -226,9 +226,9 @@ test('property: any change / delete / reorder / insert / garble is reported at t
 });
 
 test('a policy decision with bigints can be recorded and verified', async () => {
-  const { evaluate, validatePolicy } = await import('../../src/policy/index.ts');
+  const { evaluate, validatePolicy, NO_USAGE } = await import('../../src/policy/index.ts');
   const p = validatePolicy({ version: 4, rules: [{ type: 'allow', chainIds: ['1'] }, { type: 'window_cap', asset: { chainId: '1', asset: 'native' }, max: '1000', window: '1h' }] });
-  const d = evaluate(p, { chain: 'ethereum', chainId: '1', kind: 'native_transfer', to: '0x1111111111111111111111111111111111111111', effects: [{ type: 'transfer', asset: 'native', to: '0x1111111111111111111111111111111111111111', amount: 5n }] }, { now: T0 });
+  const d = evaluate(p, { chain: 'ethereum', chainId: '1', kind: 'native_transfer', to: '0x1111111111111111111111111111111111111111', effects: [{ type: 'transfer', asset: 'native', to: '0x1111111111111111111111111111111111111111', amount: 5n }] }, { now: T0, usage: NO_USAGE });
   const e = appendEntry(null, { time: new Date(T0).toISOString(), actor: 'node-1', type: 'decision', requestDigest: 'cd'.repeat(32), decision: d, policyVersion: d.policyVersion, outcome: d.outcome });
   assert.equal((e.decision as { reservations: { amount: string }[] }).reservations[0].amount, '5');
   const r = verifyLog(exportJsonl([e]));

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Action, Effect } from '../../src/chains/types.ts';
-import { assetKey, combine, countKey, evaluate, memoryUsage, sumKey, validatePolicy, type UsageRecord } from '../../src/policy/index.ts';
+import { assetKey, combine, countKey, evaluate, memoryUsage, NO_USAGE, sumKey, validatePolicy, type UsageRecord } from '../../src/policy/index.ts';
 
 const H = 3_600_000;
 const NOW = Date.parse('2026-11-18T12:00:00Z');
@@ -157,7 +157,7 @@ test('property: engine agrees with the reference model on outcome and every deni
 test('property: reservations reserve exactly what the action moves under each limited counter', () => {
   fc.assert(
     fc.property(rulesArb, actionArb, (rules, action) => {
-      const d = evaluate(validatePolicy(docOf(rules)), action, { now: NOW });
+      const d = evaluate(validatePolicy(docOf(rules)), action, { now: NOW, usage: NO_USAGE });
       if (d.outcome === 'deny') return assert.deepEqual(d.reservations, []);
       for (const r of d.reservations) {
         if (r.kind === 'count') {

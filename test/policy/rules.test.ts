@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Action } from '../../src/chains/types.ts';
-import { assetKey, countKey, evaluate, memoryUsage, sumKey, type Decision, type UsageRecord } from '../../src/policy/index.ts';
+import { assetKey, countKey, evaluate, memoryUsage, NO_USAGE, sumKey, type Decision, type UsageRecord } from '../../src/policy/index.ts';
 import {
   ALICE, BOB, EVIL, ROUTER, SOL_ALICE, SOL_USDC, TOKEN_PROGRAM, T, USDC_BASE, USDC_ETH,
   call, ethTransfer, policy, usdcApproval, usdcTransfer,
@@ -463,13 +463,23 @@ test('decision records ctx.policyVersion, else the policy version', () => {
   assert.equal(evaluate(p, usdcTransfer(1n), { now: new Date(NOW), policyVersion: 'p-7@abc' }).policyVersion, 'p-7@abc');
 });
 
+test('a policy with window or rate limits refuses to evaluate without ctx.usage', () => {
+  assert.throws(() => evaluate(policy([daily]), usdcTransfer(1n), { now: NOW }), /ctx\.usage is required/);
+  assert.throws(() => evaluate(policy([rate]), usdcTransfer(1n), { now: NOW }), /ctx\.usage is required/);
+  assert.equal(evaluate(policy([cap100]), usdcTransfer(1n), { now: NOW }).outcome, 'allow');
+});
+
+test('negative effect amounts are refused', () => {
+  assert.throws(() => evaluate(policy([]), usdcApproval(-1n), { now: NOW }), /non-negative/);
+});
+
 test('counter keys are stable strings', () => {
   assert.equal(sumKey('wallet', assetKey('8453', USDC_BASE)), 'sum/wallet/8453/0x833589fcd6edb6e08f4c7da32a3e2df4b2c3f0d7');
   assert.equal(sumKey('fleet', assetKey('mainnet-beta', SOL_USDC), SOL_ALICE), `sum/fleet/mainnet-beta/${SOL_USDC}/to/${SOL_ALICE}`);
   assert.equal(sumKey('wallet', assetKey('1', 'native')), 'sum/wallet/1/native');
   assert.equal(countKey('wallet', { chainId: '1', to: ALICE.toLowerCase() }), `count/wallet/to/1/${ALICE.toLowerCase()}`);
   // the same scope written differently (order, case) gives the same match-hashed key
-  const a = evaluate(policy([{ ...rate, match: { to: [ALICE, BOB], kinds: ['token_transfer'] } }]), usdcTransfer(1n), { now: NOW });
-  const b = evaluate(policy([{ ...rate, match: { kinds: ['token_transfer'], to: [BOB.toLowerCase(), ALICE] } }]), usdcTransfer(1n), { now: NOW });
+  const a = evaluate(policy([{ ...rate, match: { to: [ALICE, BOB], kinds: ['token_transfer'] } }]), usdcTransfer(1n), { now: NOW, usage: NO_USAGE });
+  const b = evaluate(policy([{ ...rate, match: { kinds: ['token_transfer'], to: [BOB.toLowerCase(), ALICE] } }]), usdcTransfer(1n), { now: NOW, usage: NO_USAGE });
   assert.equal(a.reservations[0].counterKey, b.reservations[0].counterKey);
 });

@@ -99,14 +99,14 @@ test('the example policy in src/policy/README.md is valid and behaves as describ
   const p = validatePolicy(json);
   assert.equal(p.version, 12);
   assert.equal(p.rules.length, 15);
-  const { evaluate } = await import('../../src/policy/index.ts');
+  const { evaluate, NO_USAGE } = await import('../../src/policy/index.ts');
   const { usdcTransfer } = await import('./helpers.ts');
   const monday10 = Date.parse('2026-11-23T09:00:00Z');
-  const d = evaluate(p, usdcTransfer(30_000_000n), { now: monday10 });
+  const d = evaluate(p, usdcTransfer(30_000_000n), { now: monday10, usage: NO_USAGE });
   assert.equal(d.outcome, 'needs_approval');
-  assert.equal(evaluate(p, usdcTransfer(10_000_000n), { now: monday10 }).outcome, 'allow');
+  assert.equal(evaluate(p, usdcTransfer(10_000_000n), { now: monday10, usage: NO_USAGE }).outcome, 'allow');
   assert.deepEqual(
-    evaluate(p, usdcTransfer(10_000_000n), { now: Date.parse('2026-11-22T09:00:00Z') }).reasons.map((r) => r.rule),
+    evaluate(p, usdcTransfer(10_000_000n), { now: Date.parse('2026-11-22T09:00:00Z'), usage: NO_USAGE }).reasons.map((r) => r.rule),
     ['office-hours'],
   );
 });
