@@ -18,6 +18,7 @@ import {
   setTransactionMessageComputeUnitPrice,
   setTransactionMessageFeePayer,
   setTransactionMessageLifetimeUsingBlockhash,
+  setTransactionMessageLifetimeUsingDurableNonce,
   setTransactionMessagePriorityFeeLamports,
   signTransaction,
   AccountRole,
@@ -160,6 +161,19 @@ describe('Solana transactions', () => {
     assert.equal(d.action.fee, 5000n + 1234n);
     assert.deepEqual(d.action.calls?.[1]?.function.args, { text: 'invoice 42' });
     assert.match(d.action.notes!.join(' '), /Token-2022/);
+  });
+
+  it('notes a durable-nonce transaction (it does not expire with a blockhash)', () => {
+    const msg = pipe(
+      createTransactionMessage({ version: 0 }),
+      (m) => setTransactionMessageFeePayer(payer, m),
+      (m) => setTransactionMessageLifetimeUsingDurableNonce({ nonce: 'EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N' as never, nonceAccountAddress: other(12), nonceAuthorityAddress: payer }, m),
+      (m) => appendTransactionMessageInstruction(getTransferSolInstruction({ source: payerSigner, destination: BOB, amount: 3n }), m),
+    );
+    const d = decode('solana_transaction', getBase64EncodedWireTransaction(compileTransaction(msg)));
+    assert.equal(d.action.kind, 'native_transfer');
+    assert.equal(d.action.calls?.[0]?.function.selector, 'system:AdvanceNonceAccount');
+    assert.match(d.action.notes!.join(' '), /durable nonce/);
   });
 
   it('reports a v0 message using address lookup tables as unknown', () => {
