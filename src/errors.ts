@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'not_enough_signers'
   | 'signer_unavailable'
   | 'timeout'
+  | 'unreachable'
   // chains / policy (later issues add theirs here)
   | 'decode_failed'
   | 'unsupported'
@@ -58,6 +59,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_enough_signers: 503,
   signer_unavailable: 503,
   timeout: 504,
+  unreachable: 503,
   decode_failed: 400,
   unsupported: 400,
   policy_denied: 403,

@@ -1,0 +1,221 @@
+/**
+ * The `fleetkey` command: processes (`dev`, `server`, `signer`) and every operator verb over the
+ * HTTP API. Noun-verb; `--json` keeps stdout pure JSON for scripts; errors are
+ * `{"error":{...}}` with exit code 1 for local errors and 2 for errors the server returned.
+ * The server is found from FLEETKEY_URL and FLEETKEY_TOKEN, else ./.fleetkey/cluster.json.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { FleetkeyError } from '../errors.ts';
+import { LocalCluster } from './cluster.ts';
+
+const HELP = `fleetkey — threshold keys and policy signing for agents and device fleets
+
+Processes
+  fleetkey dev [--data DIR] [--port N] [--signers 3] [--threshold 2]   local cluster (server + signer nodes)
+  fleetkey server --data DIR [--port N] [--db URL]                      API server
+  fleetkey signer --data DIR [--port N] [--db URL]                      one signer node
+
+Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/cluster.json)
+  fleetkey wallet create --scheme ed25519|secp256k1-schnorr [--threshold T --signers N] [--label L] [--network mainnet|testnet|regtest]
+  fleetkey wallet list
+  fleetkey wallet show ID
+  fleetkey wallet refresh ID
+  fleetkey sign --wallet ID --message HEX      (HEX, '-' for stdin, or @file)
+  fleetkey node list
+
+Every verb takes --json.`;
+
+class RemoteError extends Error {
+  constructor(readonly body: { error: { code: string; message: string; requestId?: string } }) {
+    super(body.error.message);
+  }
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function connection(): { url: string; token: string } {
+  const url = process.env.FLEETKEY_URL;
+  const token = process.env.FLEETKEY_TOKEN;
+  if (url && token) return { url: url.replace(/\/$/, ''), token };
+  const file = resolve('.fleetkey/cluster.json');
+  if (existsSync(file)) {
+    const c = JSON.parse(readFileSync(file, 'utf8')) as { url: string; token: string };
+    return { url: url ?? c.url, token: token ?? c.token };
+  }
+  throw new FleetkeyError('bad_request', 'no server: set FLEETKEY_URL and FLEETKEY_TOKEN, or run `fleetkey dev` here first');
+}
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const { url, token } = connection();
+  let res: Response;
+  try {
+    res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new FleetkeyError('unreachable', `cannot reach the server at ${url}`);
+  }
+  const json = (await res.json().catch(() => ({ error: { code: 'internal', message: `HTTP ${res.status}` } }))) as T & { error?: never };
+  if (!res.ok) throw new RemoteError(json as never);
+  return json;
+}
+
+function readInput(v: string): string {
+  if (v === '-') return readFileSync(0, 'utf8').trim();
+  if (v.startsWith('@')) return readFileSync(v.slice(1), 'utf8').trim();
+  return v;
+}
+
+function need(flags: Flags, name: string): string {
+  const v = flags[name];
+  if (typeof v !== 'string' || !v) throw new FleetkeyError('validation_failed', `--${name} is required`);
+  return v;
+}
+
+function int(flags: Flags, name: string): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new FleetkeyError('validation_failed', `--${name} must be a whole number`);
+  return n;
+}
+
+function print(flags: Flags, value: unknown, human: () => string): void {
+  process.stdout.write((flags.json ? JSON.stringify(value) : human()) + '\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values: flags, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      data: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      db: { type: 'string' },
+      'db-schema': { type: 'string' },
+      signers: { type: 'string' },
+      threshold: { type: 'string' },
+      scheme: { type: 'string' },
+      label: { type: 'string' },
+      network: { type: 'string' },
+      wallet: { type: 'string' },
+      message: { type: 'string' },
+      quiet: { type: 'boolean' },
+    },
+  });
+  const [noun, verb, arg] = positionals;
+  if (flags.help || !noun) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  switch (noun) {
+    case 'dev': {
+      const dataDir = resolve((flags.data as string) ?? '.fleetkey');
+      const cluster = await LocalCluster.start({
+        dataDir,
+        port: int(flags, 'port') ?? 7300,
+        signers: int(flags, 'signers') ?? 3,
+        quiet: flags.quiet as boolean | undefined,
+        onExit: (name, code, signal) => process.stderr.write(`fleetkey dev: ${name} exited (${signal ?? code})\n`),
+      });
+      const t = int(flags, 'threshold') ?? 2;
+      const info = { ...cluster.info, threshold: t, dataDir };
+      if (flags.json) process.stdout.write(JSON.stringify(info) + '\n');
+      else
+        process.stdout.write(
+          `fleetkey dev: ${cluster.info.signers.length} signer nodes and a server are running.\n\n  URL          ${cluster.info.url}\n  admin token  ${cluster.info.token}\n  data         ${dataDir} (cluster.json)\n\n` +
+            `Try:  fleetkey wallet create --scheme ed25519 --threshold ${t} --signers ${cluster.info.signers.length}\nStop with Ctrl-C.\n`,
+        );
+      const stop = async () => {
+        await cluster.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      await new Promise(() => undefined);
+      return 0;
+    }
+    case 'server': {
+      watchParent();
+      const { runServer } = await import('../server/app.ts');
+      await runServer({ dataDir: need(flags, 'data'), port: int(flags, 'port') ?? 7300, host: flags.host as string | undefined, db: flags.db as string | undefined, dbSchema: flags['db-schema'] as string | undefined, quiet: flags.quiet as boolean | undefined });
+      await new Promise(() => undefined);
+      return 0;
+    }
+    case 'signer': {
+      watchParent();
+      const { runSigner } = await import('../signer/app.ts');
+      await runSigner({ dataDir: need(flags, 'data'), port: int(flags, 'port') ?? 0, host: flags.host as string | undefined, db: flags.db as string | undefined, dbSchema: flags['db-schema'] as string | undefined, quiet: flags.quiet as boolean | undefined });
+      await new Promise(() => undefined);
+      return 0;
+    }
+    case 'wallet': {
+      if (verb === 'create') {
+        const body: Record<string, unknown> = { scheme: need(flags, 'scheme') };
+        if (flags.threshold !== undefined) body.threshold = int(flags, 'threshold');
+        if (flags.signers !== undefined) body.signers = int(flags, 'signers');
+        if (flags.label !== undefined) body.label = flags.label;
+        if (flags.network !== undefined) body.network = flags.network;
+        const w = await api<{ id: string; scheme: string; publicKey: string; address: string; threshold: number; signers: number }>('POST', '/v1/wallets', body);
+        print(flags, w, () => `${w.id}  ${w.scheme}  ${w.threshold}-of-${w.signers}\n  public key  ${w.publicKey}\n  address     ${w.address}`);
+        return 0;
+      }
+      if (verb === 'list') {
+        const r = await api<{ wallets: { id: string; scheme: string; threshold: number; signers: number; address: string; label: string | null }[] }>('GET', '/v1/wallets');
+        print(flags, r.wallets, () => r.wallets.map((w) => `${w.id}  ${w.scheme.padEnd(17)}  ${w.threshold}-of-${w.signers}  ${w.address}${w.label ? `  (${w.label})` : ''}`).join('\n') || '(no wallets)');
+        return 0;
+      }
+      if (verb === 'show' || verb === 'refresh') {
+        if (!arg) throw new FleetkeyError('validation_failed', `usage: fleetkey wallet ${verb} ID`);
+        const w = await api<Record<string, unknown>>(verb === 'show' ? 'GET' : 'POST', `/v1/wallets/${encodeURIComponent(arg)}${verb === 'refresh' ? '/refresh' : ''}`);
+        print(flags, w, () => Object.entries(w).map(([k, v]) => `${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('\n'));
+        return 0;
+      }
+      break;
+    }
+    case 'sign': {
+      const message = readInput(need(flags, 'message')).replace(/^0x/, '');
+      const r = await api<{ signature: string }>('POST', `/v1/wallets/${encodeURIComponent(need(flags, 'wallet'))}/sign`, { message });
+      print(flags, { signature: r.signature }, () => r.signature);
+      return 0;
+    }
+    case 'node': {
+      if (verb === 'list') {
+        const r = await api<{ id: string; url: string; status: string }[]>('GET', '/v1/nodes');
+        print(flags, r, () => r.map((n) => `${n.id}  ${n.status.padEnd(4)}  ${n.url}`).join('\n'));
+        return 0;
+      }
+      break;
+    }
+  }
+  throw new FleetkeyError('bad_request', `unknown command: ${positionals.join(' ')} (fleetkey --help)`);
+}
+
+/** Children of `fleetkey dev` exit when it dies, even by SIGKILL, instead of lingering. */
+function watchParent(): void {
+  if (!process.env.FLEETKEY_EXIT_WITH_PARENT) return;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+}
+
+const json = process.argv.includes('--json');
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const remote = e instanceof RemoteError;
+    const body = remote
+      ? (e as RemoteError).body
+      : e instanceof FleetkeyError
+        ? e.toJSON()
+        : { error: { code: (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'bad_request' : 'internal', message: (e as Error).message } };
+    if (json) process.stdout.write(JSON.stringify(body) + '\n');
+    else process.stderr.write(`fleetkey: ${body.error.code}: ${body.error.message}\n`);
+    process.exit(remote ? 2 : 1);
+  },
+);

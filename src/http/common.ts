@@ -1,0 +1,96 @@
+/**
+ * What every HTTP surface (public API, signer node) shares: JSON bodies validated with zod, one
+ * error shape `{error:{code,message,requestId}}` with stable codes, a request id on every answer,
+ * bearer tokens compared in constant time. Routes stay thin: validate, call the core, map errors.
+ */
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { FleetkeyError, isFleetkeyError } from '../errors.ts';
+
+export type Env = { Variables: { requestId: string } };
+
+export function newId(prefix: string): string {
+  return `${prefix}_${bytesToHex(randomBytes(12))}`;
+}
+
+/** Parses with a zod schema; a failure becomes a 400 `validation_failed` that names the field. */
+export function parse<T>(schema: z.ZodType<T>, value: unknown, where = '(body)'): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const path = issue.path.join('.') || where;
+  throw new FleetkeyError('validation_failed', `${path}: ${issue.message}`, { details: { field: path, issues: r.error.issues.slice(0, 5).map((i) => ({ path: i.path.join('.'), message: i.message })) } });
+}
+
+export async function jsonBody(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (!text) return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new FleetkeyError('invalid_json', 'request body is not valid JSON');
+  }
+}
+
+/** Constant-time comparison of two secrets (compared as SHA-256 digests, so lengths do not leak). */
+export function secretEquals(a: string, b: string): boolean {
+  const x = sha256(utf8ToBytes(a));
+  const y = sha256(utf8ToBytes(b));
+  let d = 0;
+  for (let i = 0; i < x.length; i++) d |= x[i] ^ y[i];
+  return d === 0;
+}
+
+export function bearer(c: Context): string | undefined {
+  const h = c.req.header('authorization');
+  const m = h && /^Bearer\s+(\S+)$/i.exec(h);
+  return m ? m[1] : undefined;
+}
+
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** JSON-lines logger to stderr. Callers pass public fields only: ids, codes, timings. */
+export function makeLogger(component: string, quiet = false): Logger {
+  const write = (level: string, msg: string, fields?: Record<string, unknown>) => {
+    if (quiet && level === 'info') return;
+    process.stderr.write(JSON.stringify({ t: new Date().toISOString(), level, component, msg, ...fields }) + '\n');
+  };
+  return { info: (m, f) => write('info', m, f), error: (m, f) => write('error', m, f) };
+}
+
+/** A Hono app with request ids, a body limit, and the one error mapping. */
+export function baseApp(log: Logger, maxBody = 1 << 20): Hono<Env> {
+  const app = new Hono<Env>();
+  app.use('*', async (c, next) => {
+    const rid = c.req.header('x-request-id');
+    c.set('requestId', rid && /^[\w.-]{1,64}$/.test(rid) ? rid : newId('req'));
+    c.header('x-request-id', c.get('requestId'));
+    await next();
+  });
+  app.use('*', bodyLimit({ maxSize: maxBody, onError: () => { throw new FleetkeyError('payload_too_large', `request body over ${maxBody} bytes`); } }));
+  app.onError((err, c) => {
+    const requestId = c.get('requestId');
+    if (isFleetkeyError(err)) {
+      if (err.status >= 500) log.error('request failed', { requestId, code: err.code, path: c.req.path });
+      return c.json(err.toJSON(requestId), err.status as 400);
+    }
+    // Unknown errors: log the type and message (never a body or a secret), answer a generic 500.
+    log.error('internal error', { requestId, path: c.req.path, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    return c.json(new FleetkeyError('internal', 'internal error').toJSON(requestId), 500);
+  });
+  app.notFound((c) => c.json(new FleetkeyError('not_found', `no route ${c.req.method} ${c.req.path}`).toJSON(c.get('requestId')), 404));
+  return app;
+}
+
+export const hex = (bytes?: number) =>
+  z
+    .string()
+    .regex(/^(0x)?([0-9a-fA-F]{2})*$/, 'must be hex')
+    .transform((s) => s.replace(/^0x/, '').toLowerCase())
+    .refine((s) => bytes === undefined || s.length === bytes * 2, { message: bytes === undefined ? 'bad length' : `must be ${bytes} bytes` });

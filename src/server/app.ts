@@ -1,0 +1,108 @@
+/**
+ * The public HTTP API (`/v1`, bearer-token authenticated, JSON). Routes are thin: validate with
+ * zod, call the coordinator, answer. Errors are `{"error":{"code","message","requestId"}}`.
+ */
+import { serve } from '@hono/node-server';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { FleetkeyError } from '../errors.ts';
+import { baseApp, bearer, jsonBody, makeLogger, parse, secretEquals, type Logger } from '../http/common.ts';
+import type { PeerInfo } from '../signer/envelope.ts';
+import { dbConfigFrom, openDb } from '../store/db.ts';
+import { ServerStore } from '../store/server-store.ts';
+import { Coordinator, walletView } from './coordinator.ts';
+import { openApiDocument } from './openapi.ts';
+import { createWalletSchema, signSchema } from './schemas.ts';
+import { SignerPool } from './signers.ts';
+
+const walletIdSchema = z.string().regex(/^wal_[0-9a-f]{24}$/, 'not a wallet id');
+
+export function serverApp(coord: Coordinator, adminToken: string, log: Logger) {
+  const app = baseApp(log);
+  app.get('/healthz', (c) => {
+    const peers = coord.signers.peers();
+    return c.json({ status: 'ok', signers: { up: peers.filter((p) => coord.signers.isUp(p.nodeId)).length, total: peers.length } });
+  });
+  app.get('/openapi.json', (c) => c.json(openApiDocument()));
+  app.use('/v1/*', async (c, next) => {
+    const t = bearer(c);
+    if (!t || !secretEquals(t, adminToken)) throw new FleetkeyError('unauthorized', 'missing or wrong bearer token');
+    await next();
+  });
+
+  app.post('/v1/wallets', async (c) => {
+    const b = parse(createWalletSchema, await jsonBody(c));
+    const n = b.signers ?? Math.min(3, coord.signers.peers().length);
+    const t = b.threshold ?? Math.min(2, n);
+    return c.json(await coord.createWallet({ scheme: b.scheme, threshold: t, signers: n, label: b.label, network: b.network }), 201);
+  });
+  app.get('/v1/wallets', async (c) => {
+    const after = c.req.query('after') ?? '';
+    const limit = Math.min(Number(c.req.query('limit') ?? 100) || 100, 1000);
+    const list = await coord.store.listWallets(limit, after);
+    return c.json({ wallets: list.map(walletView), next: list.length === limit ? list[list.length - 1].id : null });
+  });
+  app.get('/v1/wallets/:id', async (c) => c.json(walletView(await coord.wallet(parse(walletIdSchema, c.req.param('id'), 'id')))));
+  app.post('/v1/wallets/:id/sign', async (c) => {
+    const id = parse(walletIdSchema, c.req.param('id'), 'id');
+    const b = parse(signSchema, await jsonBody(c));
+    const r = await coord.sign(id, hexToBytes(b.message), b.requestId ?? c.get('requestId'));
+    return c.json({ signature: r.signature, signers: r.signers });
+  });
+  app.post('/v1/wallets/:id/refresh', async (c) => c.json(await coord.refreshWallet(parse(walletIdSchema, c.req.param('id'), 'id'))));
+  app.get('/v1/nodes', async (c) => {
+    const peers = coord.signers.peers();
+    await Promise.all(peers.map((p) => coord.signers.probe(p.nodeId, 800)));
+    return c.json(peers.map((p) => ({ id: p.nodeId, url: p.url, status: coord.signers.statusOf(p.nodeId) })));
+  });
+  return app;
+}
+
+export interface ServerOptions {
+  dataDir: string;
+  port: number;
+  host?: string;
+  db?: string;
+  /** PostgreSQL schema for this process (several processes can share one database). */
+  dbSchema?: string;
+  adminToken?: string;
+  clusterToken?: string;
+  quiet?: boolean;
+}
+
+function readSecret(env: string | undefined, file: string): string | undefined {
+  return env ?? (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
+}
+
+export async function runServer(o: ServerOptions) {
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const log = makeLogger('server', o.quiet);
+  const adminToken = o.adminToken ?? readSecret(process.env.FLEETKEY_ADMIN_TOKEN, join(o.dataDir, 'admin-token'));
+  const clusterToken = o.clusterToken ?? readSecret(process.env.FLEETKEY_CLUSTER_TOKEN, join(o.dataDir, 'cluster-token'));
+  if (!adminToken || !clusterToken) throw new FleetkeyError('bad_request', 'server needs an admin token and a cluster token (env or files in the data dir)');
+  const peersFile = join(o.dataDir, 'peers.json');
+  const db = await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'server.db'), o.dbSchema));
+  const store = new ServerStore(db);
+  await store.init();
+  const signers = new SignerPool(() => (existsSync(peersFile) ? (JSON.parse(readFileSync(peersFile, 'utf8')) as PeerInfo[]) : []), clusterToken);
+  const coord = new Coordinator(store, signers, log);
+  signers.startProbing(1000, () => coord.deliverOwedCommits());
+  const app = serverApp(coord, adminToken, log);
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host ?? '127.0.0.1' }, () => resolve(s));
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  log.info('server listening', { port });
+  return {
+    coord,
+    port,
+    async close() {
+      signers.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,297 @@
+/**
+ * The coordinator: relays DKG / refresh rounds between signer nodes, keeps pools of signers' nonce
+ * commitments so a signature takes one round trip, picks t healthy signers, aggregates, names
+ * cheaters, and verifies every signature with a plain single-key verifier before returning it.
+ *
+ * It is untrusted for key safety: it never sees a share or a nonce, cannot forge or read
+ * protocol messages, and cannot make a signer reuse a nonce.
+ */
+import { hexToBytes, bytesToHex } from '@noble/hashes/utils.js';
+import { frostAddress, frostAggregate, frostVerify, isFrostScheme, type BitcoinNetwork, type CommitmentJson, type FrostSchemeName } from '../crypto/frost.ts';
+import { ProtocolError } from '../crypto/types.ts';
+import { FleetkeyError } from '../errors.ts';
+import { newId, type Logger } from '../http/common.ts';
+import { publicHash, verifyEnvelope, type Envelope } from '../signer/envelope.ts';
+import type { SharePublic } from '../signer/node.ts';
+import type { Participant, ServerStore, WalletRecord } from '../store/server-store.ts';
+import { SignerCallError, type SignerPool } from './signers.ts';
+
+const POOL_LOW = 8;
+const POOL_BATCH = 32;
+const SIGN_ATTEMPTS = 4;
+
+type StepAnswer = { messages: Envelope[]; result?: Envelope; public?: SharePublic };
+type PooledCommitment = { id: string } & CommitmentJson;
+
+export interface WalletView {
+  id: string;
+  scheme: string;
+  publicKey: string;
+  address: string;
+  threshold: number;
+  signers: number;
+  participants: Participant[];
+  label: string | null;
+  network: string | null;
+  epoch: number;
+  internalKey?: string;
+  createdAt: string;
+}
+
+export function walletView(w: WalletRecord): WalletView {
+  const pub = JSON.parse(w.publicJson) as SharePublic;
+  return {
+    id: w.id,
+    scheme: w.scheme,
+    publicKey: w.publicKey,
+    address: w.address,
+    threshold: w.threshold,
+    signers: w.participants.length,
+    participants: w.participants,
+    label: w.label,
+    network: w.network,
+    epoch: w.epoch,
+    ...(pub.group.extra?.internalKey ? { internalKey: pub.group.extra.internalKey as string } : {}),
+    createdAt: new Date(w.createdAt).toISOString(),
+  };
+}
+
+export class Coordinator {
+  private pools = new Map<string, PooledCommitment[]>();
+  private refills = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly store: ServerStore,
+    readonly signers: SignerPool,
+    private readonly log: Logger,
+  ) {}
+
+  // -------------------------------------------------------------------------------------------
+  // Key generation and refresh: relay rounds, then commit once every party agrees.
+
+  async createWallet(o: { scheme: string; threshold: number; signers: number; label?: string; network?: BitcoinNetwork }): Promise<WalletView> {
+    if (!isFrostScheme(o.scheme)) throw new FleetkeyError('unsupported', `scheme ${o.scheme} is not available (ed25519, secp256k1-schnorr)`);
+    if (o.threshold > o.signers) throw new FleetkeyError('validation_failed', `threshold ${o.threshold} exceeds signers ${o.signers}`, { details: { field: 'threshold' } });
+    if (o.threshold === 1 && o.signers > 1)
+      throw new FleetkeyError('validation_failed', 'threshold 1 is only allowed as 1-of-1: a 1-of-n key would be whole on every node', { details: { field: 'threshold' } });
+    const peers = this.signers.peers();
+    if (peers.filter((p) => this.signers.isUp(p.nodeId)).length < o.signers) await Promise.all(peers.filter((p) => !this.signers.isUp(p.nodeId)).map((p) => this.signers.probe(p.nodeId, 800)));
+    const up = peers.filter((p) => this.signers.isUp(p.nodeId));
+    if (up.length < o.signers) throw new FleetkeyError('not_enough_signers', `need ${o.signers} healthy signers, ${up.length} of ${peers.length} are up`);
+    const participants: Participant[] = up.slice(0, o.signers).map((p, i) => ({ index: i + 1, nodeId: p.nodeId }));
+    const walletId = newId('wal');
+    const { pub } = await this.runKeyProtocol('dkg', { walletId, scheme: o.scheme, threshold: o.threshold, participants, epoch: 0 });
+    const now = Date.now();
+    const rec: WalletRecord = {
+      id: walletId,
+      scheme: o.scheme,
+      label: o.label ?? null,
+      threshold: o.threshold,
+      participants,
+      publicKey: pub.group.publicKey,
+      address: frostAddress(o.scheme, pub.group.publicKey, o.network ?? 'mainnet'),
+      network: o.scheme === 'secp256k1-schnorr' ? (o.network ?? 'mainnet') : null,
+      publicJson: JSON.stringify(pub),
+      epoch: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.store.createWallet(rec);
+    this.log.info('wallet created', { walletId, scheme: o.scheme, threshold: o.threshold, signers: o.signers });
+    return walletView(rec);
+  }
+
+  async refreshWallet(walletId: string): Promise<WalletView> {
+    const w = await this.wallet(walletId);
+    // Refresh needs every share holder: ask each one now rather than trust a cached status.
+    await Promise.all(w.participants.map((p) => this.signers.probe(p.nodeId, 800)));
+    const stillDown = w.participants.filter((p) => !this.signers.isUp(p.nodeId));
+    if (stillDown.length) throw new FleetkeyError('not_enough_signers', `refresh needs every share holder; down: ${stillDown.map((p) => p.nodeId).join(', ')}`);
+    await this.deliverOwedCommits(walletId);
+    const { pub, results } = await this.runKeyProtocol('refresh', { walletId, scheme: w.scheme as FrostSchemeName, threshold: w.threshold, participants: w.participants, epoch: w.epoch }, false);
+    if (pub.group.publicKey !== w.publicKey) throw new FleetkeyError('internal', 'refresh changed the public key; not committed');
+    const evidence = JSON.stringify({ walletId, epoch: w.epoch + 1, results });
+    // Record the new epoch and every commit still owed in one transaction, then deliver.
+    if (!(await this.store.advanceEpoch(walletId, w.epoch, JSON.stringify(pub), w.participants.map((p) => ({ nodeId: p.nodeId, evidence })))))
+      throw new FleetkeyError('conflict', 'wallet changed during refresh');
+    this.dropPools(walletId);
+    await this.deliverOwedCommits(walletId);
+    this.log.info('wallet refreshed', { walletId, epoch: w.epoch + 1 });
+    return walletView((await this.store.getWallet(walletId))!);
+  }
+
+  /** Sends commits a signer missed (it was down or crashed after a refresh). Idempotent. */
+  async deliverOwedCommits(walletId?: string): Promise<void> {
+    for (const o of await this.store.pendingCommits(walletId)) {
+      if (!this.signers.isUp(o.nodeId)) continue;
+      try {
+        await this.signers.call(o.nodeId, '/v1/commit', JSON.parse(o.evidence));
+        await this.store.commitDelivered(o.walletId, o.epoch, o.nodeId);
+      } catch (e) {
+        this.log.error('commit delivery failed', { walletId: o.walletId, nodeId: o.nodeId, code: (e as FleetkeyError).code });
+      }
+    }
+  }
+
+  private async runKeyProtocol(
+    kind: 'dkg' | 'refresh',
+    s: { walletId: string; scheme: FrostSchemeName; threshold: number; participants: Participant[]; epoch: number },
+    commit = true,
+  ): Promise<{ pub: SharePublic; results: Envelope[] }> {
+    const session = newId('ses');
+    const nodes = s.participants.map((p) => p.nodeId);
+    let answers = await this.all(nodes, (n) => this.signers.call<StepAnswer>(n, '/v1/sessions', { session, kind, ...s }, 20_000));
+    for (let round = 1; answers.every((a) => !a.result); round++) {
+      if (round > 16) throw new FleetkeyError('internal', 'protocol did not finish');
+      const sent = answers.flatMap((a) => a.messages);
+      answers = await this.all(nodes, (n) =>
+        this.signers.call<StepAnswer>(n, `/v1/sessions/${session}/round`, { round, messages: sent.filter((e) => e.from !== n && (e.to === undefined || e.to === n)) }, 20_000),
+      );
+    }
+    // Every party must have ended, signed, with the same public package.
+    const results = answers.map((a, i) => {
+      if (!a.result || !a.public) throw new FleetkeyError('internal', `signer ${nodes[i]} did not finish`);
+      verifyEnvelope(a.result, this.signers.peer(nodes[i]));
+      if (a.result.from !== nodes[i]) throw new FleetkeyError('bad_signature', `result from ${nodes[i]} is signed as ${a.result.from}`);
+      return a.result;
+    });
+    const pub = answers[0].public!;
+    const hash = publicHash(pub);
+    for (const [i, r] of results.entries())
+      if ((r.body as { publicHash?: string }).publicHash !== hash) throw new FleetkeyError('cheating_signer', `signer ${nodes[i]} ended with a different public key package`, { details: { nodeId: nodes[i] } });
+    if (commit) await this.all(nodes, (n) => this.signers.call(n, '/v1/commit', { walletId: s.walletId, epoch: pub.epoch, results }));
+    return { pub, results };
+  }
+
+  /** All calls in parallel; the first failure (after all settle) is thrown, naming its node. */
+  private async all<T>(nodes: string[], f: (n: string) => Promise<T>): Promise<T[]> {
+    const r = await Promise.allSettled(nodes.map(f));
+    const bad = r.find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (bad) throw bad.reason;
+    return r.map((x) => (x as PromiseFulfilledResult<T>).value);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Signing
+
+  async wallet(id: string): Promise<WalletRecord> {
+    const w = await this.store.getWallet(id);
+    if (!w) throw new FleetkeyError('not_found', `no wallet ${id}`);
+    return w;
+  }
+
+  /**
+   * Signs `message` with a wallet: t signers, one round trip. A signer that is down, slow or
+   * fails mid-round is skipped and the attempt is retried with others (every retry uses fresh
+   * nonces for everyone: a nonce touched once is never offered again). A cheating signer is
+   * named and excluded.
+   */
+  async sign(walletId: string, message: Uint8Array, requestId = newId('req')): Promise<{ signature: string; signers: string[] }> {
+    const w = await this.wallet(walletId);
+    const pub = JSON.parse(w.publicJson) as SharePublic;
+    const scheme = w.scheme as FrostSchemeName;
+    const excluded = new Set<string>();
+    let lastErr: unknown;
+    for (let attempt = 0; attempt < SIGN_ATTEMPTS; attempt++) {
+      const chosen = w.participants.filter((p) => !excluded.has(p.nodeId) && this.signers.isUp(p.nodeId)).slice(0, w.threshold);
+      if (chosen.length < w.threshold) {
+        // Maybe a node came back: probe the rest once before giving up.
+        const rest = w.participants.filter((p) => !excluded.has(p.nodeId) && !chosen.includes(p));
+        await Promise.all(rest.map((p) => this.signers.probe(p.nodeId, 500)));
+        chosen.push(...rest.filter((p) => this.signers.isUp(p.nodeId)).slice(0, w.threshold - chosen.length));
+      }
+      if (chosen.length < w.threshold) break;
+      try {
+        const signature = w.threshold === 1 ? await this.signSingle(w, chosen[0], message, requestId) : await this.signRound(w, pub, chosen, message, requestId);
+        if (!frostVerify(scheme, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'aggregate signature failed verification');
+        return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
+      } catch (e) {
+        lastErr = e;
+        if (e instanceof SignerCallError) {
+          if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
+          else if (e.unavailable || e.remoteCode === 'not_found' || e.remoteCode === 'protocol_state') excluded.add(e.nodeId);
+          else if (e.remoteCode !== 'nonce_consumed' && e.remoteCode !== 'nonce_unknown') throw e;
+          continue;
+        }
+        if (e instanceof FleetkeyError && e.code === 'cheating_signer') {
+          this.log.error('cheating signer', { walletId, requestId, nodeId: e.details?.nodeId });
+          throw e;
+        }
+        throw e;
+      }
+    }
+    if (lastErr instanceof FleetkeyError && lastErr.code !== 'signer_unavailable' && lastErr.code !== 'timeout' && !(lastErr instanceof SignerCallError)) throw lastErr;
+    throw new FleetkeyError('not_enough_signers', `fewer than ${w.threshold} signers of wallet ${walletId} answered`, { details: { excluded: [...excluded] } });
+  }
+
+  private async signSingle(w: WalletRecord, p: Participant, message: Uint8Array, requestId: string): Promise<Uint8Array> {
+    const r = await this.signers.call<{ signature: string }>(p.nodeId, '/v1/sign', { requestId, walletId: w.id, epoch: w.epoch, message: bytesToHex(message) });
+    return hexToBytes(r.signature);
+  }
+
+  private async signRound(w: WalletRecord, pub: SharePublic, chosen: Participant[], message: Uint8Array, requestId: string): Promise<Uint8Array> {
+    const picked = await Promise.all(chosen.map((p) => this.takeCommitment(w, p.nodeId)));
+    const commitments: Record<number, CommitmentJson> = {};
+    chosen.forEach((p, i) => (commitments[p.index] = { hiding: picked[i].hiding, binding: picked[i].binding }));
+    const msgHex = bytesToHex(message);
+    const shares = await this.all(
+      chosen.map((p) => p.nodeId),
+      (n) => this.signers.call<{ index: number; share: string }>(n, '/v1/sign', { requestId, walletId: w.id, epoch: w.epoch, message: msgHex, nonceId: picked[chosen.findIndex((p) => p.nodeId === n)].id, commitments }),
+    );
+    const byIndex: Record<number, string> = {};
+    chosen.forEach((p, i) => (byIndex[p.index] = shares[i].share));
+    try {
+      return frostAggregate(pub.scheme, pub.group, commitments, message, byIndex);
+    } catch (e) {
+      if (e instanceof ProtocolError && e.culprit !== undefined) {
+        const nodeId = chosen.find((p) => p.index === e.culprit)?.nodeId;
+        throw new FleetkeyError('cheating_signer', `signer ${nodeId} sent an invalid signature share`, { details: { nodeId } });
+      }
+      throw e;
+    }
+  }
+
+  private poolKey(w: WalletRecord, nodeId: string): string {
+    return `${w.id}|${w.epoch}|${nodeId}`;
+  }
+
+  private async takeCommitment(w: WalletRecord, nodeId: string): Promise<PooledCommitment> {
+    const key = this.poolKey(w, nodeId);
+    let pool = this.pools.get(key);
+    if (!pool?.length) {
+      await this.refill(w, nodeId);
+      pool = this.pools.get(key);
+    }
+    const c = pool?.shift();
+    if (!c) throw new SignerCallError(nodeId, 'signer_unavailable', `signer ${nodeId} gave no nonce commitments`);
+    if (pool!.length < POOL_LOW) void this.refill(w, nodeId).catch(() => undefined);
+    return c;
+  }
+
+  private refill(w: WalletRecord, nodeId: string): Promise<void> {
+    const key = this.poolKey(w, nodeId);
+    const running = this.refills.get(key);
+    if (running) return running;
+    const p = this.signers
+      .call<{ commitments: PooledCommitment[] }>(nodeId, '/v1/nonces', { walletId: w.id, epoch: w.epoch, count: POOL_BATCH })
+      .then((r) => {
+        const pool = this.pools.get(key) ?? [];
+        pool.push(...r.commitments);
+        this.pools.set(key, pool);
+      })
+      .finally(() => this.refills.delete(key));
+    this.refills.set(key, p);
+    return p;
+  }
+
+  private dropPools(walletId: string): void {
+    for (const k of this.pools.keys()) if (k.startsWith(walletId + '|')) this.pools.delete(k);
+  }
+
+  /** Warms every signer's nonce pool for a wallet (used after creation and by benchmarks). */
+  async warm(walletId: string): Promise<void> {
+    const w = await this.wallet(walletId);
+    if (w.threshold < 2) return;
+    await Promise.all(w.participants.filter((p) => this.signers.isUp(p.nodeId)).map((p) => this.refill(w, p.nodeId).catch(() => undefined)));
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The signer node's HTTP surface. Only `GET /healthz` and `GET /v1/identity` are open; every other
+ * route needs the cluster token. Routes validate, call SignerNode, and map errors.
+ */
+import { serve } from '@hono/node-server';
+import { join } from 'node:path';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { FleetkeyError } from '../errors.ts';
+import { baseApp, bearer, jsonBody, makeLogger, parse, secretEquals, type Logger } from '../http/common.ts';
+import { dbConfigFrom, openDb } from '../store/db.ts';
+import { SignerStore } from '../store/signer-store.ts';
+import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, startSchema } from './node.ts';
+import { loadKek, makeSealer } from './seal.ts';
+
+export function signerApp(node: SignerNode, token: string, log: Logger) {
+  const app = baseApp(log);
+  app.get('/healthz', (c) => c.json({ status: 'ok', nodeId: node.keys.nodeId }));
+  app.get('/v1/identity', (c) => c.json(node.identity()));
+  app.use('/v1/*', async (c, next) => {
+    if (c.req.path === '/v1/identity') return next();
+    const t = bearer(c);
+    if (!t || !secretEquals(t, token)) throw new FleetkeyError('unauthorized', 'missing or wrong cluster token');
+    await next();
+  });
+  app.post('/v1/sessions', async (c) => c.json(await node.startSession(parse(startSchema, await jsonBody(c)))));
+  app.post('/v1/sessions/:id/round', async (c) => c.json(await node.deliverRound(c.req.param('id'), parse(roundSchema, await jsonBody(c)))));
+  app.post('/v1/commit', async (c) => c.json(await node.commit(parse(commitSchema, await jsonBody(c)))));
+  app.post('/v1/nonces', async (c) => c.json(await node.makeNonces(parse(noncesSchema, await jsonBody(c)))));
+  app.post('/v1/sign', async (c) => c.json(await node.sign(parse(signSchema, await jsonBody(c)))));
+  app.get('/v1/stats', async (c) => c.json({ consumedNonces: await node.store.consumedCount() }));
+  return app;
+}
+
+export interface SignerOptions {
+  dataDir: string;
+  port: number;
+  host?: string;
+  db?: string;
+  /** PostgreSQL schema for this process (several processes can share one database). */
+  dbSchema?: string;
+  token?: string;
+  quiet?: boolean;
+}
+
+/** Starts a signer process: data dir, sealed store, identity, HTTP. Resolves once listening. */
+export async function runSigner(o: SignerOptions) {
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const log = makeLogger('signer', o.quiet);
+  const token = o.token ?? process.env.FLEETKEY_CLUSTER_TOKEN ?? (existsSync(join(o.dataDir, 'cluster-token')) ? readFileSync(join(o.dataDir, 'cluster-token'), 'utf8').trim() : undefined);
+  if (!token) throw new FleetkeyError('bad_request', 'no cluster token: set FLEETKEY_CLUSTER_TOKEN or write DATA/cluster-token');
+  const sealer = makeSealer(loadKek(join(o.dataDir, 'kek.key')));
+  const db = await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'signer.db'), o.dbSchema));
+  const node = await SignerNode.open(new SignerStore(db), sealer, join(o.dataDir, 'peers.json'), log);
+  const app = signerApp(node, token, log);
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host ?? '127.0.0.1' }, () => resolve(s));
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  log.info('signer listening', { nodeId: node.keys.nodeId, port });
+  return {
+    node,
+    port,
+    async close() {
+      await new Promise<void>((r) => server.close(() => r()));
+      await db.close();
+    },
+  };
+}

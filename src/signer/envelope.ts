@@ -1,0 +1,116 @@
+/**
+ * The signed, encrypted envelope every protocol message between signer nodes travels in. The
+ * server relays envelopes but can neither forge one (each is signed with its sender node's
+ * Ed25519 identity key, pinned in the cluster's peer list) nor read a direct one (each is sealed
+ * to its recipient with XChaCha20-Poly1305 under a key from X25519 + HKDF-SHA256, bound to the
+ * session, round and both node ids).
+ *
+ * The signature covers a domain-separated SHA-256 of the canonical JSON of every field, so a
+ * message cannot be moved to another session, round, sender or recipient.
+ */
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, concatBytes, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { canonicalJson } from '../audit/canonical.ts';
+import type { Json } from '../crypto/types.ts';
+import { FleetkeyError } from '../errors.ts';
+
+export type ProtocolKind = 'dkg' | 'refresh' | 'result';
+
+export interface Envelope {
+  v: 1;
+  session: string;
+  kind: ProtocolKind;
+  round: number;
+  from: string;
+  /** Set for direct messages only. */
+  to?: string;
+  /** A broadcast body, or `{ nonce, ct }` for a direct message. */
+  body: Json;
+  sig: string;
+}
+
+export interface NodeKeys {
+  nodeId: string;
+  signSecret: Uint8Array;
+  encSecret: Uint8Array;
+}
+
+export interface PeerInfo {
+  nodeId: string;
+  url: string;
+  signPub: string;
+  encPub: string;
+}
+
+const DOMAIN = utf8ToBytes('fleetkey/v1/envelope\0');
+
+function digest(e: Omit<Envelope, 'sig'>): Uint8Array {
+  return sha256(concatBytes(DOMAIN, utf8ToBytes(canonicalJson(e))));
+}
+
+export function signEnvelope(e: Omit<Envelope, 'sig'>, keys: NodeKeys): Envelope {
+  if (e.from !== keys.nodeId) throw new Error('envelope sender must be this node');
+  return { ...e, sig: bytesToHex(ed25519.sign(digest(e), keys.signSecret)) };
+}
+
+/** Throws `bad_signature` unless `e` was signed by `peer`'s pinned identity key. */
+export function verifyEnvelope(e: Envelope, peer: PeerInfo): void {
+  const { sig, ...rest } = e;
+  let ok = false;
+  try {
+    ok = typeof sig === 'string' && sig.length === 128 && ed25519.verify(hexToBytes(sig), digest(rest), hexToBytes(peer.signPub), { zip215: false });
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new FleetkeyError('bad_signature', `envelope from ${e.from} does not carry a valid signature`, { details: { from: e.from, session: e.session, round: e.round } });
+}
+
+function directKey(keys: NodeKeys, peerEncPub: string, session: string, a: string, b: string): Uint8Array {
+  const shared = x25519.getSharedSecret(keys.encSecret, hexToBytes(peerEncPub));
+  // Both directions derive the same key; direction is bound by the associated data instead.
+  const [lo, hi] = a < b ? [a, b] : [b, a];
+  return hkdf(sha256, shared, utf8ToBytes(session), utf8ToBytes(`fleetkey/v1/direct|${lo}|${hi}`), 32);
+}
+
+function aad(h: { session: string; kind: string; round: number; from: string; to: string }): Uint8Array {
+  return utf8ToBytes(canonicalJson(h));
+}
+
+export function sealDirect(body: Json, h: { session: string; kind: ProtocolKind; round: number; to: string }, keys: NodeKeys, peer: PeerInfo): Json {
+  const key = directKey(keys, peer.encPub, h.session, keys.nodeId, h.to);
+  const nonce = randomBytes(24);
+  const ct = xchacha20poly1305(key, nonce, aad({ ...h, from: keys.nodeId })).encrypt(utf8ToBytes(JSON.stringify(body)));
+  key.fill(0);
+  return { nonce: bytesToHex(nonce), ct: bytesToHex(ct) };
+}
+
+export function openDirect(e: Envelope, keys: NodeKeys, peer: PeerInfo): Json {
+  const b = e.body as { nonce?: unknown; ct?: unknown };
+  if (typeof b?.nonce !== 'string' || typeof b?.ct !== 'string' || !/^[0-9a-f]{48}$/.test(b.nonce) || !/^([0-9a-f]{2})+$/.test(b.ct))
+    throw new FleetkeyError('decrypt_failed', `direct message from ${e.from} is not a sealed box`);
+  const key = directKey(keys, peer.encPub, e.session, e.from, keys.nodeId);
+  try {
+    const pt = xchacha20poly1305(key, hexToBytes(b.nonce), aad({ session: e.session, kind: e.kind, round: e.round, from: e.from, to: keys.nodeId })).decrypt(hexToBytes(b.ct));
+    return JSON.parse(new TextDecoder().decode(pt)) as Json;
+  } catch {
+    throw new FleetkeyError('decrypt_failed', `direct message from ${e.from} does not open`, { details: { from: e.from, session: e.session, round: e.round } });
+  } finally {
+    key.fill(0);
+  }
+}
+
+export function newNodeKeys(nodeId: string): NodeKeys {
+  return { nodeId, signSecret: ed25519.utils.randomSecretKey(), encSecret: x25519.utils.randomSecretKey() };
+}
+
+export function publicOf(keys: NodeKeys): { nodeId: string; signPub: string; encPub: string } {
+  return { nodeId: keys.nodeId, signPub: bytesToHex(ed25519.getPublicKey(keys.signSecret)), encPub: bytesToHex(x25519.getPublicKey(keys.encSecret)) };
+}
+
+/** Hash that names a public package; what every party signs to say "I ended with this". */
+export function publicHash(v: unknown): string {
+  return bytesToHex(sha256(concatBytes(utf8ToBytes('fleetkey/v1/public\0'), utf8ToBytes(canonicalJson(v)))));
+}

@@ -1,0 +1,371 @@
+/**
+ * One signer node: holds its key shares sealed, runs its side of DKG / refresh / signing, and
+ * checks everything it is sent itself. It trusts no relay: every protocol message must be signed
+ * by a pinned peer, bound to this session and round, and arrive exactly once; every nonce is
+ * consumed durably before any value derived from it leaves the node.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { z } from 'zod';
+import {
+  frostCommit,
+  frostDkg,
+  frostRefresh,
+  frostSignShare,
+  frostSignSingle,
+  isFrostScheme,
+  type CommitmentJson,
+  type FrostSchemeName,
+  type NonceJson,
+} from '../crypto/frost.ts';
+import { ProtocolError, type GroupPublic, type Json, type KeyGenResult, type PartyProtocol, type RoundInput, type RoundOutput, type SecretShare } from '../crypto/types.ts';
+import { FleetkeyError } from '../errors.ts';
+import type { Logger } from '../http/common.ts';
+import type { Participant } from '../store/server-store.ts';
+import type { SignerStore } from '../store/signer-store.ts';
+import { newNodeKeys, openDirect, publicHash, publicOf, sealDirect, signEnvelope, verifyEnvelope, type Envelope, type NodeKeys, type PeerInfo } from './envelope.ts';
+import type { Sealer } from './seal.ts';
+
+const SESSION_TTL_MS = 5 * 60_000;
+const MAX_NONCE_BATCH = 256;
+
+/** What a signer stores next to each share: the public facts every participant agreed on. */
+export interface SharePublic {
+  scheme: FrostSchemeName;
+  walletId: string;
+  epoch: number;
+  threshold: number;
+  participants: Participant[];
+  group: GroupPublic;
+  [k: string]: Json | Participant[] | GroupPublic;
+}
+
+interface Session {
+  id: string;
+  kind: 'dkg' | 'refresh';
+  walletId: string;
+  scheme: FrostSchemeName;
+  epoch: number;
+  threshold: number;
+  participants: Participant[];
+  self: number;
+  proto: PartyProtocol<KeyGenResult>;
+  /** The last round whose messages were delivered to this node (0 = none yet). */
+  delivered: number;
+  expires: number;
+}
+
+export const participantsSchema = z
+  .array(z.object({ index: z.number().int().min(1).max(255), nodeId: z.string().min(1).max(64) }))
+  .min(1)
+  .max(64);
+
+export const startSchema = z.object({
+  session: z.string().regex(/^[\w-]{8,80}$/),
+  kind: z.enum(['dkg', 'refresh']),
+  walletId: z.string().regex(/^[\w-]{3,80}$/),
+  scheme: z.string(),
+  threshold: z.number().int().min(1).max(64),
+  participants: participantsSchema,
+  /** For refresh: the epoch being refreshed. For DKG: 0. */
+  epoch: z.number().int().min(0),
+});
+
+const envelopeSchema = z.object({
+  v: z.literal(1),
+  session: z.string().max(80),
+  kind: z.enum(['dkg', 'refresh', 'result']),
+  round: z.number().int().min(0).max(64),
+  from: z.string().max(64),
+  to: z.string().max(64).optional(),
+  body: z.any(),
+  sig: z.string().max(200),
+});
+export const roundSchema = z.object({ round: z.number().int().min(1).max(64), messages: z.array(envelopeSchema).max(256) });
+export const commitSchema = z.object({ walletId: z.string().max(80), epoch: z.number().int().min(0), results: z.array(envelopeSchema).max(64) });
+export const noncesSchema = z.object({ walletId: z.string().max(80), epoch: z.number().int().min(0), count: z.number().int().min(1).max(MAX_NONCE_BATCH) });
+const hex = z.string().regex(/^([0-9a-f]{2})*$/);
+export const signSchema = z.object({
+  requestId: z.string().min(1).max(128),
+  walletId: z.string().max(80),
+  epoch: z.number().int().min(0),
+  message: hex.max(2 * 65536),
+  nonceId: z.string().max(80).optional(),
+  commitments: z.record(z.string().regex(/^\d{1,3}$/), z.object({ hiding: hex.max(130), binding: hex.max(130) })).optional(),
+});
+
+export class SignerNode {
+  private sessions = new Map<string, Session>();
+  private peersCache: { mtime: number; peers: Map<string, PeerInfo> } | undefined;
+
+  constructor(
+    readonly store: SignerStore,
+    private readonly sealer: Sealer,
+    readonly keys: NodeKeys,
+    private readonly peersFile: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads this node's identity, or creates it (sealed) on first start. */
+  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger): Promise<SignerNode> {
+    await store.init();
+    const fresh = newNodeKeys(`node_${bytesToHex(randomBytes(6))}`);
+    const sealed = sealer.seal(utf8ToBytes(JSON.stringify({ nodeId: fresh.nodeId, sign: bytesToHex(fresh.signSecret), enc: bytesToHex(fresh.encSecret) })), 'identity');
+    const stored = await store.initMeta('identity', sealed);
+    const id = JSON.parse(new TextDecoder().decode(sealer.open(stored, 'identity')));
+    const keys: NodeKeys = { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
+    return new SignerNode(store, sealer, keys, peersFile, log);
+  }
+
+  identity() {
+    return publicOf(this.keys);
+  }
+
+  /** The pinned peer list, re-read when the file changes (the operator's cluster membership). */
+  peers(): Map<string, PeerInfo> {
+    if (!existsSync(this.peersFile)) return new Map();
+    const mtime = statSync(this.peersFile).mtimeMs;
+    if (this.peersCache?.mtime !== mtime) {
+      const list = JSON.parse(readFileSync(this.peersFile, 'utf8')) as PeerInfo[];
+      this.peersCache = { mtime, peers: new Map(list.map((p) => [p.nodeId, p])) };
+    }
+    return this.peersCache.peers;
+  }
+
+  private peer(nodeId: string): PeerInfo {
+    const p = this.peers().get(nodeId);
+    if (!p) throw new FleetkeyError('unknown_node', `node ${nodeId} is not in this signer's peer list`, { details: { nodeId } });
+    return p;
+  }
+
+  private gc(): void {
+    const now = Date.now();
+    for (const [k, s] of this.sessions) if (s.expires < now) this.sessions.delete(k);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // DKG and refresh
+
+  async startSession(req: z.infer<typeof startSchema>): Promise<{ messages: Envelope[]; result?: Envelope; public?: SharePublic }> {
+    this.gc();
+    if (!isFrostScheme(req.scheme)) throw new FleetkeyError('unsupported', `scheme ${req.scheme} is not supported`);
+    if (this.sessions.has(req.session)) throw new FleetkeyError('conflict', `session ${req.session} already exists`);
+    const participants = [...req.participants].sort((a, b) => a.index - b.index);
+    if (new Set(participants.map((p) => p.index)).size !== participants.length || new Set(participants.map((p) => p.nodeId)).size !== participants.length)
+      throw new FleetkeyError('validation_failed', 'participants must have distinct indexes and nodes');
+    if (req.threshold > participants.length) throw new FleetkeyError('validation_failed', 'threshold exceeds the number of participants');
+    const me = participants.find((p) => p.nodeId === this.keys.nodeId);
+    if (!me) throw new FleetkeyError('forbidden', 'this node is not a participant of the session');
+    for (const p of participants) if (p.nodeId !== this.keys.nodeId) this.peer(p.nodeId);
+    const scheme = req.scheme;
+    let proto: PartyProtocol<KeyGenResult>;
+    let epoch = 0;
+    try {
+      if (req.kind === 'dkg') {
+        if (await this.store.getActiveShare(req.walletId)) throw new FleetkeyError('conflict', `wallet ${req.walletId} already has a key on this node`);
+        proto = frostDkg(scheme, { self: me.index, parties: participants.map((p) => p.index), threshold: req.threshold });
+      } else {
+        const { share, pub } = await this.activeShare(req.walletId, req.epoch);
+        if (JSON.stringify(pub.participants) !== JSON.stringify(participants) || pub.threshold !== req.threshold || pub.scheme !== scheme)
+          throw new FleetkeyError('validation_failed', 'refresh participants, threshold or scheme differ from the wallet');
+        proto = frostRefresh(scheme, { share, public: pub.group });
+        epoch = req.epoch + 1;
+      }
+    } catch (e) {
+      throw asFleetkeyError(e, participants);
+    }
+    const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme, epoch, threshold: req.threshold, participants, self: me.index, proto, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
+    if (proto.rounds === 0) return this.finishSession(s, { broadcast: {}, direct: {} });
+    this.sessions.set(s.id, s);
+    return { messages: this.wrap(s, 1, this.step(s, () => proto.round(1, { broadcast: {}, direct: {} }))) };
+  }
+
+  async deliverRound(sessionId: string, req: z.infer<typeof roundSchema>): Promise<{ messages: Envelope[]; result?: Envelope; public?: SharePublic }> {
+    const s = this.sessions.get(sessionId);
+    if (!s || s.expires < Date.now()) throw new FleetkeyError('not_found', `no open session ${sessionId}`);
+    if (req.round <= s.delivered) throw new FleetkeyError('replayed_message', `round ${req.round} was already delivered`, { details: { session: s.id, round: req.round } });
+    if (req.round !== s.delivered + 1) throw new FleetkeyError('protocol_state', `expected round ${s.delivered + 1}, got ${req.round}`);
+    let input: RoundInput;
+    try {
+      input = this.open(s, req.round, req.messages as Envelope[]);
+    } catch (e) {
+      this.sessions.delete(s.id); // a session that saw a bad message is over
+      throw e;
+    }
+    s.delivered = req.round;
+    if (req.round < s.proto.rounds) return { messages: this.wrap(s, req.round + 1, this.step(s, () => s.proto.round(req.round + 1, input))) };
+    return this.finishSession(s, input);
+  }
+
+  private step(s: Session, f: () => RoundOutput): RoundOutput {
+    try {
+      return f();
+    } catch (e) {
+      this.sessions.delete(s.id);
+      throw asFleetkeyError(e, s.participants);
+    }
+  }
+
+  private async finishSession(s: Session, input: RoundInput) {
+    this.sessions.delete(s.id);
+    let out: KeyGenResult;
+    try {
+      out = s.proto.finish(input);
+    } catch (e) {
+      throw asFleetkeyError(e, s.participants);
+    }
+    const pub: SharePublic = { scheme: s.scheme, walletId: s.walletId, epoch: s.epoch, threshold: s.threshold, participants: s.participants, group: out.public };
+    const hash = publicHash(pub);
+    await this.store.putPendingShare({
+      walletId: s.walletId,
+      epoch: s.epoch,
+      scheme: s.scheme,
+      sealed: this.sealer.seal(utf8ToBytes(JSON.stringify(out.share)), shareContext(s.walletId, s.epoch)),
+      publicJson: JSON.stringify(pub),
+      publicHash: hash,
+    });
+    const result = signEnvelope({ v: 1, session: s.id, kind: 'result', round: 0, from: this.keys.nodeId, body: { walletId: s.walletId, epoch: s.epoch, publicHash: hash } }, this.keys);
+    this.log.info('key generated', { session: s.id, kind: s.kind, walletId: s.walletId, epoch: s.epoch });
+    return { messages: [], result, public: pub };
+  }
+
+  /** Checks and opens the messages of one round: signed, bound, complete, each exactly once. */
+  private open(s: Session, round: number, messages: Envelope[]): RoundInput {
+    const byNode = new Map(s.participants.map((p) => [p.nodeId, p.index]));
+    const input: RoundInput = { broadcast: {}, direct: {} };
+    for (const e of messages) {
+      if (e.session !== s.id) throw new FleetkeyError('wrong_session', `message belongs to session ${String(e.session).slice(0, 80)}, not ${s.id}`, { details: { from: e.from } });
+      if (e.kind !== s.kind) throw new FleetkeyError('wrong_session', `message is for a ${e.kind} session`, { details: { from: e.from } });
+      if (e.round !== round) throw new FleetkeyError(e.round < round ? 'replayed_message' : 'protocol_state', `message is from round ${e.round}, expected ${round}`, { details: { from: e.from } });
+      const idx = byNode.get(e.from);
+      if (idx === undefined || e.from === this.keys.nodeId) throw new FleetkeyError('unknown_node', `message from ${e.from}, who is not a peer in this session`, { details: { from: e.from } });
+      const peer = this.peer(e.from);
+      verifyEnvelope(e, peer);
+      if (e.to === undefined) {
+        if (idx in input.broadcast) throw new FleetkeyError('replayed_message', `second broadcast from ${e.from} in round ${round}`, { details: { from: e.from } });
+        input.broadcast[idx] = e.body;
+      } else {
+        if (e.to !== this.keys.nodeId) throw new FleetkeyError('wrong_session', `direct message for ${e.to} delivered to ${this.keys.nodeId}`, { details: { from: e.from } });
+        if (idx in input.direct) throw new FleetkeyError('replayed_message', `second direct message from ${e.from} in round ${round}`, { details: { from: e.from } });
+        input.direct[idx] = openDirect(e, this.keys, peer);
+      }
+    }
+    return input;
+  }
+
+  private wrap(s: Session, round: number, out: RoundOutput): Envelope[] {
+    const envs: Envelope[] = [];
+    const nodeOf = new Map(s.participants.map((p) => [p.index, p.nodeId]));
+    if (out.broadcast !== undefined) envs.push(signEnvelope({ v: 1, session: s.id, kind: s.kind, round, from: this.keys.nodeId, body: out.broadcast }, this.keys));
+    for (const [idx, body] of Object.entries(out.direct ?? {})) {
+      const to = nodeOf.get(Number(idx))!;
+      const sealed = sealDirect(body, { session: s.id, kind: s.kind, round, to }, this.keys, this.peer(to));
+      envs.push(signEnvelope({ v: 1, session: s.id, kind: s.kind, round, from: this.keys.nodeId, to, body: sealed }, this.keys));
+    }
+    return envs;
+  }
+
+  /**
+   * Activates a generated share once every participant has signed that it ended with the same
+   * public package. A relay cannot activate a key the parties disagree on.
+   */
+  async commit(req: z.infer<typeof commitSchema>): Promise<{ status: string }> {
+    const rec = await this.store.getShare(req.walletId, req.epoch);
+    if (!rec) throw new FleetkeyError('not_found', `no share for wallet ${req.walletId} epoch ${req.epoch}`);
+    const pub = JSON.parse(rec.publicJson) as SharePublic;
+    const seen = new Set<string>();
+    for (const e of req.results as Envelope[]) {
+      if (e.kind !== 'result') throw new FleetkeyError('validation_failed', 'results must be result envelopes');
+      if (!pub.participants.some((p) => p.nodeId === e.from)) throw new FleetkeyError('unknown_node', `result from non-participant ${e.from}`);
+      if (e.from !== this.keys.nodeId) verifyEnvelope(e, this.peer(e.from));
+      else verifyEnvelope(e, { ...this.identity(), url: '' });
+      const b = e.body as { walletId?: string; epoch?: number; publicHash?: string };
+      if (b.walletId !== req.walletId || b.epoch !== req.epoch || b.publicHash !== rec.publicHash)
+        throw new FleetkeyError('conflict', `participant ${e.from} ended with a different public package`, { details: { from: e.from } });
+      seen.add(e.from);
+    }
+    for (const p of pub.participants) if (!seen.has(p.nodeId)) throw new FleetkeyError('validation_failed', `missing result from participant ${p.nodeId}`);
+    const r = await this.store.activateShare(req.walletId, req.epoch, rec.publicHash);
+    if (r === 'mismatch' || r === 'missing') throw new FleetkeyError('conflict', `cannot activate: ${r}`);
+    return { status: r };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Signing
+
+  private async activeShare(walletId: string, epoch: number): Promise<{ share: SecretShare; pub: SharePublic }> {
+    const rec = await this.store.getActiveShare(walletId);
+    if (!rec) throw new FleetkeyError('not_found', `no active share for wallet ${walletId} on this node`);
+    if (rec.epoch !== epoch) throw new FleetkeyError('protocol_state', `wallet ${walletId} is at epoch ${rec.epoch} here, request names ${epoch}`, { details: { epoch: rec.epoch } });
+    const share = JSON.parse(new TextDecoder().decode(this.sealer.open(rec.sealed, shareContext(walletId, rec.epoch)))) as SecretShare;
+    return { share, pub: JSON.parse(rec.publicJson) as SharePublic };
+  }
+
+  /** RFC 9591 §5.1 ahead of time: `count` fresh nonce pairs, stored sealed; only commitments leave. */
+  async makeNonces(req: z.infer<typeof noncesSchema>): Promise<{ index: number; commitments: ({ id: string } & CommitmentJson)[] }> {
+    const { share, pub } = await this.activeShare(req.walletId, req.epoch);
+    if (pub.threshold < 2) throw new FleetkeyError('unsupported', '1-of-1 wallets sign without pre-generated nonces');
+    const list = [];
+    const out = [];
+    for (let i = 0; i < req.count; i++) {
+      const id = `non_${bytesToHex(randomBytes(12))}`;
+      const { nonces, commitment } = frostCommit(pub.scheme, share);
+      list.push({ id, walletId: req.walletId, epoch: req.epoch, sealed: this.sealer.seal(utf8ToBytes(JSON.stringify(nonces)), nonceContext(id, req.walletId, req.epoch)), commitment: JSON.stringify(commitment) });
+      out.push({ id, ...commitment });
+    }
+    await this.store.putNonces(list);
+    return { index: share.index, commitments: out };
+  }
+
+  /**
+   * RFC 9591 §5.2 for this node. The nonce is deleted and logged as consumed (durably) before the
+   * signature share is computed, so no crash or retry can make this node use it twice.
+   */
+  async sign(req: z.infer<typeof signSchema>): Promise<{ index: number; share?: string; signature?: string }> {
+    const { share, pub } = await this.activeShare(req.walletId, req.epoch);
+    const message = hexToBytes(req.message);
+    if (pub.threshold === 1) return { index: share.index, signature: bytesToHex(frostSignSingle(pub.scheme, share, message)) };
+    if (!req.nonceId || !req.commitments) throw new FleetkeyError('validation_failed', 'nonceId and commitments are required');
+    const commitments: Record<number, CommitmentJson> = {};
+    const indexes = new Set(pub.participants.map((p) => p.index));
+    for (const [k, v] of Object.entries(req.commitments)) {
+      if (!indexes.has(Number(k))) throw new FleetkeyError('validation_failed', `commitment for non-participant ${k}`);
+      commitments[Number(k)] = v;
+    }
+    const n = Object.keys(commitments).length;
+    if (n < pub.threshold || n > pub.participants.length) throw new FleetkeyError('validation_failed', `need ${pub.threshold}..${pub.participants.length} commitments, got ${n}`);
+    if (!(share.index in commitments)) throw new FleetkeyError('validation_failed', 'commitments do not include this node');
+    const taken = await this.store.consumeNonce(req.nonceId, req.walletId, req.requestId);
+    if (!taken.ok)
+      throw taken.reason === 'consumed'
+        ? new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} was already used`, { details: { nonceId: req.nonceId } })
+        : new FleetkeyError('nonce_unknown', `nonce ${req.nonceId} is not known for this wallet`, { details: { nonceId: req.nonceId } });
+    const nonces = JSON.parse(new TextDecoder().decode(this.sealer.open(taken.nonce.sealed, nonceContext(taken.nonce.id, req.walletId, taken.nonce.epoch)))) as NonceJson;
+    const mine = JSON.parse(taken.nonce.commitment) as CommitmentJson;
+    if (mine.hiding !== commitments[share.index].hiding || mine.binding !== commitments[share.index].binding)
+      throw new FleetkeyError('validation_failed', 'the commitment listed for this node is not the one it issued for that nonce');
+    try {
+      return { index: share.index, share: frostSignShare(pub.scheme, share, pub.group, nonces, commitments, message) };
+    } catch (e) {
+      throw new FleetkeyError('validation_failed', `cannot sign with these commitments: ${(e as Error).message}`);
+    }
+  }
+}
+
+function shareContext(walletId: string, epoch: number): string {
+  return `share|${walletId}|${epoch}`;
+}
+function nonceContext(id: string, walletId: string, epoch: number): string {
+  return `nonce|${id}|${walletId}|${epoch}`;
+}
+
+/** A protocol failure becomes a 4xx that names the culprit node (never a share or a nonce). */
+function asFleetkeyError(e: unknown, participants: Participant[]): unknown {
+  if (e instanceof ProtocolError) {
+    const culprit = participants.find((p) => p.index === e.culprit)?.nodeId;
+    return new FleetkeyError('bad_share', e.message.replace(/party (\d+)/g, (_, i) => `party ${i}${participants.find((p) => p.index === Number(i)) ? ` (${participants.find((p) => p.index === Number(i))!.nodeId})` : ''}`), {
+      details: culprit ? { culprit } : undefined,
+    });
+  }
+  return e;
+}

@@ -1,0 +1,29 @@
+/** Test harness: a real local cluster (separate signer and server processes over HTTP) in a temp dir. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalCluster } from '../../src/cli/cluster.ts';
+
+export async function startCluster(signers = 3, postgres?: string): Promise<LocalCluster> {
+  return LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-cluster-')), signers, quiet: true, postgres });
+}
+
+export interface ApiResult<T = any> {
+  status: number;
+  body: T;
+}
+
+/** Calls the public API (or, with `base`/`token`, a signer node directly, as a compromised server would). */
+export async function call<T = any>(base: string, token: string | undefined, method: string, path: string, body?: unknown, raw?: string): Promise<ApiResult<T>> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+export function api(c: LocalCluster) {
+  return <T = any>(method: string, path: string, body?: unknown, raw?: string) => call<T>(c.info.url, c.info.token, method, path, body, raw);
+}
