@@ -39,6 +39,8 @@ export interface VerifyOptions {
   trustedKeys?: readonly string[];
   /** The head the log must reach (seq and hash), e.g. from the last checkpoint you hold; detects truncation. */
   expectedHead?: { seq: number; hash: string };
+  /** To verify a segment (a rotated file): the seq and hash of the entry just before its first line. */
+  anchor?: { seq: number; hash: string };
 }
 
 export interface VerifyResult {
@@ -90,11 +92,11 @@ export function verifyLog(jsonlText: string, opts: VerifyOptions = {}): VerifyRe
     if (shapeErr) return done({ line, seq, code: 'bad_shape', reason: shapeErr });
     const e = parsed as AuditEntry;
     const before = entries[entries.length - 1];
-    const wantSeq = before ? before.seq + 1 : 1;
+    const wantSeq = before ? before.seq + 1 : opts.anchor ? opts.anchor.seq + 1 : 1;
     if (e.seq !== wantSeq) {
       return done({ line, seq: e.seq, code: 'bad_seq', reason: `expected seq ${wantSeq}, found ${e.seq} (entry deleted, inserted or moved)` });
     }
-    const wantPrev = before ? before.hash : GENESIS_PREV;
+    const wantPrev = before ? before.hash : opts.anchor ? opts.anchor.hash.toLowerCase() : GENESIS_PREV;
     if (e.prev !== wantPrev) {
       return done({ line, seq: e.seq, code: 'bad_prev', reason: 'prev does not match the hash of the entry before it' });
     }
@@ -106,7 +108,8 @@ export function verifyLog(jsonlText: string, opts: VerifyOptions = {}): VerifyRe
       if (!isCheckpointData(cp)) {
         return done({ line, seq: e.seq, code: 'bad_checkpoint', reason: 'checkpoint data must be {seq, head, publicKey, signature}' });
       }
-      if (!before || cp.seq !== before.seq || cp.head !== before.hash) {
+      const signed = before ?? (opts.anchor ? { seq: opts.anchor.seq, hash: opts.anchor.hash.toLowerCase() } : undefined);
+      if (!signed || cp.seq !== signed.seq || cp.head !== signed.hash) {
         return done({ line, seq: e.seq, code: 'bad_checkpoint', reason: 'checkpoint does not sign the entry before it (log rewritten?)' });
       }
       if (!verifyCheckpointSignature(cp)) {
@@ -125,7 +128,8 @@ export function verifyLog(jsonlText: string, opts: VerifyOptions = {}): VerifyRe
     const { seq, hash } = opts.expectedHead;
     const reached = entries.find((x) => x.seq === seq);
     if (!reached) {
-      return done({ line: lines.length + 1, seq: (entries[entries.length - 1]?.seq ?? 0) + 1, code: 'truncated', reason: `log ends before expected head seq ${seq}` });
+      const lastSeq = entries[entries.length - 1]?.seq ?? opts.anchor?.seq ?? 0;
+      return done({ line: lines.length + 1, seq: lastSeq + 1, code: 'truncated', reason: `log ends before expected head seq ${seq}` });
     }
     if (reached.hash !== hash.toLowerCase()) {
       return done({ line: entries.indexOf(reached) + 1, seq, code: 'bad_hash', reason: 'entry at expected head seq has a different hash (history rewritten)' });

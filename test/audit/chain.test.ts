@@ -100,6 +100,22 @@ test('dropping whole entries at the end is caught only against an expected head'
   assert.deepEqual([r.firstBroken!.code, r.firstBroken!.line, r.firstBroken!.seq], ['truncated', 5, 5]);
 });
 
+test('a segment verifies against an anchor (the entry before it), and not without', () => {
+  const log = buildLog(12, 5);
+  const seg = log.slice(6);
+  const anchor = { seq: log[5].seq, hash: log[5].hash };
+  const r = verifyLog(exportJsonl(seg), { anchor, trustedKeys: [SIGNER.publicKey] });
+  assert.equal(r.ok, true, JSON.stringify(r.firstBroken));
+  assert.equal(r.entries[0].seq, 7);
+  assert.deepEqual(verifyLog(exportJsonl(seg)).firstBroken?.code, 'bad_seq');
+  assert.deepEqual(verifyLog(exportJsonl(seg), { anchor: { ...anchor, hash: log[4].hash } }).firstBroken?.code, 'bad_prev');
+  // a segment that opens with a checkpoint over the anchor
+  assert.equal(log[5].type, 'checkpoint');
+  const r2 = verifyLog(exportJsonl(log.slice(5)), { anchor: { seq: log[4].seq, hash: log[4].hash }, trustedKeys: [SIGNER.publicKey] });
+  assert.equal(r2.ok, true, JSON.stringify(r2.firstBroken));
+  assert.equal(r2.sealedThrough, 11);
+});
+
 test('re-chaining the whole tail after a change is caught by the next checkpoint', () => {
   const log = buildLog(12, 6); // checkpoints at positions 6 and 13
   const tampered: AuditEntry[] = [];
