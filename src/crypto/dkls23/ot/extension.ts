@@ -21,6 +21,7 @@
  * We compute the check row-wise after transposition: for each r, ⊕_{j: M_rj = 1} q_j ⊕ q_{ELL+r}.
  */
 import { ProtocolError } from '../../types.ts';
+import { xchacha20 } from '@noble/ciphers/chacha.js';
 import { Fn, H, ScalarOracle, be32, bytesToHex, concatBytes, ctEqual, getBit, parseBytes, prg, type Rng } from '../util.ts';
 
 /** Number of base OTs (= computational security parameter of the extension), see README "Parameters". */
@@ -35,6 +36,23 @@ export const MPRIME = ELL + OT_SEC;
 const KB = KAPPA / 8; // bytes per row
 const KW = KAPPA / 32; // 32-bit words per row
 const CB = MPRIME / 8; // bytes per column
+
+/**
+ * The KOS PRG G(k_i) for column i of this execution: XChaCha20 (24-byte nonce) keyed by the base-OT
+ * output k_i, nonce = H(sid)[0..20] ‖ i. The 192-bit nonce is unique per (session, column), so the
+ * reused base-OT seeds yield independent streams in every execution.
+ */
+class ColumnPrg {
+  private nonce: Uint8Array;
+  private zero = new Uint8Array(CB);
+  constructor(sid: Uint8Array) {
+    this.nonce = concatBytes(H('ote-prg-nonce', sid).subarray(0, 20), new Uint8Array(4));
+  }
+  column(seed: Uint8Array, i: number): Uint8Array {
+    new DataView(this.nonce.buffer).setUint32(20, i, false);
+    return xchacha20(seed, this.nonce, this.zero);
+  }
+}
 
 /** Columns (κ × m' bits) → rows (m' × κ bits as Uint32 words). */
 function transpose(cols: Uint8Array[]): Uint32Array {
@@ -111,9 +129,10 @@ export function oteReceiverStart(setup: OteReceiverSetup, sid: Uint8Array, choic
   const x = concatBytes(choice, rng(OT_SEC / 8));
   const t: Uint8Array[] = [];
   const u = new Uint8Array(KAPPA * CB);
+  const G = new ColumnPrg(sid);
   for (let i = 0; i < KAPPA; i++) {
-    const t0 = prg(setup.seeds0[i], CB, 'ote-ext', sid, be32(i));
-    const t1 = prg(setup.seeds1[i], CB, 'ote-ext', sid, be32(i));
+    const t0 = G.column(setup.seeds0[i], i);
+    const t1 = G.column(setup.seeds1[i], i);
     for (let k = 0; k < CB; k++) u[i * CB + k] = t0[k] ^ t1[k] ^ x[k];
     t1.fill(0);
     t.push(t0);
@@ -135,8 +154,9 @@ export function oteSenderCheck(setup: OteSenderSetup, sid: Uint8Array, msg: unkn
   const xh = parseBytes(m?.xh, OT_SEC / 8, 'OTE check x', culprit);
   const th = parseBytes(m?.th, OT_SEC * KB, 'OTE check t', culprit);
   const q: Uint8Array[] = [];
+  const G = new ColumnPrg(sid);
   for (let i = 0; i < KAPPA; i++) {
-    const qi = prg(setup.seeds[i], CB, 'ote-ext', sid, be32(i));
+    const qi = G.column(setup.seeds[i], i);
     if (getBit(setup.delta, i)) for (let k = 0; k < CB; k++) qi[k] ^= u[i * CB + k];
     q.push(qi);
   }

@@ -1,0 +1,144 @@
+/**
+ * A tampering adversary corrupts one party's messages (party 2, acting maliciously) in every round of
+ * DKG and of signing; the honest parties must abort with a ProtocolError that names party 2 and must
+ * not output a key or signature. Where DKLs23 has no identifiable abort (the final combination), we
+ * assert the abort and that no culprit is named rather than a wrong one.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { dkg, sign, runInProcess, type RunOptions } from '../../../src/crypto/dkls23/index.ts';
+import { ProtocolError, type KeyGenResult, type RoundOutput } from '../../../src/crypto/types.ts';
+import { runDkg } from './helpers.ts';
+
+const EVIL = 2;
+const flip = (h: string, at = 10) => h.slice(0, at) + (parseInt(h[at], 16) ^ 1).toString(16) + h.slice(at + 1);
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v));
+
+type Mut = (out: RoundOutput) => void;
+/** Apply `mut` to EVIL's output of round `round` (a deep copy, as if rewritten on the wire). */
+function tamper(round: number, mut: Mut): RunOptions {
+  return {
+    adversary: [EVIL],
+    intercept: (r, from, out) => {
+      if (r !== round || from !== EVIL) return out;
+      const o = clone(out);
+      mut(o);
+      return o;
+    },
+  };
+}
+function expectAbort(run: () => unknown, culprit: number | undefined, label: string) {
+  assert.throws(run, (e: unknown) => {
+    assert.ok(e instanceof ProtocolError, `${label}: ProtocolError expected, got ${String(e)}`);
+    assert.equal(e.culprit, culprit, `${label}: culprit (${e.message})`);
+    return true;
+  }, label);
+}
+
+// ---------------------------------------------------------------- DKG
+
+const P = [1, 2, 3];
+const runDkgWith = (opts: RunOptions, sessionId = 'dkg-tamper') =>
+  runInProcess(Object.fromEntries(P.map((i) => [i, dkg({ self: i, parties: P, threshold: 2, sessionId })])), opts);
+
+// Messages of another DKG session (same parties) for the cross-session case.
+let foreign: Map<number, RoundOutput>;
+before(() => {
+  foreign = new Map();
+  try {
+    runInProcess(Object.fromEntries(P.map((i) => [i, dkg({ self: i, parties: P, threshold: 2, sessionId: 'other-session' })])), {
+      intercept: (r, from, out) => {
+        if (from === EVIL && r <= 2) foreign.set(r, clone(out));
+        if (r === 2 && from === EVIL) throw new Error('stop'); // rounds 1-2 are all we need
+        return out;
+      },
+    });
+  } catch (e) {
+    if ((e as Error).message !== 'stop') throw e;
+  }
+});
+
+test('DKG: tampering in every round aborts naming the tamperer', () => {
+  const cases: [string, number, Mut][] = [
+    ['R1 broadcast: flipped polynomial commitment', 1, (o) => { (o.broadcast as any).body.com = flip((o.broadcast as any).body.com); }],
+    ['R1 direct: VSOT proof of knowledge of b corrupted', 1, (o) => { const p = (o.direct as any)[1].body.ot1.proof; p.s = flip(p.s, 60); }],
+    ['R1 direct: zero-seed commitment corrupted', 1, (o) => { const b = (o.direct as any)[1].body; b.zcom = flip(b.zcom); }],
+    ['R2 broadcast: a Feldman coefficient swapped', 2, (o) => { const C = (o.broadcast as any).body.C; [C[0], C[1]] = [C[1], C[0]]; }],
+    ['R2 broadcast: PoK of the constant term corrupted', 2, (o) => { const p = (o.broadcast as any).body.pok; p.s = flip(p.s, 50); }],
+    ['R2 direct: Shamir share flipped', 2, (o) => { const b = (o.direct as any)[1].body; b.share = flip(b.share, 40); }],
+    ['R2 direct: VSOT A_i replaced', 2, (o) => { const A = (o.direct as any)[1].body.ot2.A; A[3] = A[4]; }],
+    ['R2 direct: zero seed opened to another value', 2, (o) => { const b = (o.direct as any)[1].body; b.zseed = flip(b.zseed, 0); }],
+    ['R2 direct: replay of the round-1 message', 2, (o) => { (o.direct as any)[1] = { ...(o.direct as any)[1], round: 1 }; }],
+    ['R3 direct: VSOT challenge ξ corrupted', 3, (o) => { const b = (o.direct as any)[1].body; b.ot3 = flip(b.ot3, 20); }],
+    ['R4 direct: VSOT response ρ\' corrupted', 4, (o) => { const b = (o.direct as any)[1].body; b.ot4 = flip(b.ot4, 20); }],
+    ['R5 direct: VSOT opening corrupted', 5, (o) => { const b = (o.direct as any)[1].body.ot5; b.h0 = flip(b.h0, 2); b.h1 = flip(b.h1, 2); }],
+    ['R5 broadcast: transcript echo differs (equivocation)', 5, (o) => { (o.broadcast as any).body.echo = flip((o.broadcast as any).body.echo); }],
+  ];
+  for (const [label, round, mut] of cases) expectAbort(() => runDkgWith(tamper(round, mut)), EVIL, label);
+});
+
+test('DKG: a message from another session, and a dropped message, are rejected naming the sender', () => {
+  expectAbort(() => runDkgWith(tamper(2, (o) => { (o.direct as any)[1] = (foreign.get(2)!.direct as any)[1]; })), EVIL, 'R2 direct from another session');
+  expectAbort(() => runDkgWith(tamper(1, (o) => { o.broadcast = foreign.get(1)!.broadcast; })), EVIL, 'R1 broadcast from another session');
+  expectAbort(() => runDkgWith(tamper(3, (o) => { delete (o.direct as any)[1]; })), EVIL, 'R3 direct dropped');
+});
+
+// ---------------------------------------------------------------- signing
+
+let keys: Record<number, KeyGenResult>;
+before(() => {
+  keys = runDkg(P, 2, 'sign-tamper-fixture');
+});
+const S = [1, 2, 3];
+const runSignWith = (opts: RunOptions, sessionId = 'sign-tamper', hash = new Uint8Array(32).fill(7)) =>
+  runInProcess(Object.fromEntries(S.map((i) => [i, sign({ share: keys[i].share, public: keys[i].public, signers: S, messageHash: hash, sessionId })])), opts);
+
+test('sign: tampering in rounds 1 and 2 aborts naming the tamperer', () => {
+  let r1Foreign: any;
+  runSignWith({ intercept: (r, from, out) => { if (r === 1 && from === EVIL) r1Foreign = clone(out); return out; } }, 'sign-other');
+  const cases: [string, number, Mut][] = [
+    ['R1: KOS matrix u corrupted (inconsistent choice bits)', 1, (o) => { const m = (o.direct as any)[1].body.mul1; m.u = flip(m.u, 1000); }],
+    ['R1: KOS consistency value t̂ wrong', 1, (o) => { const m = (o.direct as any)[1].body.mul1; m.th = flip(m.th, 5); }],
+    ['R1: KOS consistency value x̂ wrong', 1, (o) => { const m = (o.direct as any)[1].body.mul1; m.xh = flip(m.xh, 0); }],
+    ['R1: message from another signing session', 1, (o) => { (o.direct as any)[1] = r1Foreign.direct[1]; }],
+    ['R2: replay of round-1 message', 2, (o) => { (o.direct as any)[1] = { ...(o.direct as any)[1], round: 1 }; }],
+    ['R2: decommitted R_j differs from commitment', 2, (o) => { const b = (o.direct as any)[1].body; b.R = b.pk; }],
+    ['R2: pk_j swapped for another point (Γ^v check)', 2, (o) => { const b = (o.direct as any)[1].body; b.pk = b.R; }],
+    ['R2: Γ^u and Γ^v swapped', 2, (o) => { const b = (o.direct as any)[1].body; [b.gu, b.gv] = [b.gv, b.gu]; }],
+    ['R2: RVOLE hash of r corrupted', 2, (o) => { const m = (o.direct as any)[1].body.mul2; m.rHash = flip(m.rHash, 3); }],
+    ['R2: RVOLE u corrupted', 2, (o) => { const m = (o.direct as any)[1].body.mul2; m.u[1] = flip(m.u[1], 40); }],
+    ['R2: RVOLE γ_A shifted (caught by the Γ^u check)', 2, (o) => { const m = (o.direct as any)[1].body.mul2; m.gammaA[0] = flip(m.gammaA[0], 50); }],
+    ['R2: every τ of one correlation replaced', 2, (o) => { const m = (o.direct as any)[1].body.mul2; m.tau = m.tau.slice(64, 64 * 416) + m.tau.slice(0, 64) + m.tau.slice(64 * 416); }],
+  ];
+  for (const [label, round, mut] of cases) {
+    expectAbort(() => runSignWith(tamper(round, mut)), EVIL, label);
+  }
+});
+
+test('sign: corruption only visible in the final combination aborts without naming anyone (DKLs23 has no identifiable abort there)', () => {
+  const cases: [string, number, Mut][] = [
+    ['R2: ψ altered', 2, (o) => { const b = (o.direct as any)[1].body; b.psi = flip(b.psi, 30); }],
+    ['R3: u_i altered', 3, (o) => { const b = (o.broadcast as any).body; b.u = flip(b.u, 30); }],
+    ['R3: w_i altered', 3, (o) => { const b = (o.broadcast as any).body; b.w = flip(b.w, 30); }],
+    ['R3: inconsistent view of R', 3, (o) => { const b = (o.broadcast as any).body; b.R = keys[1].public.publicKey; }],
+  ];
+  for (const [label, round, mut] of cases) expectAbort(() => runSignWith(tamper(round, mut)), undefined, label);
+});
+
+test('sign: malformed values are rejected at the boundary naming the sender', () => {
+  const cases: [string, number, Mut][] = [
+    ['R2: R not on the curve', 2, (o) => { const b = (o.direct as any)[1].body; b.R = '02' + 'f'.repeat(64); }],
+    ['R2: ψ ≥ q', 2, (o) => { const b = (o.direct as any)[1].body; b.psi = 'f'.repeat(64); }],
+    ['R2: truncated τ', 2, (o) => { const m = (o.direct as any)[1].body.mul2; m.tau = m.tau.slice(2); }],
+    ['R3: u not hex', 3, (o) => { const b = (o.broadcast as any).body; b.u = 'zz' + b.u.slice(2); }],
+  ];
+  for (const [label, round, mut] of cases) expectAbort(() => runSignWith(tamper(round, mut)), EVIL, label);
+});
+
+test('protocol objects refuse out-of-order and repeated rounds', () => {
+  const p = sign({ share: keys[1].share, public: keys[1].public, signers: [1, 2], messageHash: randomBytes(32), sessionId: 'x' });
+  assert.throws(() => p.round(2, { broadcast: {}, direct: {} }), ProtocolError);
+  p.round(1, { broadcast: {}, direct: {} });
+  assert.throws(() => p.round(1, { broadcast: {}, direct: {} }), /out of order/);
+});
