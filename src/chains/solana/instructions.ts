@@ -52,11 +52,11 @@ export interface IxMeaning {
   to?: string;
 }
 
-/** Describe one instruction. `payer` is the fee payer, to omit `from` on effects that come from it. */
-export function describeInstruction(ix: Ix, payer: string): IxMeaning {
+/** Describe one instruction. `signer` is Action.from, to omit `from` on effects that come from it. */
+export function describeInstruction(ix: Ix, signer: string): IxMeaning {
   const program = ix.programAddress as string;
   try {
-    if (program === SYSTEM_PROGRAM_ADDRESS) return system(ix, payer);
+    if (program === SYSTEM_PROGRAM_ADDRESS) return system(ix, signer);
     if (program === TOKEN_PROGRAM_ADDRESS || program === TOKEN_2022_PROGRAM) return token(ix);
     if (program === ASSOCIATED_TOKEN_PROGRAM_ADDRESS) return associatedToken(ix);
     if (program === COMPUTE_BUDGET_PROGRAM) return computeBudget(ix);
@@ -95,9 +95,9 @@ const addr = (m: AccountMeta | undefined): string => {
   return m.address as string;
 };
 
-const fromUnlessPayer = (source: string, payer: string) => (source === payer ? {} : { from: source });
+const fromUnlessSigner = (source: string, signer: string) => (source === signer ? {} : { from: source });
 
-function system(ix: Ix, payer: string): IxMeaning {
+function system(ix: Ix, signer: string): IxMeaning {
   const kind = identifySystemInstruction(ix);
   const name = SystemInstruction[kind];
   const call = (args: Record<string, unknown>): Call => named(SYSTEM_PROGRAM_ADDRESS, `system:${name}`, args);
@@ -110,7 +110,7 @@ function system(ix: Ix, payer: string): IxMeaning {
         call: call({ source, destination: to, lamports: p.data.amount }),
         weight: 'native_transfer',
         to,
-        effects: [{ type: 'transfer', asset: NATIVE_ASSET, to, amount: p.data.amount, ...fromUnlessPayer(source, payer) }],
+        effects: [{ type: 'transfer', asset: NATIVE_ASSET, to, amount: p.data.amount, ...fromUnlessSigner(source, signer) }],
         notes: [],
       };
     }
@@ -120,7 +120,7 @@ function system(ix: Ix, payer: string): IxMeaning {
       return {
         call: call({ payer: source, newAccount: to, lamports: p.data.lamports, space: p.data.space, programOwner: p.data.programAddress }),
         weight: 'setup',
-        effects: [{ type: 'transfer', asset: NATIVE_ASSET, to, amount: p.data.lamports, ...fromUnlessPayer(source, payer) }],
+        effects: [{ type: 'transfer', asset: NATIVE_ASSET, to, amount: p.data.lamports, ...fromUnlessSigner(source, signer) }],
         notes: [`creates account ${to} owned by program ${p.data.programAddress as string}`],
       };
     }

@@ -72,7 +72,7 @@ export function decodeSolanaTransaction(payload: string, opts: SolanaOptions = {
     decompileTransactionMessage(compiled as Compiled),
   );
   const ixs: Ix[] = (message.instructions as readonly Instruction[]).map((ix) => ({ programAddress: ix.programAddress, accounts: ix.accounts ?? [], data: ix.data ?? new Uint8Array() }));
-  const meanings = ixs.map((ix) => describeInstruction(ix, feePayer));
+  const meanings = ixs.map((ix) => describeInstruction(ix, base.from!));
   const programs = unique(ixs.map((ix) => ix.programAddress as string));
   for (const m of meanings) notes.push(...m.notes);
   if (ixs.length === 0) {
