@@ -209,6 +209,11 @@ export async function verifyDeviceData(message: string, opts: VerifyDeviceDataOp
   const now = new Date(nowMs);
   const maxAgeMs = opts.maxAgeMs ?? 5 * 60_000;
   const maxFutureSkewMs = opts.maxFutureSkewMs ?? 30_000;
+  // A NaN here would make every time comparison false, i.e. let stale readings through.
+  if (!Number.isFinite(nowMs)) throw new FleetkeyError('bad_request', 'now must be a valid Date or epoch milliseconds');
+  for (const [name, v] of [['maxAgeMs', maxAgeMs], ['maxFutureSkewMs', maxFutureSkewMs]] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new FleetkeyError('bad_request', `${name} must be a non-negative number`);
+  }
 
   // 1. shape
   let decoded: DecodedJws<Record<string, unknown>>;

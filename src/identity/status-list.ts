@@ -254,6 +254,7 @@ async function verifyStatusListJwt(
   if (opts.maxListAgeSeconds !== undefined) {
     const issuedAt = typeof p.iat === 'number' ? p.iat : typeof p.nbf === 'number' ? p.nbf : undefined;
     const t = Math.floor((opts.now ?? new Date()).getTime() / 1000);
+    if (!Number.isFinite(opts.maxListAgeSeconds) || opts.maxListAgeSeconds < 0) throw new FleetkeyError('bad_request', 'maxListAgeSeconds must be a non-negative number');
     if (issuedAt === undefined || t - issuedAt > opts.maxListAgeSeconds) {
       return { ok: false, reason: 'status_list_expired', detail: `status list is older than ${opts.maxListAgeSeconds} s` };
     }

@@ -290,6 +290,9 @@ function isStringArray(v: unknown): v is string[] {
 /** Checks nbf / exp of a decoded JWT payload at `now`. */
 export function checkValidityWindow(payload: Record<string, unknown>, now: Date, skewSeconds: number): { reason: CredentialFailure; detail: string } | null {
   const t = Math.floor(now.getTime() / 1000);
+  // A NaN here would make every comparison false, i.e. accept expired tokens.
+  if (!Number.isFinite(t)) throw new FleetkeyError('bad_request', 'now must be a valid Date');
+  if (!Number.isFinite(skewSeconds) || skewSeconds < 0) throw new FleetkeyError('bad_request', 'skewSeconds must be a non-negative number');
   const { nbf, exp } = payload;
   if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isInteger(nbf))) return { reason: 'malformed', detail: 'nbf must be an integer' };
   if (exp !== undefined && (typeof exp !== 'number' || !Number.isInteger(exp))) return { reason: 'malformed', detail: 'exp must be an integer' };

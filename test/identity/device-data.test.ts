@@ -220,4 +220,6 @@ test('signDeviceData / verifyDeviceData input errors', async () => {
   await rejects(verifyDeviceData(msg, { ...base, resolver: undefined as any }), 'bad_request', /resolver/);
   await rejects(verifyDeviceData(msg, { ...base, seen: {} as any }), 'bad_request', /replay store/);
   await rejects(verifyDeviceData(msg, { ...base, fleetIssuerDid: 'fleet' }), 'bad_request', /fleetIssuerDid/);
+  await rejects(verifyDeviceData(msg, { ...base, now: new Date('not a date') }), 'bad_request', /now must be/);
+  await rejects(verifyDeviceData(msg, { ...base, maxAgeMs: -1 }), 'bad_request', /maxAgeMs/);
 });

@@ -145,6 +145,7 @@ test('validity window: expired and not-yet-valid credentials are reported as suc
   assert.equal(!exp.valid && exp.reason, 'expired');
   await assert.rejects(didJwtVcVerify(jwt, resolver), /expired/);
   assert.ok((await verifyCredentialJwt(jwt, resolver, { now: new Date('2026-01-10T00:00:00Z') })).valid);
+  await assert.rejects(verifyCredentialJwt(jwt, resolver, { now: new Date(NaN) }), (e: unknown) => isFleetkeyError(e) && e.code === 'bad_request');
   const early = await verifyCredentialJwt(jwt, resolver, { now: new Date('2025-12-31T00:00:00Z') });
   assert.equal(!early.valid && early.reason, 'not_yet_valid');
   // the cache keeps the signature outcome only; time is checked on every call
