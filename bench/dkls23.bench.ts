@@ -1,0 +1,82 @@
+/**
+ * DKLs23 threshold ECDSA benchmark: whole protocol, all parties in one process (in-process relay,
+ * JSON round-trip of every message included). Prints one JSON line per measurement:
+ *   {"name", "n", "p50", "p99", "opsPerSec", ...}   (times in ms)
+ * A single-key noble `secp256k1.sign` is measured in the same run as the baseline and each signing
+ * line carries `xBaseline` = p50 / baseline p50.
+ * Run: node --import tsx bench/dkls23.bench.ts
+ *   (BENCH_DKG_N, BENCH_SIGN_N, BENCH_PARTS_N change the sample counts)
+ */
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { dkg, sign, runInProcess, KAPPA } from '../src/crypto/dkls23/index.ts';
+import * as base from '../src/crypto/dkls23/ot/base.ts';
+import { mulReceiverFinish, mulReceiverStart, mulSenderRespond, gadget } from '../src/crypto/dkls23/multiply.ts';
+import { defaultRng, randomScalar } from '../src/crypto/dkls23/util.ts';
+import type { KeyGenResult } from '../src/crypto/types.ts';
+
+const DKG_N = Number(process.env.BENCH_DKG_N ?? 3);
+const SIGN_N = Number(process.env.BENCH_SIGN_N ?? 20);
+const PARTS_N = Number(process.env.BENCH_PARTS_N ?? 10);
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+function measure(name: string, n: number, f: (i: number) => void, extra: Record<string, unknown> = {}) {
+  f(-1); // warm-up
+  const t: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    f(i);
+    t.push(performance.now() - s);
+  }
+  const p50 = pct(t, 50);
+  const line = { name, n, p50: +p50.toFixed(3), p99: +pct(t, 99).toFixed(3), opsPerSec: +(1000 / p50).toFixed(2), ...extra };
+  console.log(JSON.stringify(line));
+  return line;
+}
+
+// Baseline: one secp256k1 signature with a single key.
+const sk = secp256k1.utils.randomSecretKey();
+const baseline = measure('baseline secp256k1.sign (single key)', 200, () => secp256k1.sign(randomBytes(32), sk, { prehash: false }));
+
+let ctr = 0;
+const runDkg = (parties: number[], t: number) => {
+  const sessionId = `bench-dkg-${ctr++}`;
+  return runInProcess(Object.fromEntries(parties.map((i) => [i, dkg({ self: i, parties, threshold: t, sessionId })])));
+};
+const runSign = (keys: Record<number, KeyGenResult>, signers: number[]) => {
+  const h = randomBytes(32);
+  const sessionId = `bench-sign-${ctr++}`;
+  return runInProcess(Object.fromEntries(signers.map((i) => [i, sign({ share: keys[i].share, public: keys[i].public, signers, messageHash: h, sessionId })])));
+};
+
+// Parts: one batch of κ base OTs (one ordered pair) and one RVOLE (one ordered pair).
+const sid = randomBytes(32);
+let ot: { sender: { delta: Uint8Array; seeds: Uint8Array[] }; receiver: { seeds0: Uint8Array[]; seeds1: Uint8Array[] } } | undefined;
+measure(`part: VSOT batch of ${KAPPA} base OTs (one ordered pair, both sides)`, Math.max(1, Math.floor(PARTS_N / 5)), () => {
+  const choice = randomBytes(KAPPA / 8);
+  const s = base.baseOtSenderStart(sid, KAPPA, defaultRng);
+  const r = base.baseOtReceiverChoose(sid, KAPPA, choice, s.msg, defaultRng, 1);
+  const xi = base.baseOtSenderChallenge(s.state, { A: r.A }, 2);
+  const open = base.baseOtSenderVerify(s.state, base.baseOtReceiverRespond(r.state, xi, 1), 2);
+  const seeds = base.baseOtReceiverFinish(r.state, open, 1);
+  const { rho0, rho1 } = base.baseOtSenderOutput(s.state);
+  ot = { sender: { delta: choice, seeds }, receiver: { seeds0: rho0, seeds1: rho1 } };
+});
+gadget();
+measure('part: RVOLE (KOS + DKLs19 multiplication, one ordered pair, both sides)', PARTS_N, () => {
+  const bob = mulReceiverStart(ot!.receiver, sid, defaultRng);
+  const alice = mulSenderRespond(ot!.sender, sid, bob.msg, [randomScalar(defaultRng), randomScalar(defaultRng)], defaultRng, 2);
+  mulReceiverFinish(bob.keep, sid, alice.msg, 1);
+});
+
+let k23: Record<number, KeyGenResult> = {};
+measure('dkg 2-of-3 (all parties, in-process)', DKG_N, () => { k23 = runDkg([1, 2, 3], 2); });
+const s23 = measure('sign 2-of-3 (2 signers, in-process)', SIGN_N, (i) => runSign(k23, i % 2 ? [1, 2] : [2, 3]));
+console.log(JSON.stringify({ name: 'ratio sign 2-of-3 / baseline', xBaseline: +(s23.p50 / baseline.p50).toFixed(1) }));
+let k35: Record<number, KeyGenResult> = {};
+measure('dkg 3-of-5 (all parties, in-process)', Math.max(1, Math.ceil(DKG_N / 3)), () => { k35 = runDkg([1, 2, 3, 4, 5], 3); });
+const s35 = measure('sign 3-of-5 (3 signers, in-process)', Math.max(3, Math.floor(SIGN_N / 2)), () => runSign(k35, [1, 3, 5]));
+console.log(JSON.stringify({ name: 'ratio sign 3-of-5 / baseline', xBaseline: +(s35.p50 / baseline.p50).toFixed(1) }));
