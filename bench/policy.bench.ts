@@ -25,7 +25,7 @@ const rawPolicy = {
   approverGroups: { treasury: ['alice', 'bob', 'carol', 'dave'] },
   rules: [
     { id: 'allow-payees', type: 'allow', chainIds: ['8453'], kinds: ['token_transfer', 'native_transfer'], to: [ALICE, ...addrs(200, 1)] },
-    { id: 'allow-router', type: 'allow', chainIds: ['8453'], contracts: addrs(10, 2), selectors: ['0x12345678', '0x38ed1739'] },
+    { id: 'allow-router', type: 'allow', chainIds: ['8453'], kinds: ['contract_call'], contracts: addrs(10, 2), selectors: ['0x12345678', '0x38ed1739'] },
     { id: 'allow-approvals', type: 'allow', chainIds: ['8453'], kinds: ['token_approval'], assets: ['USDC@base'] },
     { id: 'sanctions', type: 'deny', to: addrs(2000, 3) },
     { id: 'no-eth-mainnet', type: 'deny', chainIds: ['1'] },

@@ -4,7 +4,8 @@
  * Semantics, in order of strength:
  * 1. deny wins: any violated rule in any layer denies, and every violation is listed;
  * 2. default deny: each layer needs at least one `allow` rule matching the whole action
- *    (kind 'unknown' only matches an allow rule that lists "unknown" in kinds);
+ *    (an allow rule without `kinds` covers only transfers and approvals, DEFAULT_ALLOW_KINDS: contract
+ *    calls, deployments, typed data, messages and 'unknown' must be listed in `kinds` explicitly);
  * 3. otherwise, unsatisfied `require_approval` rules make the outcome 'needs_approval';
  * 4. otherwise 'allow'.
  * Reservations (for window caps and rate limits) are returned for allow and needs_approval; the store
@@ -204,11 +205,18 @@ export function actionFacts(a: Action): ActionFacts {
   };
 }
 
+/**
+ * Kinds an allow rule without `kinds` covers: those whose whole effect the decoder states. Running
+ * contract code, deploying it, signing typed data or messages (which can be orders or logins) and
+ * undecodable payloads must be allowed by name.
+ */
+export const DEFAULT_ALLOW_KINDS: ReadonlySet<string> = new Set(['native_transfer', 'token_transfer', 'token_approval']);
+
 /** allow semantics: every listed field holds for the whole action (every destination listed, ...). */
 export function matchesAll(m: CompiledMatch, f: ActionFacts): boolean {
-  if (m.kinds ? !m.kinds.has(f.kind) : f.kind === 'unknown') return false;
+  if (!(m.kinds ?? DEFAULT_ALLOW_KINDS).has(f.kind)) return false;
   if (m.chainIds && (f.chainId === undefined || !m.chainIds.has(f.chainId))) return false;
-  if (m.to && !every(f.destinations, m.to)) return false;
+  if (m.to && !every(f.touched, m.to)) return false;
   if (m.contracts && !every(f.contracts, m.contracts)) return false;
   if (m.selectors && !every(f.selectors, m.selectors)) return false;
   if (m.programs && !every(f.programs, m.programs)) return false;
@@ -315,6 +323,7 @@ function evalLayer(layer: CompiledLayer, f: ActionFacts, now: number, usage: Usa
   }
   if (!allowed) {
     const unknown = f.kind === 'unknown';
+    const byName = DEFAULT_ALLOW_KINDS.has(f.kind) ? '' : ` (a ${f.kind} must be listed in an allow rule's kinds)`;
     acc.deny.push({
       rule: '(default)',
       index: -1,
@@ -322,7 +331,7 @@ function evalLayer(layer: CompiledLayer, f: ActionFacts, now: number, usage: Usa
       code: unknown ? 'unknown_kind' : 'no_allow_rule',
       message: unknown
         ? `the payload could not be decoded (kind "unknown") and no allow rule in ${where} lists "unknown" in kinds`
-        : `no allow rule in ${where} matches this ${f.kind} action (default deny)`,
+        : `no allow rule in ${where} matches this ${f.kind} action (default deny)${byName}`,
     });
     acc.trace?.push(acc.deny[acc.deny.length - 1]);
   }

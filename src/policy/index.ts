@@ -2,7 +2,7 @@ export { validatePolicy, isValidated, formatPath, policySchema, ACTION_KINDS, WE
 export type { Policy, PolicyDocument, Rule, RuleType, Match, AssetRef, PolicyIssue, Weekday } from './schema.ts';
 export { compilePolicy, combine, isCompiled, windowText } from './compile.ts';
 export type { CompiledPolicy, CompiledLayer, CompiledRule, CompiledMatch, AssetInfo } from './compile.ts';
-export { evaluate, evaluateWithTrace, actionFacts, matchesAll, matchesAny, formatAmount } from './evaluate.ts';
+export { evaluate, evaluateWithTrace, actionFacts, matchesAll, matchesAny, formatAmount, DEFAULT_ALLOW_KINDS } from './evaluate.ts';
 export type { Decision, Outcome, Reason, ReasonCode, Reservation, ReservationCheck, ApprovalRequirement, EvalContext, ActionFacts } from './evaluate.ts';
 export { simulate } from './simulate.ts';
 export type { Simulation } from './simulate.ts';

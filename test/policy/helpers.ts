@@ -17,6 +17,8 @@ export const ASSETS = {
   'ETH@base': { chainId: '8453', asset: 'native', symbol: 'ETH', decimals: 18 },
 };
 
+export const KNOWN_KINDS = ['native_transfer', 'token_transfer', 'token_approval', 'contract_call', 'contract_deploy', 'typed_data', 'message'];
+
 /** A policy with the standard assets, an allow-everything-on-Base-and-Ethereum rule first unless `allow` is given. */
 export function policy(rules: unknown[], opts: { allow?: unknown[]; version?: number; extra?: Record<string, unknown> } = {}): Policy {
   return validatePolicy({
@@ -24,7 +26,7 @@ export function policy(rules: unknown[], opts: { allow?: unknown[]; version?: nu
     assets: ASSETS,
     approverGroups: { treasury: ['alice', 'bob', 'carol'] },
     ...opts.extra,
-    rules: [...(opts.allow ?? [{ id: 'allow-evm', type: 'allow', chainIds: ['1', '8453'] }]), ...rules],
+    rules: [...(opts.allow ?? [{ id: 'allow-evm', type: 'allow', chainIds: ['1', '8453'], kinds: KNOWN_KINDS }]), ...rules],
   });
 }
 

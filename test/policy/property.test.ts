@@ -27,14 +27,15 @@ const amount = fc.bigInt({ min: 0n, max: 300n });
 const windowName = fc.constantFrom('1h', '24h') as fc.Arbitrary<keyof typeof WINDOWS>;
 
 type RawRule =
-  | { type: 'allow'; chainIds?: string[]; to?: string[] }
+  | { type: 'allow'; chainIds?: string[]; to?: string[]; kinds?: string[] }
   | { type: 'deny'; chainIds?: string[]; to?: string[] }
   | { type: 'tx_cap'; asset: { chainId: string; asset: string }; max: string; perDestination?: boolean }
   | { type: 'window_cap'; asset: { chainId: string; asset: string }; max: string; window: keyof typeof WINDOWS; perDestination?: boolean }
   | { type: 'rate_limit'; max: number; window: keyof typeof WINDOWS };
 
 const optList = <T>(a: fc.Arbitrary<T>) => fc.option(fc.uniqueArray(a, { minLength: 1, maxLength: 3 }), { nil: undefined });
-const allowArb = fc.record({ type: fc.constant('allow' as const), chainIds: optList(chain), to: optList(addr) }, { requiredKeys: ['type'] });
+const kindArb = fc.constantFrom('token_transfer', 'contract_call', 'native_transfer', 'unknown');
+const allowArb = fc.record({ type: fc.constant('allow' as const), chainIds: optList(chain), to: optList(addr), kinds: optList(kindArb) }, { requiredKeys: ['type'] });
 const ruleArb: fc.Arbitrary<RawRule> = fc.oneof(
   { arbitrary: allowArb, weight: 2 },
   {
@@ -95,9 +96,10 @@ function reference(rules: RawRule[], a: Action, history: Spend[]): { outcome: 'a
 
   let allowed = false;
   for (const r of rules) {
-    if (r.type !== 'allow' || a.kind === 'unknown') continue;
+    // without `kinds`, an allow rule covers transfers and approvals only
+    if (r.type !== 'allow' || !(r.kinds ?? ['native_transfer', 'token_transfer', 'token_approval']).includes(a.kind)) continue;
     const chainOk = !r.chainIds || r.chainIds.includes(a.chainId!);
-    const toOk = !r.to || (dests.length > 0 && dests.every((d) => r.to!.map(lc).includes(d)));
+    const toOk = !r.to || (touched.length > 0 && touched.every((d) => r.to!.map(lc).includes(d)));
     if (chainOk && toOk) allowed = true;
   }
   if (!allowed) codes.push(a.kind === 'unknown' ? 'unknown_kind' : 'no_allow_rule');
