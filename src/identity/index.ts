@@ -9,6 +9,7 @@ export {
   algForKeyType,
   isJwsAlg,
   jwkToPublicKey,
+  localSigner,
   normalizeSignature,
   parsePublicKey,
   publicKeyToJwk,

@@ -155,3 +155,21 @@ export function normalizeSignature(alg: JwsAlg, signature: Uint8Array): Uint8Arr
     throw new FleetkeyError('bad_signature', `signer returned an invalid ES256K signature: ${(e as Error).message}`);
   }
 }
+
+/**
+ * A `SignCallback` over a secret key held in memory, following the contract above: for software
+ * devices, tests and tools. Production fleet keys never take this path (the cluster signs), and
+ * devices with a secure element pass a callback into it instead. The key is copied and kept in the
+ * closure only.
+ */
+export function localSigner(type: KeyType, secretKey: Uint8Array): SignCallback {
+  if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) throw new FleetkeyError('validation_failed', `${type} secret key must be 32 bytes`);
+  const sk = Uint8Array.from(secretKey);
+  if (type === 'Ed25519') return async (message) => ed25519.sign(message, sk);
+  const curve = weierstrass(type);
+  if (!curve.utils.isValidSecretKey(sk)) throw new FleetkeyError('validation_failed', `invalid ${type} secret key`);
+  return async (digest) => {
+    if (digest.length !== 32) throw new FleetkeyError('bad_request', `${type} signer expects a 32-byte SHA-256 digest`);
+    return curve.sign(digest, sk, { prehash: false, lowS: true });
+  };
+}

@@ -7,7 +7,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { verifyCredential } from 'did-jwt-vc';
 import type { Resolvable } from 'did-resolver';
 import { didKeyFromPublicKey } from '../../src/identity/did-key.ts';
-import type { KeyType, SignCallback } from '../../src/identity/keys.ts';
+import { localSigner, type KeyType, type SignCallback } from '../../src/identity/keys.ts';
 
 export interface TestKey {
   type: KeyType;
@@ -17,16 +17,9 @@ export interface TestKey {
 }
 
 export function makeKey(type: KeyType, secretKey?: Uint8Array): TestKey {
-  if (type === 'Ed25519') {
-    const sk = secretKey ?? ed25519.utils.randomSecretKey();
-    return { type, secretKey: sk, did: didKeyFromPublicKey(type, ed25519.getPublicKey(sk)), sign: async (m) => ed25519.sign(m, sk) };
-  }
-  if (type === 'secp256k1') {
-    const sk = secretKey ?? secp256k1.utils.randomSecretKey();
-    return { type, secretKey: sk, did: didKeyFromPublicKey(type, secp256k1.getPublicKey(sk)), sign: async (d) => secp256k1.sign(d, sk, { prehash: false }) };
-  }
-  const sk = secretKey ?? p256.utils.randomSecretKey();
-  return { type, secretKey: sk, did: didKeyFromPublicKey(type, p256.getPublicKey(sk)), sign: async (d) => p256.sign(d, sk, { prehash: false }) };
+  const curve = type === 'Ed25519' ? ed25519 : type === 'secp256k1' ? secp256k1 : p256;
+  const sk = secretKey ?? curve.utils.randomSecretKey();
+  return { type, secretKey: sk, did: didKeyFromPublicKey(type, curve.getPublicKey(sk)), sign: localSigner(type, sk) };
 }
 
 /** Re-encodes a JWT/JWS payload with `edit` applied, keeping the original header and signature. */

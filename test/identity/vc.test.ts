@@ -11,6 +11,7 @@ import {
   getResolver,
   issueCredential,
   issueDeviceCredential,
+  localSigner,
   publicKeyFromDidKey,
   publicKeyToJwk,
   verifyCredentialJwt,
@@ -165,6 +166,9 @@ test('issuance input is validated with clear messages', async () => {
   await rejectsWith(issueCredential({ ...base, kid: `${fleetK1.did}#${fleetK1.did.slice(8)}` }, fleetEd.sign), 'validation_failed', /kid must be/);
   await rejectsWith(issueCredential({ ...base, issuerDid: 'did:web:fleet.example' }, fleetEd.sign), 'validation_failed', /kid is required/);
   await rejectsWith(issueCredential(base, 'nope' as any), 'bad_request', /sign must be a function/);
+  assert.throws(() => localSigner('Ed25519', new Uint8Array(31)), (e: unknown) => isFleetkeyError(e) && /32 bytes/.test(e.message));
+  assert.throws(() => localSigner('secp256k1', new Uint8Array(32)), (e: unknown) => isFleetkeyError(e) && /invalid secp256k1 secret key/.test(e.message));
+  await rejectsWith(localSigner('P-256', makeKey('P-256').secretKey)(new Uint8Array(33)), 'bad_request', /32-byte SHA-256 digest/);
   await rejectsWith(
     issueDeviceCredential({ issuerDid: fleetEd.did, alg: 'EdDSA', deviceDid: device.did, fleet: 'f', firmwareHash: 'XYZ', enrolledAt: issued }, fleetEd.sign),
     'validation_failed',
