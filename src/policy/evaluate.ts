@@ -48,7 +48,7 @@ export type ReasonCode =
   | 'not_applicable';
 
 export interface Reason {
-  /** Rule id, or "rules[i]"; "(engine)" for checks that belong to no rule (chain_unknown). */
+  /** Rule id, or "rules[i]"; "(default)" for default deny / unknown asset, "(engine)" for chain_unknown. */
   rule: string;
   /** Index in the policy's rules array; -1 for engine checks. */
   index: number;

@@ -1,4 +1,4 @@
-export { validatePolicy, isValidated, formatPath, policySchema, ACTION_KINDS, WEEKDAYS } from './schema.ts';
+export { validatePolicy, isValidated, formatPath, policySchema, policyJsonSchema, ACTION_KINDS, WEEKDAYS } from './schema.ts';
 export type { Policy, PolicyDocument, Rule, RuleType, Match, AssetRef, PolicyIssue, Weekday } from './schema.ts';
 export { compilePolicy, combine, isCompiled, windowText } from './compile.ts';
 export type { CompiledPolicy, CompiledLayer, CompiledRule, CompiledMatch, AssetInfo } from './compile.ts';

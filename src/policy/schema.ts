@@ -180,6 +180,11 @@ export const policySchema = z.strictObject({
   rules: z.array(ruleSchema).max(1000),
 });
 
+/** JSON Schema (draft 2020-12) of the document as written by hand, for editors and `fleetkey policy schema`. */
+export function policyJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(policySchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
+
 export type PolicyDocument = z.output<typeof policySchema>;
 export type Rule = PolicyDocument['rules'][number];
 export type RuleType = Rule['type'];

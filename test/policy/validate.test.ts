@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FleetkeyError } from '../../src/errors.ts';
-import { compilePolicy, validatePolicy } from '../../src/policy/index.ts';
+import { compilePolicy, policyJsonSchema, validatePolicy } from '../../src/policy/index.ts';
 import { ASSETS } from './helpers.ts';
 
 function issuesOf(doc: unknown): { path: string; message: string }[] {
@@ -109,4 +109,11 @@ test('the example policy in src/policy/README.md is valid and behaves as describ
     evaluate(p, usdcTransfer(10_000_000n), { now: Date.parse('2026-11-22T09:00:00Z'), usage: NO_USAGE }).reasons.map((r) => r.rule),
     ['office-hours'],
   );
+});
+
+test('a JSON Schema of the hand-written format is available for editors', () => {
+  const js = policyJsonSchema() as { $schema: string; required: string[]; properties: Record<string, unknown> };
+  assert.match(js.$schema, /json-schema\.org/);
+  assert.deepEqual([...js.required].sort(), ['rules', 'version']);
+  assert.ok(JSON.stringify(js.properties.rules).includes('"window_cap"'));
 });
