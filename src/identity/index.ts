@@ -19,6 +19,7 @@ export {
   type KeyType,
   type PublicKey,
   type SignCallback,
+  type SignContext,
 } from './keys.ts';
 export {
   didKeyDocument,

@@ -57,7 +57,7 @@ export async function signJws(header: JwsHeader, payload: Record<string, unknown
   if (typeof sign !== 'function') throw new FleetkeyError('bad_request', 'sign must be a function (input: Uint8Array) => Promise<Uint8Array>');
   const signingInput = `${b64json(header)}.${b64json(payload)}`;
   const inputBytes = utf8.decode(signingInput);
-  const signature = normalizeSignature(header.alg, await sign(signerInputFor(header.alg, inputBytes)));
+  const signature = normalizeSignature(header.alg, await sign(signerInputFor(header.alg, inputBytes), { alg: header.alg, signingInput: inputBytes }));
   const verifier: AssertionVerifier | undefined = issuer === undefined ? undefined : 'bytes' in issuer ? { key: issuer } : issuer;
   if (verifier && !verifyWith(verifier, header.alg, inputBytes, signature)) {
     throw new FleetkeyError('bad_signature', `signer returned a ${header.alg} signature that does not verify under the issuer key`);

@@ -30,8 +30,19 @@ export interface PublicKey {
   readonly bytes: Uint8Array;
 }
 
-/** What a signer callback receives and returns; see the module comment for the per-alg contract. */
-export type SignCallback = (input: Uint8Array) => Promise<Uint8Array>;
+/**
+ * What a signer callback receives and returns; see the module comment for the per-alg contract.
+ * `context` carries the full JWS signing input as well, so a policy-aware signer (the threshold
+ * cluster) that is handed a digest can recompute it from `signingInput` and inspect what it signs
+ * instead of signing blind. Simple signers ignore it.
+ */
+export type SignCallback = (input: Uint8Array, context?: SignContext) => Promise<Uint8Array>;
+
+export interface SignContext {
+  alg: JwsAlg;
+  /** ASCII bytes of `b64url(header).b64url(payload)`; for ES256/ES256K, `input` = SHA-256 of these. */
+  signingInput: Uint8Array;
+}
 
 export const KEY_TYPES: readonly KeyType[] = ['Ed25519', 'P-256', 'secp256k1'];
 

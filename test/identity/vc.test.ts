@@ -73,8 +73,12 @@ test('ES256K fleet: the callback signs sha256(signing input), low-S r||s; did-jw
   let digest: Uint8Array | undefined;
   const jwt = await issueCredential(
     { issuerDid: fleetK1.did, alg: 'ES256K', subject: device.did, types: ['FleetDeviceCredential'], claims: { fleet: 'f', firmwareHash: FIRMWARE }, issuanceDate: issued.toISOString() },
-    async (input) => {
+    async (input, ctx) => {
       digest = input;
+      // the context lets a policy-aware cluster see (and re-hash) what it is asked to sign
+      assert.equal(ctx!.alg, 'ES256K');
+      assert.deepEqual(sha256(ctx!.signingInput), input);
+      assert.equal(JSON.parse(Buffer.from(new TextDecoder().decode(ctx!.signingInput).split('.')[1]!, 'base64url').toString()).sub, device.did);
       return fleetK1.sign(input);
     },
   );
