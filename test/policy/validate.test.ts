@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FleetkeyError } from '../../src/errors.ts';
-import { compilePolicy, policyJsonSchema, validatePolicy } from '../../src/policy/index.ts';
+import { compilePolicy, lintPolicy, policyJsonSchema, validatePolicy } from '../../src/policy/index.ts';
 import { ASSETS } from './helpers.ts';
 
 function issuesOf(doc: unknown): { path: string; message: string }[] {
@@ -99,6 +99,7 @@ test('the example policy in src/policy/README.md is valid and behaves as describ
   const p = validatePolicy(json);
   assert.equal(p.version, 12);
   assert.equal(p.rules.length, 15);
+  assert.deepEqual(lintPolicy(p), [], 'the documented example passes lint');
   const { evaluate, NO_USAGE } = await import('../../src/policy/index.ts');
   const { usdcTransfer } = await import('./helpers.ts');
   const monday10 = Date.parse('2026-11-23T09:00:00Z');
@@ -116,4 +117,22 @@ test('a JSON Schema of the hand-written format is available for editors', () => 
   assert.match(js.$schema, /json-schema\.org/);
   assert.deepEqual([...js.required].sort(), ['rules', 'version']);
   assert.ok(JSON.stringify(js.properties.rules).includes('"window_cap"'));
+});
+
+test('lint warns about valid but risky policies', () => {
+  const risky = validatePolicy(doc([{ type: 'allow' }, { type: 'allow', chainIds: ['1'], kinds: ['contract_call', 'unknown'], allowUnknownAssets: true }]));
+  assert.deepEqual(
+    lintPolicy(risky).map((w) => `${w.path} ${w.code}`),
+    ['rules[0] allow_any_chain', 'rules[1] allow_any_contract', 'rules[1] allow_unknown_kind', 'rules[1] allow_unknown_assets', 'rules approvals_unbounded', 'rules transfers_uncapped'],
+  );
+  assert.deepEqual(lintPolicy(validatePolicy(doc([]))).map((w) => w.code), ['no_allow_rule']);
+  const careful = validatePolicy(
+    doc([
+      { type: 'allow', chainIds: ['8453'] },
+      { type: 'allow', chainIds: ['8453'], kinds: ['contract_call'], contracts: ['0x3333333333333333333333333333333333333333'] },
+      { type: 'approval_limit', max: '10' },
+      { type: 'window_cap', asset: 'USDC@base', max: '10', window: '1d' },
+    ]),
+  );
+  assert.deepEqual(lintPolicy(careful), []);
 });
