@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { hex } from '@scure/base';
 import { Resolver } from 'did-resolver';
+import { publicKeyToAddress } from 'viem/accounts';
 import { compactVerify, importJWK } from 'jose';
 import { isFleetkeyError } from '../../src/errors.ts';
 import {
@@ -222,4 +225,29 @@ test('signDeviceData / verifyDeviceData input errors', async () => {
   await rejects(verifyDeviceData(msg, { ...base, fleetIssuerDid: 'fleet' }), 'bad_request', /fleetIssuerDid/);
   await rejects(verifyDeviceData(msg, { ...base, now: new Date('not a date') }), 'bad_request', /now must be/);
   await rejects(verifyDeviceData(msg, { ...base, maxAgeMs: -1 }), 'bad_request', /maxAgeMs/);
+});
+
+test('device data under a did:pkh eip155 fleet (the cluster signs as its Ethereum account)', async () => {
+  const account = makeKey('secp256k1');
+  const issuerDid = `did:pkh:eip155:1:${publicKeyToAddress(`0x${hex.encode(secp256k1.getPublicKey(account.secretKey, false))}`)}`;
+  const device = makeKey('P-256');
+  const rev = createStatusList();
+  const listJwt = () => issueStatusListCredential({ issuerDid, alg: 'ES256K', id: REV, statusPurpose: 'revocation', list: rev, validFrom: enrolled }, account.sign);
+  const credentialJwt = await issueDeviceCredential(
+    {
+      issuerDid,
+      alg: 'ES256K',
+      deviceDid: device.did,
+      fleet: 'fleet-7',
+      firmwareHash: FIRMWARE,
+      enrolledAt: enrolled,
+      credentialStatus: statusListEntry({ statusListCredential: REV, statusListIndex: 77, statusPurpose: 'revocation' }),
+    },
+    account.sign,
+  );
+  const msg = await reading(device);
+  const opts = { credentialJwt, resolver, fleetIssuerDid: issuerDid, now: NOW };
+  assert.equal((await verifyDeviceData(msg, { ...opts, statusListJwt: await listJwt(), seen: new MemoryReplayStore() })).reason, 'ok');
+  rev.set(77);
+  assert.equal((await verifyDeviceData(msg, { ...opts, statusListJwt: await listJwt(), seen: new MemoryReplayStore() })).reason, 'revoked');
 });
