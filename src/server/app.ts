@@ -93,6 +93,10 @@ export async function runServer(o: ServerOptions) {
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host ?? '127.0.0.1' }, () => resolve(s));
   });
+  // Keep idle keep-alive connections longer than clients do, so a client never sends a request
+  // on a socket the server is closing at that moment ("other side closed").
+  (server as import('node:http').Server).keepAliveTimeout = 65_000;
+  (server as import('node:http').Server).headersTimeout = 66_000;
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
   log.info('server listening', { port });

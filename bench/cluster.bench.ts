@@ -1,0 +1,104 @@
+/**
+ * Threshold signing 2-of-3 over loopback HTTP (real signer and server processes), against two
+ * baselines measured in the same run: a single-key signature with the same curve library, and
+ * the same FROST protocol with every party in this one process (no network, no storage).
+ *
+ *   npm run bench            (all benchmarks)
+ *   node --import tsx bench/cluster.bench.ts [--n 300] [--concurrency 16]
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { schnorr } from '@noble/curves/secp256k1.js';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { LocalCluster } from '../src/cli/cluster.ts';
+import { frostAggregate, frostCommit, frostDkg, frostSignShare, frostVerify, type CommitmentJson, type FrostSchemeName } from '../src/crypto/frost.ts';
+import { runInProcess } from '../src/crypto/run.ts';
+import type { KeyGenResult, PartyProtocol } from '../src/crypto/types.ts';
+import { report, stats, timeAsync, timeSync } from './lib.ts';
+
+const { values } = parseArgs({ options: { n: { type: 'string' }, concurrency: { type: 'string' }, schemes: { type: 'string' } } });
+const N = Number(values.n ?? 300);
+const CONC = Number(values.concurrency ?? 16);
+const SCHEMES = (values.schemes ?? 'secp256k1-schnorr,ed25519').split(',') as FrostSchemeName[];
+
+function inProcessDkg(scheme: FrostSchemeName) {
+  const parties = [1, 2, 3];
+  return runInProcess(new Map<number, PartyProtocol<KeyGenResult>>(parties.map((p) => [p, frostDkg(scheme, { self: p, parties, threshold: 2 })])));
+}
+
+function inProcessSign(scheme: FrostSchemeName, keys: Map<number, KeyGenResult>, msg: Uint8Array) {
+  const signers = [1, 2];
+  const n = signers.map((s) => frostCommit(scheme, keys.get(s)!.share));
+  const commitments: Record<number, CommitmentJson> = { 1: n[0].commitment, 2: n[1].commitment };
+  const shares: Record<number, string> = {};
+  signers.forEach((s, i) => (shares[s] = frostSignShare(scheme, keys.get(s)!.share, keys.get(s)!.public, n[i].nonces, commitments, msg)));
+  const sig = frostAggregate(scheme, keys.get(1)!.public, commitments, msg, shares);
+  if (!frostVerify(scheme, Uint8Array.from(Buffer.from(keys.get(1)!.public.publicKey, 'hex')), msg, sig)) throw new Error('bad signature');
+}
+
+async function main() {
+  const cluster = await LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-bench-')), signers: 3, quiet: true });
+  const headers = { authorization: `Bearer ${cluster.info.token}`, 'content-type': 'application/json' };
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(cluster.info.url + path, { method: 'POST', headers, body: JSON.stringify(body) });
+    const j = (await r.json()) as any;
+    if (!r.ok) throw new Error(JSON.stringify(j));
+    return j;
+  };
+  try {
+    for (const scheme of SCHEMES) {
+      // Baseline 1: one key, one signature, same library.
+      const sk = scheme === 'ed25519' ? ed25519.utils.randomSecretKey() : schnorr.utils.randomSecretKey();
+      const msg32 = randomBytes(32);
+      timeSync(50, () => (scheme === 'ed25519' ? ed25519.sign(msg32, sk) : schnorr.sign(msg32, sk)));
+      const single = timeSync(N, () => (scheme === 'ed25519' ? ed25519.sign(msg32, sk) : schnorr.sign(msg32, sk)));
+      // Baseline 2: the same protocol, all parties in one process.
+      const keys = inProcessDkg(scheme);
+      const dkgLocal = timeSync(5, () => inProcessDkg(scheme));
+      timeSync(20, () => inProcessSign(scheme, keys, msg32));
+      const local = timeSync(N, () => inProcessSign(scheme, keys, msg32));
+      // The cluster: DKG over HTTP, then sequential and concurrent signing.
+      const dkg = await timeAsync(5, () => post('/v1/wallets', { scheme, threshold: 2, signers: 3 }));
+      const w = await post('/v1/wallets', { scheme, threshold: 2, signers: 3 });
+      for (let i = 0; i < 40; i++) await post(`/v1/wallets/${w.id}/sign`, { message: bytesToHex(randomBytes(32)) });
+      const seq = await timeAsync(N, () => post(`/v1/wallets/${w.id}/sign`, { message: bytesToHex(randomBytes(32)) }));
+      const lat: number[] = [];
+      const t0 = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CONC }, async () => {
+          while (next < N) {
+            next++;
+            const t = performance.now();
+            await post(`/v1/wallets/${w.id}/sign`, { message: bytesToHex(randomBytes(32)) });
+            lat.push(performance.now() - t);
+          }
+        }),
+      );
+      const concSecs = (performance.now() - t0) / 1000;
+      const conc = stats(lat);
+      report(`${scheme} single-key sign (baseline)`, { p50Ms: single.p50, p99Ms: single.p99, opsPerSec: single.opsPerSec });
+      report(`${scheme} 2-of-3 in-process protocol (baseline)`, { p50Ms: local.p50, p99Ms: local.p99, opsPerSec: local.opsPerSec, dkgMs: dkgLocal.p50 });
+      report(`${scheme} 2-of-3 cluster over loopback HTTP`, {
+        dkgP50Ms: dkg.p50,
+        seqP50Ms: seq.p50,
+        seqP99Ms: seq.p99,
+        seqPerSec: seq.opsPerSec,
+        concurrency: CONC,
+        concPerSec: N / concSecs,
+        concP50Ms: conc.p50,
+        concP99Ms: conc.p99,
+        xSingleKey: seq.p50 / single.p50,
+        xInProcess: seq.p50 / local.p50,
+        concPerSecVsSingleKey: N / concSecs / single.opsPerSec,
+      });
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+await main();
