@@ -50,7 +50,8 @@ function b64json(value: unknown): string {
 
 /**
  * Signs `payload` under `header` through the external `sign` callback and returns the compact JWS.
- * With `publicKey` the signature is verified before it is returned (throws `bad_signature`).
+ * With `issuer` (a key or an eip155 account) the signature is verified before it is returned
+ * (throws `bad_signature`).
  */
 export async function signJws(header: JwsHeader, payload: Record<string, unknown>, sign: SignCallback, issuer?: PublicKey | AssertionVerifier): Promise<string> {
   if (!isJwsAlg(header.alg)) throw new FleetkeyError('validation_failed', `unsupported JWS alg ${String(header.alg)}`);
