@@ -8,7 +8,7 @@ export { simulate } from './simulate.ts';
 export type { Simulation } from './simulate.ts';
 export { NO_USAGE, memoryUsage } from './usage.ts';
 export type { UsageView, UsageRecord } from './usage.ts';
-export { assetKey, sumKey, countKey, matchHash, normAddress, normSelector } from './keys.ts';
+export { assetKey, sumKey, countKey, matchHash, normAddress, normSelector, policyDigest } from './keys.ts';
 export type { Scope } from './keys.ts';
 export { lintPolicy } from './lint.ts';
 export type { PolicyWarning } from './lint.ts';

@@ -62,3 +62,12 @@ export function matchHash(normalisedMatch: unknown): string {
 function enc(s: string): string {
   return encodeURIComponent(s);
 }
+
+/**
+ * sha256 hex of a validated policy's canonical encoding (amounts as decimal strings, windows in ms).
+ * Two documents that differ only in formatting, key order or window spelling ("24h" / "1d") agree.
+ * Record it with decisions and 'policy' audit entries to pin exactly which rules were in force.
+ */
+export function policyDigest(policy: unknown): string {
+  return bytesToHex(sha256(utf8ToBytes('fleetkey/policy/v1\n' + canonicalJson(policy))));
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FleetkeyError } from '../../src/errors.ts';
-import { compilePolicy, lintPolicy, policyJsonSchema, validatePolicy } from '../../src/policy/index.ts';
+import { compilePolicy, lintPolicy, policyDigest, policyJsonSchema, validatePolicy } from '../../src/policy/index.ts';
 import { ASSETS } from './helpers.ts';
 
 function issuesOf(doc: unknown): { path: string; message: string }[] {
@@ -135,4 +135,13 @@ test('lint warns about valid but risky policies', () => {
     ]),
   );
   assert.deepEqual(lintPolicy(careful), []);
+});
+
+test('policyDigest ignores formatting and window spelling, not content', () => {
+  const a = validatePolicy(JSON.stringify(doc([{ type: 'window_cap', asset: 'USDC@base', max: '10', window: '24h' }])));
+  const b = validatePolicy(JSON.stringify(doc([{ window: '1d', max: '10', asset: 'USDC@base', type: 'window_cap' }]), null, 2));
+  const c = validatePolicy(doc([{ type: 'window_cap', asset: 'USDC@base', max: '11', window: '24h' }]));
+  assert.match(policyDigest(a), /^[0-9a-f]{64}$/);
+  assert.equal(policyDigest(a), policyDigest(b));
+  assert.notEqual(policyDigest(a), policyDigest(c));
 });
