@@ -67,8 +67,6 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
   private otRecv = new Map<number, base.BaseOtReceiver>(); // we are Alice (base-OT receiver) towards Bob = j
   private deltas = new Map<number, Uint8Array>();
   private recvSetups = new Map<number, { seeds0: Uint8Array[]; seeds1: Uint8Array[] }>();
-  private bc1 = new Map<number, unknown>();
-  private bc2 = new Map<number, unknown>();
   private result?: { x: bigint; pub: PublicState };
   private echo: Uint8Array = new Uint8Array(0);
 
@@ -130,9 +128,8 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
       this.zMine.set(j, zs);
       direct[j] = this.s.direct(1, j, { ot1: ot.msg as any, zcom: bytesToHex(zeroSeedCommit(this.s.sid, this.self, j, zs.seed, zs.salt)) });
     }
-    const body = { com: bytesToHex(com) };
-    this.bc1.set(this.self, body);
-    return { broadcast: this.s.bcast(1, body), direct };
+    this.coms.set(this.self, com);
+    return { broadcast: this.s.bcast(1, { com: bytesToHex(com) }), direct };
   }
 
   private r2(input: RoundInput): RoundOutput {
@@ -140,7 +137,6 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
     const dm = this.s.directs(1, input);
     for (const [j, b] of bc) {
       this.coms.set(j, parseBytes(getField(b, 'com', j), 32, 'DKG commitment', j));
-      this.bc1.set(j, b);
     }
     const direct: Record<number, any> = {};
     for (const [j, m] of dm) {
@@ -162,7 +158,6 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
       body.cc = bytesToHex(this.cc);
       body.pok = schnorrProve(this.coeffs[0], this.C[0], this.ctx(this.self), this.rng) as any;
     }
-    this.bc2.set(this.self, body);
     return { broadcast: this.s.bcast(2, body), direct };
   }
 
@@ -172,7 +167,6 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
     const polys = new Map<number, Point[]>([[this.self, this.C]]);
     const ccs = new Map<number, Uint8Array>([[this.self, this.cc]]);
     for (const [j, b] of bc) {
-      this.bc2.set(j, b);
       const nC = this.old ? this.t - 1 : this.t;
       const sent = parseArray(getField(b, 'C', j), nC, 'Feldman commitment', j).map((v) => parsePoint(v, 'Feldman commitment', j));
       const salt = parseBytes(getField(b, 'salt', j), 32, 'DKG salt', j);
@@ -218,13 +212,15 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
     if (!mulG(x).equals(verifying.get(this.self)!)) throw new ProtocolError('DKG: internal share/verifying-share mismatch');
     const chainCode = this.old ? this.old.pub.chainCode : H('dkg-chain-code', this.s.sid, ...this.parties.map((k) => ccs.get(k)!));
     this.result = { x, pub: { X, threshold: this.t, parties: this.parties, verifying, chainCode } };
-    // Echo of everything broadcast so far plus the derived public result (equivocation check, R5).
-    const enc = (m: Map<number, unknown>) => this.parties.map((k) => new TextEncoder().encode(JSON.stringify(m.get(k))));
+    // Echo (checked in finish): a canonical digest of every party's round-1 commitment, opened
+    // polynomial commitment and chain-code contribution, and of the derived public result. Equal
+    // echoes mean every honest party saw the same broadcasts (detects equivocation, R5).
     this.echo = H(
       'dkg-echo',
       this.s.sid,
-      ...enc(this.bc1),
-      ...enc(this.bc2),
+      ...this.parties.map((k) => this.coms.get(k)!),
+      ...this.parties.map((k) => this.polyBytes(polys.get(k)!.filter((P) => !P.is0()))),
+      ...this.parties.map((k) => ccs.get(k)!),
       X.toBytes(true),
       chainCode,
       ...this.parties.map((k) => verifying.get(k)!.toBytes(true)),
@@ -261,7 +257,10 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
       for (const [j, b] of bc) {
         const echo = parseBytes(getField(b, 'echo', j), 32, 'DKG echo', j);
         if (bytesToHex(echo) !== bytesToHex(this.echo)) {
-          throw new ProtocolError('DKG: transcript echo differs (inconsistent broadcast / equivocation)', j);
+          // Someone equivocated or j lies about its view. With two parties that is j; with more,
+          // an honest j that received a different broadcast is indistinguishable from a liar here
+          // (the node's signed envelopes are the evidence), so nobody is named.
+          throw new ProtocolError('DKG: transcript echo differs (inconsistent broadcast / equivocation)', this.parties.length === 2 ? j : undefined);
         }
       }
       const pairs = new Map<number, PairState>();

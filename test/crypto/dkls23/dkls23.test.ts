@@ -10,8 +10,8 @@ import { assertValidSignature, runDkg, runSign, subsets } from './helpers.ts';
 
 // Signature counts are modest because every signature runs the full multi-party protocol
 // (OT extension + RVOLE per ordered pair) in one process; see README "Performance".
-const PER_SUBSET_2OF3 = 30;
-const PER_SUBSET_3OF5 = 6;
+const PER_SUBSET_2OF3 = 25;
+const PER_SUBSET_3OF5 = 4;
 
 let k23: Record<number, KeyGenResult>;
 let k35: Record<number, KeyGenResult>;

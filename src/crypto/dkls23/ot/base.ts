@@ -87,6 +87,11 @@ export function baseOtSenderVerify(st: BaseOtSender, rhoPrime: unknown, culprit:
   let ok = true;
   for (let i = 0; i < st.count; i++) ok = ctEqual(rp[i], h2(st.rho0![i])) && ok;
   if (!ok) throw new ProtocolError('base OT (VSOT) response check failed', culprit);
+  return baseOtSenderOpen(st);
+}
+
+/** Flow 5 payload (H(ρ0_i), H(ρ1_i)). Only called after the flow-4 check (exported for adversarial tests). */
+export function baseOtSenderOpen(st: BaseOtSender): { h0: string; h1: string } {
   return { h0: hexList(st.rho0!.map(h1)), h1: hexList(st.rho1!.map(h1)) };
 }
 
