@@ -67,14 +67,14 @@ export function mulReceiverStart(setup: OteReceiverSetup, sid: Uint8Array, rng: 
 export function mulSenderRespond(setup: OteSenderSetup, sid: Uint8Array, msg1: unknown, a: bigint[], rng: Rng, culprit: number): { c: bigint[]; msg: MulMsg2 } {
   if (a.length !== L) throw new ProtocolError('RVOLE: input length');
   const oteSid = H('rvole-ote', sid);
-  const { rows, digest } = oteSenderCheck(setup, oteSid, msg1, culprit);
+  const { rows, digest, sid: execSid } = oteSenderCheck(setup, oteSid, msg1, culprit);
   const at: bigint[] = [];
   const ah: bigint[] = [];
   for (let i = 0; i < L; i++) {
     at.push(randomScalar(rng));
     ah.push(randomScalar(rng));
   }
-  const { out, tau } = oteSenderTransfer(setup, oteSid, rows, [...at, ...ah]);
+  const { out, tau } = oteSenderTransfer(setup, execSid, rows, [...at, ...ah]);
   const tauBytes = concatBytes(...tau.flatMap((row) => row.map(scalarToBytes)));
   const { ct, ch } = challenges(sid, digest, tauBytes);
   const r: bigint[][] = [];
@@ -125,7 +125,7 @@ export function mulReceiverFinish(keep: MulReceiverKeep, sid: Uint8Array, msg2: 
   const u = parseArray(m?.u, L, 'RVOLE u', culprit).map((x) => parseScalar(x, 'RVOLE u', culprit));
   const gammaA = parseArray(m?.gammaA, L, 'RVOLE gamma', culprit).map((x) => parseScalar(x, 'RVOLE gamma', culprit));
   const choice = keep.keep.choice;
-  const z = oteReceiverTransfer(keep.keep, H('rvole-ote', sid), tau);
+  const z = oteReceiverTransfer(keep.keep, tau);
   const { ct, ch } = challenges(sid, keep.keep.digest, tauBytes);
   const r: bigint[][] = [];
   for (let i = 0; i < L; i++) {

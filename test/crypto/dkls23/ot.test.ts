@@ -69,10 +69,10 @@ test('KOS + transfer: z_A + z_B = x_j·α, and the check catches an inconsistent
   const sid = randomBytes(32);
   const choice = randomBytes(ELL / 8);
   const { keep, msg } = oteReceiverStart(receiver, sid, choice, rng);
-  const { rows } = oteSenderCheck(sender, sid, msg, R);
+  const { rows, sid: exec } = oteSenderCheck(sender, sid, msg, R);
   const alpha = [randomScalar(rng), randomScalar(rng)];
-  const { out, tau } = oteSenderTransfer(sender, sid, rows, alpha);
-  const zb = oteReceiverTransfer(keep, sid, tau);
+  const { out, tau } = oteSenderTransfer(sender, exec, rows, alpha);
+  const zb = oteReceiverTransfer(keep, tau);
   for (let w = 0; w < 2; w++)
     for (let j = 0; j < ELL; j++) assert.equal(Fn.add(out[w][j], zb[w][j]), getBit(choice, j) ? alpha[w] : 0n);
   // A receiver that flips one bit of u in a column (inconsistent choice vector) is caught.
@@ -83,6 +83,7 @@ test('KOS + transfer: z_A + z_B = x_j·α, and the check catches an inconsistent
   assert.throws(() => oteSenderCheck(sender, sid, { ...msg, xh: flipHex(msg.xh, 0) }, R), (e: any) => e.culprit === R);
   assert.throws(() => oteSenderCheck(sender, sid, { ...msg, th: flipHex(msg.th, 100) }, R), (e: any) => e.culprit === R);
   assert.throws(() => oteSenderCheck(sender, randomBytes(32), msg, R), (e: any) => e.culprit === R, 'other session');
+  assert.throws(() => oteSenderCheck(sender, sid, { ...msg, nonce: flipHex(msg.nonce, 0) }, R), (e: any) => e.culprit === R, 'other nonce');
 });
 
 test('RVOLE: c + d = a·b for both inputs; tampering on either side aborts', () => {

@@ -120,12 +120,23 @@ function deltaWords(delta: Uint8Array): Uint32Array {
 
 export interface OteSenderSetup { delta: Uint8Array; seeds: Uint8Array[] } // Δ (κ bits), k_i^{Δ_i}
 export interface OteReceiverSetup { seeds0: Uint8Array[]; seeds1: Uint8Array[] }
-export interface OteMsg { u: string; xh: string; th: string }
-export interface OteReceiverKeep { rows: Uint32Array; choice: Uint8Array; digest: Uint8Array }
+export interface OteMsg { nonce: string; u: string; xh: string; th: string }
+
+/**
+ * Per-execution id: the caller's sid plus a fresh receiver nonce. DKLs23 assumes unique session ids;
+ * the nonce is defence in depth for the honest receiver should a caller ever reuse a sessionId (a
+ * repeated PRG stream with new choice bits would reveal x ⊕ x′ through u ⊕ u′).
+ */
+function execSid(sid: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return H('ote-exec', sid, nonce);
+}
+export interface OteReceiverKeep { rows: Uint32Array; choice: Uint8Array; digest: Uint8Array; sid: Uint8Array }
 
 /** Receiver, KOS Fig. 10 "extend" steps 1-3 and "check" step 2. `choice`: ELL bits. */
 export function oteReceiverStart(setup: OteReceiverSetup, sid: Uint8Array, choice: Uint8Array, rng: Rng): { keep: OteReceiverKeep; msg: OteMsg } {
   if (choice.length !== ELL / 8) throw new ProtocolError('OTE: choice vector length');
+  const nonce = rng(32);
+  sid = execSid(sid, nonce);
   const x = concatBytes(choice, rng(OT_SEC / 8));
   const t: Uint8Array[] = [];
   const u = new Uint8Array(KAPPA * CB);
@@ -144,12 +155,13 @@ export function oteReceiverStart(setup: OteReceiverSetup, sid: Uint8Array, choic
   const th = wordsToBytes(hashRows(M, rows));
   x.fill(0);
   const digest = H('ote-msg', sid, u, xh, th);
-  return { keep: { rows, choice: choice.slice(), digest }, msg: { u: bytesToHex(u), xh: bytesToHex(xh), th: bytesToHex(th) } };
+  return { keep: { rows, choice: choice.slice(), digest, sid }, msg: { nonce: bytesToHex(nonce), u: bytesToHex(u), xh: bytesToHex(xh), th: bytesToHex(th) } };
 }
 
 /** Sender, KOS Fig. 10 "extend" step 4 and the consistency check (step 3). Aborts naming `culprit`. */
-export function oteSenderCheck(setup: OteSenderSetup, sid: Uint8Array, msg: unknown, culprit: number): { rows: Uint32Array; digest: Uint8Array } {
+export function oteSenderCheck(setup: OteSenderSetup, sid: Uint8Array, msg: unknown, culprit: number): { rows: Uint32Array; digest: Uint8Array; sid: Uint8Array } {
   const m = msg as Record<string, unknown>;
+  sid = execSid(sid, parseBytes(m?.nonce, 32, 'OTE nonce', culprit));
   const u = parseBytes(m?.u, KAPPA * CB, 'OTE u', culprit);
   const xh = parseBytes(m?.xh, OT_SEC / 8, 'OTE check x', culprit);
   const th = parseBytes(m?.th, OT_SEC * KB, 'OTE check t', culprit);
@@ -174,7 +186,7 @@ export function oteSenderCheck(setup: OteSenderSetup, sid: Uint8Array, msg: unkn
     for (let w = 0; w < KW; w++) diff |= qh[r * KW + w] ^ thW[r * KW + w] ^ (dW[w] & mask);
   }
   if (diff !== 0) throw new ProtocolError('OT extension consistency check failed (KOS check)', culprit);
-  return { rows, digest: H('ote-msg', sid, u, xh, th) };
+  return { rows, digest: H('ote-msg', sid, u, xh, th), sid };
 }
 
 /**
@@ -200,10 +212,10 @@ export function oteSenderTransfer(setup: OteSenderSetup, sid: Uint8Array, rows: 
   return { out, tau };
 }
 
-export function oteReceiverTransfer(keep: OteReceiverKeep, sid: Uint8Array, tau: bigint[][]): bigint[][] {
+export function oteReceiverTransfer(keep: OteReceiverKeep, tau: bigint[][]): bigint[][] {
   const width = tau.length;
   const out: bigint[][] = tau.map(() => new Array(ELL));
-  const ro = new ScalarOracle('ote-transfer', width, sid);
+  const ro = new ScalarOracle('ote-transfer', width, keep.sid);
   for (let j = 0; j < ELL; j++) {
     const v = ro.scalars(width, be32(j), rowBytes(keep.rows, j));
     const bit = getBit(keep.choice, j);
