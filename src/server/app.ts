@@ -13,6 +13,7 @@ import type { PeerInfo } from '../signer/envelope.ts';
 import { dbConfigFrom, openDb } from '../store/db.ts';
 import { ServerStore } from '../store/server-store.ts';
 import { Coordinator, walletView } from './coordinator.ts';
+import { ethMessageSchema, ethTransactionSchema, ethTypedDataSchema, signEthMessage, signEthTransaction, signEthTypedData } from './ethereum.ts';
 import { openApiDocument } from './openapi.ts';
 import { createWalletSchema, signSchema } from './schemas.ts';
 import { SignerPool } from './signers.ts';
@@ -48,9 +49,21 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger) {
   app.post('/v1/wallets/:id/sign', async (c) => {
     const id = parse(walletIdSchema, c.req.param('id'), 'id');
     const b = parse(signSchema, await jsonBody(c));
-    const r = await coord.sign(id, hexToBytes(b.message), b.requestId ?? c.get('requestId'));
+    const w = await coord.wallet(id);
+    const ecdsa = w.scheme === 'ecdsa-secp256k1';
+    if (ecdsa !== (b.hash !== undefined)) throw new FleetkeyError('validation_failed', ecdsa ? 'ecdsa-secp256k1 wallets sign a 32-byte "hash"' : `${w.scheme} wallets sign a "message"`, { details: { field: ecdsa ? 'hash' : 'message' } });
+    const r = await coord.sign(id, hexToBytes((b.hash ?? b.message)!), b.requestId ?? c.get('requestId'));
     return c.json({ signature: r.signature, signers: r.signers });
   });
+  app.post('/v1/wallets/:id/sign/transaction', async (c) =>
+    c.json(await signEthTransaction(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(ethTransactionSchema, await jsonBody(c)), c.get('requestId'))),
+  );
+  app.post('/v1/wallets/:id/sign/message', async (c) =>
+    c.json(await signEthMessage(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(ethMessageSchema, await jsonBody(c)), c.get('requestId'))),
+  );
+  app.post('/v1/wallets/:id/sign/typed-data', async (c) =>
+    c.json(await signEthTypedData(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(ethTypedDataSchema, await jsonBody(c)), c.get('requestId'))),
+  );
   app.post('/v1/wallets/:id/refresh', async (c) => c.json(await coord.refreshWallet(parse(walletIdSchema, c.req.param('id'), 'id'))));
   app.get('/v1/nodes', async (c) => {
     const peers = coord.signers.peers();

@@ -7,7 +7,9 @@
  * protocol messages, and cannot make a signer reuse a nonce.
  */
 import { hexToBytes, bytesToHex } from '@noble/hashes/utils.js';
-import { frostAddress, frostAggregate, frostVerify, isFrostScheme, type BitcoinNetwork, type CommitmentJson, type FrostSchemeName } from '../crypto/frost.ts';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { frostAggregate, frostVerify, type BitcoinNetwork, type CommitmentJson, type FrostSchemeName } from '../crypto/frost.ts';
+import { isScheme, schemeOf, type SchemeName } from '../crypto/schemes.ts';
 import { ProtocolError } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
 import { newId, type Logger } from '../http/common.ts';
@@ -70,7 +72,10 @@ export class Coordinator {
   // Key generation and refresh: relay rounds, then commit once every party agrees.
 
   async createWallet(o: { scheme: string; threshold: number; signers: number; label?: string; network?: BitcoinNetwork }): Promise<WalletView> {
-    if (!isFrostScheme(o.scheme)) throw new FleetkeyError('unsupported', `scheme ${o.scheme} is not available (ed25519, secp256k1-schnorr)`);
+    if (!isScheme(o.scheme)) throw new FleetkeyError('unsupported', `scheme ${o.scheme} is not available (ed25519, secp256k1-schnorr, ecdsa-secp256k1)`);
+    const scheme = schemeOf(o.scheme);
+    if (scheme.name === 'ecdsa-secp256k1' && o.threshold < 2)
+      throw new FleetkeyError('validation_failed', 'ecdsa-secp256k1 needs a threshold of at least 2', { details: { field: 'threshold' } });
     if (o.threshold > o.signers) throw new FleetkeyError('validation_failed', `threshold ${o.threshold} exceeds signers ${o.signers}`, { details: { field: 'threshold' } });
     if (o.threshold === 1 && o.signers > 1)
       throw new FleetkeyError('validation_failed', 'threshold 1 is only allowed as 1-of-1: a 1-of-n key would be whole on every node', { details: { field: 'threshold' } });
@@ -89,7 +94,7 @@ export class Coordinator {
       threshold: o.threshold,
       participants,
       publicKey: pub.group.publicKey,
-      address: frostAddress(o.scheme, pub.group.publicKey, o.network ?? 'mainnet'),
+      address: scheme.address(pub.group.publicKey, o.network ?? 'mainnet'),
       network: o.scheme === 'secp256k1-schnorr' ? (o.network ?? 'mainnet') : null,
       publicJson: JSON.stringify(pub),
       epoch: 0,
@@ -108,7 +113,7 @@ export class Coordinator {
     const stillDown = w.participants.filter((p) => !this.signers.isUp(p.nodeId));
     if (stillDown.length) throw new FleetkeyError('not_enough_signers', `refresh needs every share holder; down: ${stillDown.map((p) => p.nodeId).join(', ')}`);
     await this.deliverOwedCommits(walletId);
-    const { pub, results } = await this.runKeyProtocol('refresh', { walletId, scheme: w.scheme as FrostSchemeName, threshold: w.threshold, participants: w.participants, epoch: w.epoch }, false);
+    const { pub, results } = await this.runKeyProtocol('refresh', { walletId, scheme: w.scheme as SchemeName, threshold: w.threshold, participants: w.participants, epoch: w.epoch }, false);
     if (pub.group.publicKey !== w.publicKey) throw new FleetkeyError('internal', 'refresh changed the public key; not committed');
     const evidence = JSON.stringify({ walletId, epoch: w.epoch + 1, results });
     // Record the new epoch and every commit still owed in one transaction, then deliver.
@@ -135,32 +140,41 @@ export class Coordinator {
 
   private async runKeyProtocol(
     kind: 'dkg' | 'refresh',
-    s: { walletId: string; scheme: FrostSchemeName; threshold: number; participants: Participant[]; epoch: number },
+    s: { walletId: string; scheme: SchemeName; threshold: number; participants: Participant[]; epoch: number },
     commit = true,
   ): Promise<{ pub: SharePublic; results: Envelope[] }> {
-    const session = newId('ses');
     const nodes = s.participants.map((p) => p.nodeId);
-    let answers = await this.all(nodes, (n) => this.signers.call<StepAnswer>(n, '/v1/sessions', { session, kind, ...s }, 20_000));
-    for (let round = 1; answers.every((a) => !a.result); round++) {
-      if (round > 16) throw new FleetkeyError('internal', 'protocol did not finish');
-      const sent = answers.flatMap((a) => a.messages);
-      answers = await this.all(nodes, (n) =>
-        this.signers.call<StepAnswer>(n, `/v1/sessions/${session}/round`, { round, messages: sent.filter((e) => e.from !== n && (e.to === undefined || e.to === n)) }, 20_000),
-      );
-    }
-    // Every party must have ended, signed, with the same public package.
-    const results = answers.map((a, i) => {
-      if (!a.result || !a.public) throw new FleetkeyError('internal', `signer ${nodes[i]} did not finish`);
-      verifyEnvelope(a.result, this.signers.peer(nodes[i]));
-      if (a.result.from !== nodes[i]) throw new FleetkeyError('bad_signature', `result from ${nodes[i]} is signed as ${a.result.from}`);
-      return a.result;
-    });
+    const { answers, results } = await this.runSession(nodes, { kind, ...s }, 60_000);
+    if (answers.some((a) => !a.public)) throw new FleetkeyError('internal', 'a signer finished without a public package');
     const pub = answers[0].public!;
     const hash = publicHash(pub);
     for (const [i, r] of results.entries())
       if ((r.body as { publicHash?: string }).publicHash !== hash) throw new FleetkeyError('cheating_signer', `signer ${nodes[i]} ended with a different public key package`, { details: { nodeId: nodes[i] } });
     if (commit) await this.all(nodes, (n) => this.signers.call(n, '/v1/commit', { walletId: s.walletId, epoch: pub.epoch, results }));
     return { pub, results };
+  }
+
+  /**
+   * Relays one session among `nodes` until every node has answered with a result, then checks
+   * each result is signed by the node that sent it. The relay delivers each node the broadcasts
+   * of the others and the direct messages addressed to it, nothing else.
+   */
+  private async runSession(nodes: string[], start: Record<string, unknown>, timeoutMs: number): Promise<{ answers: StepAnswer[]; results: Envelope[] }> {
+    const session = newId('ses');
+    let answers = await this.all(nodes, (n) => this.signers.call<StepAnswer>(n, '/v1/sessions', { session, ...start }, timeoutMs));
+    for (let round = 1; answers.some((a) => !a.result); round++) {
+      if (round > 16 || answers.some((a) => a.result)) throw new FleetkeyError('internal', 'signers finished in different rounds');
+      const sent = answers.flatMap((a) => a.messages);
+      answers = await this.all(nodes, (n) =>
+        this.signers.call<StepAnswer>(n, `/v1/sessions/${session}/round`, { round, messages: sent.filter((e) => e.from !== n && (e.to === undefined || e.to === n)) }, timeoutMs),
+      );
+    }
+    const results = answers.map((a, i) => {
+      verifyEnvelope(a.result!, this.signers.peer(nodes[i]));
+      if (a.result!.from !== nodes[i]) throw new FleetkeyError('bad_signature', `result from ${nodes[i]} is signed as ${a.result!.from}`);
+      return a.result!;
+    });
+    return { answers, results };
   }
 
   /** All calls in parallel; the first failure (after all settle) is thrown, naming its node. */
@@ -189,7 +203,8 @@ export class Coordinator {
   async sign(walletId: string, message: Uint8Array, requestId = newId('req')): Promise<{ signature: string; signers: string[] }> {
     const w = await this.wallet(walletId);
     const pub = JSON.parse(w.publicJson) as SharePublic;
-    const scheme = w.scheme as FrostSchemeName;
+    const scheme = schemeOf(w.scheme);
+    if (scheme.signing === 'interactive' && message.length !== 32) throw new FleetkeyError('validation_failed', `${scheme.name} signs a 32-byte hash`, { details: { field: 'hash' } });
     const excluded = new Set<string>();
     let lastErr: unknown;
     for (let attempt = 0; attempt < SIGN_ATTEMPTS; attempt++) {
@@ -202,12 +217,22 @@ export class Coordinator {
       }
       if (chosen.length < w.threshold) break;
       try {
+        if (scheme.signing === 'interactive') {
+          const signature = await this.signSession(w, chosen, message);
+          return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
+        }
+        const name = scheme.name as FrostSchemeName;
         const signature = w.threshold === 1 ? await this.signSingle(w, chosen[0], message, requestId) : await this.signRound(w, pub, chosen, message, requestId);
-        if (!frostVerify(scheme, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'aggregate signature failed verification');
+        if (!frostVerify(name, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'aggregate signature failed verification');
         return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
       } catch (e) {
         lastErr = e;
         if (e instanceof SignerCallError) {
+          if (e.remoteCode === 'bad_share') {
+            const culprit = (e.remoteDetails?.culprit as string | undefined) ?? e.nodeId;
+            this.log.error('cheating signer', { walletId, requestId, nodeId: culprit, reportedBy: e.nodeId });
+            throw new FleetkeyError('cheating_signer', `signer ${culprit} sent an invalid protocol message (reported by ${e.nodeId})`, { details: { nodeId: culprit, reportedBy: e.nodeId } });
+          }
           if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
           else if (e.unavailable || e.remoteCode === 'not_found' || e.remoteCode === 'protocol_state') excluded.add(e.nodeId);
           else if (e.remoteCode !== 'nonce_consumed' && e.remoteCode !== 'nonce_unknown') throw e;
@@ -222,6 +247,31 @@ export class Coordinator {
     }
     if (lastErr instanceof FleetkeyError && lastErr.code !== 'signer_unavailable' && lastErr.code !== 'timeout' && !(lastErr instanceof SignerCallError)) throw lastErr;
     throw new FleetkeyError('not_enough_signers', `fewer than ${w.threshold} signers of wallet ${walletId} answered`, { details: { excluded: [...excluded] } });
+  }
+
+  /**
+   * Threshold ECDSA: one three-round DKLs23 session among the chosen signers. Every signer ends
+   * with the signature; all must agree, and it must verify (low-s, prehashed) under the group key
+   * before it is returned as r‖s‖v with v = 27 + recovery id.
+   */
+  private async signSession(w: WalletRecord, chosen: Participant[], hash: Uint8Array): Promise<Uint8Array> {
+    const { results } = await this.runSession(
+      chosen.map((p) => p.nodeId),
+      { kind: 'sign', walletId: w.id, scheme: w.scheme, threshold: w.threshold, participants: w.participants, epoch: w.epoch, signers: chosen.map((p) => p.index), messageHash: bytesToHex(hash) },
+      20_000,
+    );
+    const bodies = results.map((r) => r.body as { signature: string; v: number; messageHash: string });
+    if (new Set(bodies.map((b) => `${b.signature}/${b.v}/${b.messageHash}`)).size !== 1)
+      throw new FleetkeyError('cheating_signer', 'signers ended with different signatures', { details: { nodeIds: chosen.map((p) => p.nodeId) } });
+    const { signature, v } = bodies[0];
+    const sig = secp256k1.Signature.fromBytes(hexToBytes(signature), 'compact');
+    if (sig.hasHighS() || !secp256k1.verify(hexToBytes(signature), hash, hexToBytes(w.publicKey), { prehash: false, lowS: true }) || (v !== 0 && v !== 1))
+      throw new FleetkeyError('internal', 'threshold ECDSA signature failed verification');
+    if (bytesToHex(sig.addRecoveryBit(v).recoverPublicKey(hash).toBytes(true)) !== w.publicKey) throw new FleetkeyError('internal', 'recovery id does not recover the wallet key');
+    const out = new Uint8Array(65);
+    out.set(hexToBytes(signature), 0);
+    out[64] = 27 + v;
+    return out;
   }
 
   private async signSingle(w: WalletRecord, p: Participant, message: Uint8Array, requestId: string): Promise<Uint8Array> {
@@ -241,7 +291,7 @@ export class Coordinator {
     const byIndex: Record<number, string> = {};
     chosen.forEach((p, i) => (byIndex[p.index] = shares[i].share));
     try {
-      return frostAggregate(pub.scheme, pub.group, commitments, message, byIndex);
+      return frostAggregate(pub.scheme as FrostSchemeName, pub.group, commitments, message, byIndex);
     } catch (e) {
       if (e instanceof ProtocolError && e.culprit !== undefined) {
         const nodeId = chosen.find((p) => p.index === e.culprit)?.nodeId;

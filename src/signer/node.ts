@@ -7,17 +7,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
-import {
-  frostCommit,
-  frostDkg,
-  frostRefresh,
-  frostSignShare,
-  frostSignSingle,
-  isFrostScheme,
-  type CommitmentJson,
-  type FrostSchemeName,
-  type NonceJson,
-} from '../crypto/frost.ts';
+import { frostCommit, frostSignShare, frostSignSingle, isFrostScheme, type CommitmentJson, type NonceJson } from '../crypto/frost.ts';
+import * as dkls23 from '../crypto/dkls23/index.ts';
+import { isScheme, schemeOf, type SchemeName } from '../crypto/schemes.ts';
 import { ProtocolError, type GroupPublic, type Json, type KeyGenResult, type PartyProtocol, type RoundInput, type RoundOutput, type SecretShare } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
 import type { Logger } from '../http/common.ts';
@@ -27,11 +19,14 @@ import { newNodeKeys, openDirect, publicHash, publicOf, sealDirect, signEnvelope
 import type { Sealer } from './seal.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
+
+/** What a session step answers: the next round's envelopes, or the signed result. */
+export type StepAnswer = { messages: Envelope[]; result?: Envelope; public?: SharePublic };
 const MAX_NONCE_BATCH = 256;
 
 /** What a signer stores next to each share: the public facts every participant agreed on. */
 export interface SharePublic {
-  scheme: FrostSchemeName;
+  scheme: SchemeName;
   walletId: string;
   epoch: number;
   threshold: number;
@@ -42,14 +37,16 @@ export interface SharePublic {
 
 interface Session {
   id: string;
-  kind: 'dkg' | 'refresh';
+  kind: 'dkg' | 'refresh' | 'sign';
   walletId: string;
-  scheme: FrostSchemeName;
+  scheme: SchemeName;
   epoch: number;
   threshold: number;
+  /** The parties of this session: every share holder for DKG and refresh, the t signers for 'sign'. */
   participants: Participant[];
   self: number;
-  proto: PartyProtocol<KeyGenResult>;
+  proto: PartyProtocol<unknown>;
+  messageHash?: string;
   /** The last round whose messages were delivered to this node (0 = none yet). */
   delivered: number;
   expires: number;
@@ -62,19 +59,23 @@ export const participantsSchema = z
 
 export const startSchema = z.object({
   session: z.string().regex(/^[\w-]{8,80}$/),
-  kind: z.enum(['dkg', 'refresh']),
+  kind: z.enum(['dkg', 'refresh', 'sign']),
   walletId: z.string().regex(/^[\w-]{3,80}$/),
   scheme: z.string(),
   threshold: z.number().int().min(1).max(64),
   participants: participantsSchema,
-  /** For refresh: the epoch being refreshed. For DKG: 0. */
+  /** For refresh and sign: the wallet's current epoch. For DKG: 0. */
   epoch: z.number().int().min(0),
+  /** For sign: the party indexes that sign (at least the threshold, including this node). */
+  signers: z.array(z.number().int().min(1).max(255)).max(64).optional(),
+  /** For sign: the 32-byte digest to sign (interactive schemes only). */
+  messageHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 
 const envelopeSchema = z.object({
   v: z.literal(1),
   session: z.string().max(80),
-  kind: z.enum(['dkg', 'refresh', 'result']),
+  kind: z.enum(['dkg', 'refresh', 'sign', 'result']),
   round: z.number().int().min(0).max(64),
   from: z.string().max(64),
   to: z.string().max(64).optional(),
@@ -146,41 +147,54 @@ export class SignerNode {
   // -------------------------------------------------------------------------------------------
   // DKG and refresh
 
-  async startSession(req: z.infer<typeof startSchema>): Promise<{ messages: Envelope[]; result?: Envelope; public?: SharePublic }> {
+  async startSession(req: z.infer<typeof startSchema>): Promise<StepAnswer> {
     this.gc();
-    if (!isFrostScheme(req.scheme)) throw new FleetkeyError('unsupported', `scheme ${req.scheme} is not supported`);
+    if (!isScheme(req.scheme)) throw new FleetkeyError('unsupported', `scheme ${req.scheme} is not supported`);
     if (this.sessions.has(req.session)) throw new FleetkeyError('conflict', `session ${req.session} already exists`);
-    const participants = [...req.participants].sort((a, b) => a.index - b.index);
+    let participants = [...req.participants].sort((a, b) => a.index - b.index);
     if (new Set(participants.map((p) => p.index)).size !== participants.length || new Set(participants.map((p) => p.nodeId)).size !== participants.length)
       throw new FleetkeyError('validation_failed', 'participants must have distinct indexes and nodes');
     if (req.threshold > participants.length) throw new FleetkeyError('validation_failed', 'threshold exceeds the number of participants');
     const me = participants.find((p) => p.nodeId === this.keys.nodeId);
     if (!me) throw new FleetkeyError('forbidden', 'this node is not a participant of the session');
     for (const p of participants) if (p.nodeId !== this.keys.nodeId) this.peer(p.nodeId);
-    const scheme = req.scheme;
-    let proto: PartyProtocol<KeyGenResult>;
+    const scheme = schemeOf(req.scheme);
+    const sessionId = req.session;
+    let proto: PartyProtocol<unknown>;
     let epoch = 0;
     try {
       if (req.kind === 'dkg') {
         if (await this.store.getActiveShare(req.walletId)) throw new FleetkeyError('conflict', `wallet ${req.walletId} already has a key on this node`);
-        proto = frostDkg(scheme, { self: me.index, parties: participants.map((p) => p.index), threshold: req.threshold });
+        proto = scheme.keygen({ self: me.index, parties: participants.map((p) => p.index), threshold: req.threshold, sessionId });
       } else {
         const { share, pub } = await this.activeShare(req.walletId, req.epoch);
-        if (JSON.stringify(pub.participants) !== JSON.stringify(participants) || pub.threshold !== req.threshold || pub.scheme !== scheme)
-          throw new FleetkeyError('validation_failed', 'refresh participants, threshold or scheme differ from the wallet');
-        proto = frostRefresh(scheme, { share, public: pub.group });
-        epoch = req.epoch + 1;
+        if (JSON.stringify(pub.participants) !== JSON.stringify(participants) || pub.threshold !== req.threshold || pub.scheme !== scheme.name)
+          throw new FleetkeyError('validation_failed', 'participants, threshold or scheme differ from the wallet');
+        if (req.kind === 'refresh') {
+          proto = scheme.refresh({ share, public: pub.group, sessionId });
+          epoch = req.epoch + 1;
+        } else {
+          // An interactive signing session among the chosen signers (admin raw-hash signing).
+          if (scheme.signing !== 'interactive') throw new FleetkeyError('unsupported', `${scheme.name} signs with /v1/sign, not a session`);
+          const signers = [...new Set(req.signers ?? [])].sort((a, b) => a - b);
+          if (!req.messageHash) throw new FleetkeyError('validation_failed', 'messageHash is required to sign');
+          if (signers.length < pub.threshold || !signers.includes(me.index) || signers.some((i) => !participants.some((p) => p.index === i)))
+            throw new FleetkeyError('validation_failed', `signers must be at least ${pub.threshold} of the wallet's parties, including this node`);
+          participants = participants.filter((p) => signers.includes(p.index));
+          epoch = req.epoch;
+          proto = dkls23.sign({ share, public: pub.group, signers, messageHash: req.messageHash, sessionId });
+        }
       }
     } catch (e) {
       throw asFleetkeyError(e, participants);
     }
-    const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme, epoch, threshold: req.threshold, participants, self: me.index, proto, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
+    const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, self: me.index, proto, messageHash: req.messageHash, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
     if (proto.rounds === 0) return this.finishSession(s, { broadcast: {}, direct: {} });
     this.sessions.set(s.id, s);
     return { messages: this.wrap(s, 1, this.step(s, () => proto.round(1, { broadcast: {}, direct: {} }))) };
   }
 
-  async deliverRound(sessionId: string, req: z.infer<typeof roundSchema>): Promise<{ messages: Envelope[]; result?: Envelope; public?: SharePublic }> {
+  async deliverRound(sessionId: string, req: z.infer<typeof roundSchema>): Promise<StepAnswer> {
     const s = this.sessions.get(sessionId);
     if (!s || s.expires < Date.now()) throw new FleetkeyError('not_found', `no open session ${sessionId}`);
     if (req.round <= s.delivered) throw new FleetkeyError('replayed_message', `round ${req.round} was already delivered`, { details: { session: s.id, round: req.round } });
@@ -206,14 +220,20 @@ export class SignerNode {
     }
   }
 
-  private async finishSession(s: Session, input: RoundInput) {
+  private async finishSession(s: Session, input: RoundInput): Promise<StepAnswer> {
     this.sessions.delete(s.id);
-    let out: KeyGenResult;
+    let finished: unknown;
     try {
-      out = s.proto.finish(input);
+      finished = s.proto.finish(input);
     } catch (e) {
       throw asFleetkeyError(e, s.participants);
     }
+    if (s.kind === 'sign') {
+      const r = finished as dkls23.SignResult;
+      const body = { walletId: s.walletId, epoch: s.epoch, messageHash: r.messageHash, signature: r.signature, v: r.v };
+      return { messages: [], result: signEnvelope({ v: 1, session: s.id, kind: 'result', round: 0, from: this.keys.nodeId, body }, this.keys) };
+    }
+    const out = finished as KeyGenResult;
     const pub: SharePublic = { scheme: s.scheme, walletId: s.walletId, epoch: s.epoch, threshold: s.threshold, participants: s.participants, group: out.public };
     const hash = publicHash(pub);
     await this.store.putPendingShare({
@@ -304,6 +324,7 @@ export class SignerNode {
   /** RFC 9591 §5.1 ahead of time: `count` fresh nonce pairs, stored sealed; only commitments leave. */
   async makeNonces(req: z.infer<typeof noncesSchema>): Promise<{ index: number; commitments: ({ id: string } & CommitmentJson)[] }> {
     const { share, pub } = await this.activeShare(req.walletId, req.epoch);
+    if (!isFrostScheme(pub.scheme)) throw new FleetkeyError('unsupported', `${pub.scheme} does not use pre-generated nonces`);
     if (pub.threshold < 2) throw new FleetkeyError('unsupported', '1-of-1 wallets sign without pre-generated nonces');
     const list = [];
     const out = [];
@@ -323,6 +344,7 @@ export class SignerNode {
    */
   async sign(req: z.infer<typeof signSchema>): Promise<{ index: number; share?: string; signature?: string }> {
     const { share, pub } = await this.activeShare(req.walletId, req.epoch);
+    if (!isFrostScheme(pub.scheme)) throw new FleetkeyError('unsupported', `${pub.scheme} signs in a session (POST /v1/sessions kind "sign")`);
     const message = hexToBytes(req.message);
     if (pub.threshold === 1) return { index: share.index, signature: bytesToHex(frostSignSingle(pub.scheme, share, message)) };
     if (!req.nonceId || !req.commitments) throw new FleetkeyError('validation_failed', 'nonceId and commitments are required');
