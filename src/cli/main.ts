@@ -18,11 +18,12 @@ Processes
   fleetkey signer --data DIR [--port N] [--db URL]                      one signer node
 
 Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/cluster.json)
-  fleetkey wallet create --scheme ed25519|secp256k1-schnorr [--threshold T --signers N] [--label L] [--network mainnet|testnet|regtest]
+  fleetkey wallet create --scheme ed25519|secp256k1-schnorr|ecdsa-secp256k1 [--threshold T --signers N] [--label L] [--network mainnet|testnet|regtest]
   fleetkey wallet list
   fleetkey wallet show ID
   fleetkey wallet refresh ID
-  fleetkey sign --wallet ID --message HEX      (HEX, '-' for stdin, or @file)
+  fleetkey sign --wallet ID --message HEX      (HEX, '-' for stdin, or @file; Ed25519 / BIP340)
+  fleetkey sign --wallet ID --hash HEX32       (a 32-byte digest; ecdsa-secp256k1, r||s||v)
   fleetkey node list
 
 Every verb takes --json.`;
@@ -104,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
       network: { type: 'string' },
       wallet: { type: 'string' },
       message: { type: 'string' },
+      hash: { type: 'string' },
       quiet: { type: 'boolean' },
     },
   });
@@ -178,8 +180,9 @@ async function main(argv: string[]): Promise<number> {
       break;
     }
     case 'sign': {
-      const message = readInput(need(flags, 'message')).replace(/^0x/, '');
-      const r = await api<{ signature: string }>('POST', `/v1/wallets/${encodeURIComponent(need(flags, 'wallet'))}/sign`, { message });
+      // --message HEX signs bytes (ed25519, secp256k1-schnorr); --hash HEX32 signs a digest (ecdsa-secp256k1).
+      const body = flags.hash !== undefined ? { hash: readInput(need(flags, 'hash')).replace(/^0x/, '') } : { message: readInput(need(flags, 'message')).replace(/^0x/, '') };
+      const r = await api<{ signature: string }>('POST', `/v1/wallets/${encodeURIComponent(need(flags, 'wallet'))}/sign`, body);
       print(flags, { signature: r.signature }, () => r.signature);
       return 0;
     }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { createWalletSchema, signSchema } from './schemas.ts';
+import { ethMessageSchema, ethTransactionSchema, ethTypedDataSchema } from './ethereum.ts';
 
 const error = {
   type: 'object',
@@ -22,9 +23,9 @@ const wallet = {
   required: ['id', 'scheme', 'publicKey', 'address', 'threshold', 'signers', 'epoch'],
   properties: {
     id: { type: 'string', example: 'wal_0123456789abcdef01234567' },
-    scheme: { type: 'string', enum: ['ed25519', 'secp256k1-schnorr'] },
-    publicKey: { type: 'string', description: 'hex: 32-byte Ed25519 key, or 32-byte x-only BIP340 key (the taproot output key)' },
-    address: { type: 'string', description: 'Solana base58 address (ed25519) or taproot address (secp256k1-schnorr)' },
+    scheme: { type: 'string', enum: ['ed25519', 'secp256k1-schnorr', 'ecdsa-secp256k1'] },
+    publicKey: { type: 'string', description: 'hex: 32-byte Ed25519 key, 32-byte x-only BIP340 key (the taproot output key), or 33-byte compressed secp256k1 key (ECDSA)' },
+    address: { type: 'string', description: 'Solana base58 address (ed25519), taproot address (secp256k1-schnorr), or EIP-55 Ethereum address (ecdsa-secp256k1)' },
     threshold: { type: 'integer' },
     signers: { type: 'integer' },
     participants: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, nodeId: { type: 'string' } } } },
@@ -67,7 +68,7 @@ export function openApiDocument() {
       },
       '/v1/wallets/{id}/sign': {
         post: {
-          summary: 'Sign a message (admin only): Ed25519 per RFC 8032, or BIP340, over the given bytes',
+          summary: 'Sign (admin only): {message} bytes with Ed25519 (RFC 8032) or BIP340, or {hash} (32 bytes) with threshold ECDSA, answered as r||s||v',
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           requestBody: json(z.toJSONSchema(signSchema, { io: 'input' })),
           responses: {
@@ -76,6 +77,25 @@ export function openApiDocument() {
           },
         },
       },
+      ...Object.fromEntries(
+        (
+          [
+            ['transaction', ethTransactionSchema, 'Sign an Ethereum transaction (EIP-1559, EIP-2930 or legacy; serialized hex or JSON): answers the signed serialization and its hash'],
+            ['message', ethMessageSchema, 'Sign an EIP-191 personal message (a string is UTF-8 text; bytes as {"raw": HEX})'],
+            ['typed-data', ethTypedDataSchema, 'Sign EIP-712 typed data'],
+          ] as const
+        ).map(([p, schema, summary]) => [
+          `/v1/wallets/{id}/sign/${p}`,
+          {
+            post: {
+              summary: `${summary} (ecdsa-secp256k1 wallets)`,
+              parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+              requestBody: json(z.toJSONSchema(schema, { unrepresentable: 'any' })),
+              responses: { '200': { description: 'signature', ...json({ type: 'object', properties: { signature: { type: 'string' }, serializedTransaction: { type: 'string' }, hash: { type: 'string' } } }) }, ...errors(400, 401, 404, 502, 503) },
+            },
+          },
+        ]),
+      ),
       '/v1/wallets/{id}/refresh': {
         post: { summary: 'Proactive share refresh: new shares on every signer, same public key', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'wallet', ...json({ $ref: '#/components/schemas/Wallet' }) }, ...errors(401, 404, 503) } },
       },
