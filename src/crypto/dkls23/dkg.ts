@@ -107,6 +107,7 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
         case 5: return this.r5(input);
       }
     } catch (e) {
+      this.s.abort();
       this.wipeAll();
       throw e;
     }
@@ -269,8 +270,12 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
         pairs.set(j, { sender: { delta: this.deltas.get(j)!, seeds }, receiver: this.recvSetups.get(j)!, zero: this.zSeeds.get(j)! });
       }
       const { x, pub } = this.result!;
-      return { public: encodePublic(pub), share: encodeShare({ index: this.self, x, pairs }) };
+      const out = { public: encodePublic(pub), share: encodeShare({ index: this.self, x, pairs }) };
+      this.result = undefined;
+      this.wipeAll();
+      return out;
     } catch (e) {
+      this.s.abort();
       this.wipeAll();
       throw e;
     }

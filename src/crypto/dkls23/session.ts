@@ -32,6 +32,7 @@ export class Session {
   readonly sidHex: string;
   readonly peers: number[];
   private next = 1;
+  private aborted = false;
   constructor(
     kind: string,
     sessionId: Uint8Array,
@@ -46,11 +47,16 @@ export class Session {
   }
   /** Enforce strictly sequential rounds: round(r) once each, then finish once. */
   enter(r: number | 'finish'): void {
+    if (this.aborted) throw new ProtocolError('protocol object already aborted; start a new session');
     const want = r === 'finish' ? this.rounds + 1 : r;
     if (this.next > this.rounds + 1) throw new ProtocolError('protocol already finished');
     if (want !== this.next) throw new ProtocolError(`round ${String(r)} called out of order (expected ${this.next === this.rounds + 1 ? 'finish' : this.next})`);
     if (r !== 'finish' && (r < 1 || r > this.rounds)) throw new ProtocolError(`no round ${r}`);
     this.next++;
+  }
+  /** After any error the object is dead: its secrets are wiped and no further round is accepted. */
+  abort(): void {
+    this.aborted = true;
   }
   bcast(round: number, body: Json): Json {
     return { sid: this.sidHex, round, from: this.self, body };

@@ -71,6 +71,7 @@ class SignParty implements PartyProtocol<SignResult> {
   private m: bigint;
   private Rsum = Point.ZERO;
   private rx = 0n;
+  private pk = Point.ZERO;
   private u = 0n;
   private w = 0n;
 
@@ -104,6 +105,7 @@ class SignParty implements PartyProtocol<SignResult> {
       if (r === 2) return this.r2(input);
       if (r === 3) return this.r3(input);
     } catch (e) {
+      this.s.abort();
       this.wipeAll();
       throw e;
     }
@@ -133,6 +135,7 @@ class SignParty implements PartyProtocol<SignResult> {
   private r2(input: RoundInput): RoundOutput {
     const dm = this.s.directs(1, input);
     const pk = mulG(this.sk);
+    this.pk = pk;
     const direct: Record<number, any> = {};
     for (const [j, msg] of dm) {
       this.coms.set(j, parseBytes(getField(msg, 'com', j), 32, 'R commitment', j));
@@ -155,7 +158,7 @@ class SignParty implements PartyProtocol<SignResult> {
   private r3(input: RoundInput): RoundOutput {
     const dm = this.s.directs(2, input);
     let Rsum = this.R;
-    let pkSum = mulG(this.sk);
+    let pkSum = this.pk;
     let psiSum = Fn.ZERO;
     let su = Fn.ZERO;
     let sv = Fn.ZERO;
@@ -195,6 +198,15 @@ class SignParty implements PartyProtocol<SignResult> {
 
   finish(input: RoundInput): SignResult {
     this.s.enter('finish');
+    try {
+      return this.combine(input);
+    } catch (e) {
+      this.s.abort();
+      throw e;
+    }
+  }
+
+  private combine(input: RoundInput): SignResult {
     const bc = this.s.broadcasts(3, input);
     let U = this.u;
     let W = this.w;

@@ -116,3 +116,29 @@ test('RVOLE: c + d = a·b for both inputs; tampering on either side aborts', () 
     assert.throws(() => mulReceiverFinish(bob.keep, sid, f(alice.msg), S), (e: any) => e.culprit === S);
   }
 });
+
+test('property: RVOLE is correct for random inputs, and any single flipped bit of the KOS message is caught', async () => {
+  const fc = (await import('fast-check')).default;
+  const { sender, receiver } = setupPair();
+  const scalar = fc.bigInt({ min: 0n, max: Fn.ORDER - 1n });
+  fc.assert(
+    fc.property(fc.tuple(scalar, scalar), fc.uint8Array({ minLength: 32, maxLength: 32 }), ([a0, a1], sid) => {
+      const bob = mulReceiverStart(receiver, sid, rng);
+      const alice = mulSenderRespond(sender, sid, bob.msg, [a0, a1], rng, R);
+      const d = mulReceiverFinish(bob.keep, sid, alice.msg, S);
+      return Fn.add(alice.c[0], d[0]) === Fn.mul(a0, bob.b) && Fn.add(alice.c[1], d[1]) === Fn.mul(a1, bob.b);
+    }),
+    { numRuns: 8 },
+  );
+  const sid = randomBytes(32);
+  const { msg } = oteReceiverStart(receiver, sid, randomBytes(ELL / 8), rng);
+  fc.assert(
+    fc.property(fc.constantFrom('u', 'xh', 'th'), fc.nat(), fc.integer({ min: 0, max: 3 }), (field, pos, bit) => {
+      const hex = (msg as any)[field] as string;
+      const i = pos % hex.length;
+      const bad = { ...msg, [field]: hex.slice(0, i) + (parseInt(hex[i], 16) ^ (1 << bit)).toString(16) + hex.slice(i + 1) };
+      assert.throws(() => oteSenderCheck(sender, sid, bad, R), (e: any) => e instanceof ProtocolError && e.culprit === R);
+    }),
+    { numRuns: 25 },
+  );
+});

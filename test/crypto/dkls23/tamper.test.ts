@@ -150,4 +150,8 @@ test('protocol objects refuse out-of-order and repeated rounds', () => {
   assert.throws(() => p.round(2, { broadcast: {}, direct: {} }), ProtocolError);
   p.round(1, { broadcast: {}, direct: {} });
   assert.throws(() => p.round(1, { broadcast: {}, direct: {} }), /out of order/);
+  // A failed round kills the object (its secrets are wiped): nothing further is accepted.
+  assert.throws(() => p.round(2, { broadcast: {}, direct: {} }), (e: any) => e instanceof ProtocolError && e.culprit === 2);
+  assert.throws(() => p.round(3, { broadcast: {}, direct: {} }), /aborted/);
+  assert.throws(() => p.finish({ broadcast: {}, direct: {} }), /aborted/);
 });
