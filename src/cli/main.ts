@@ -25,6 +25,8 @@ Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/clus
   fleetkey sign --wallet ID --message HEX      (HEX, '-' for stdin, or @file; Ed25519 / BIP340)
   fleetkey sign --wallet ID --hash HEX32       (a 32-byte digest; ecdsa-secp256k1, r||s||v)
   fleetkey node list
+  fleetkey audit export > audit.jsonl           (the server's hash-chained log, sealed by a signed checkpoint)
+  fleetkey audit verify FILE [--key HEX]       (offline; names the first broken entry; exit 1 if broken)
 
 Every verb takes --json.`;
 
@@ -34,7 +36,7 @@ class RemoteError extends Error {
   }
 }
 
-type Flags = Record<string, string | boolean | undefined>;
+type Flags = Record<string, string | boolean | string[] | undefined>;
 
 function connection(): { url: string; token: string } {
   const url = process.env.FLEETKEY_URL;
@@ -106,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
       wallet: { type: 'string' },
       message: { type: 'string' },
       hash: { type: 'string' },
+      key: { type: 'string', multiple: true },
       quiet: { type: 'boolean' },
     },
   });
@@ -185,6 +188,29 @@ async function main(argv: string[]): Promise<number> {
       const r = await api<{ signature: string }>('POST', `/v1/wallets/${encodeURIComponent(need(flags, 'wallet'))}/sign`, body);
       print(flags, { signature: r.signature }, () => r.signature);
       return 0;
+    }
+    case 'audit': {
+      if (verb === 'export') {
+        const { url, token } = connection();
+        const res = await fetch(url + '/v1/audit', { headers: { authorization: `Bearer ${token}` } }).catch(() => {
+          throw new FleetkeyError('unreachable', `cannot reach the server at ${url}`);
+        });
+        if (!res.ok) throw new RemoteError((await res.json()) as never);
+        process.stdout.write(await res.text());
+        return 0;
+      }
+      if (verb === 'verify') {
+        // Offline: needs only the exported file (and, to pin the signer, --key HEX).
+        if (!arg) throw new FleetkeyError('validation_failed', 'usage: fleetkey audit verify FILE [--key HEX]');
+        const { verifyLog } = await import('../audit/index.ts');
+        const r = verifyLog(readInput(arg === '-' ? '-' : `@${arg}`) + '\n', { trustedKeys: flags.key as string[] | undefined });
+        const out = { ok: r.ok, entries: r.entries.length, head: r.head, sealedThrough: r.sealedThrough, checkpoints: r.checkpoints.length, ...(r.firstBroken ? { firstBroken: r.firstBroken } : {}) };
+        print(flags, out, () =>
+          r.ok ? `ok: ${out.entries} entries, sealed through seq ${r.sealedThrough} by ${out.checkpoints} checkpoint(s)` : `BROKEN at line ${r.firstBroken!.line}${r.firstBroken!.seq !== undefined ? ` (seq ${r.firstBroken!.seq})` : ''}: ${r.firstBroken!.reason}`,
+        );
+        return r.ok ? 0 : 1;
+      }
+      break;
     }
     case 'node': {
       if (verb === 'list') {

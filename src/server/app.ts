@@ -12,6 +12,9 @@ import { baseApp, bearer, jsonBody, makeLogger, parse, secretEquals, type Logger
 import type { PeerInfo } from '../signer/envelope.ts';
 import { dbConfigFrom, openDb } from '../store/db.ts';
 import { ServerStore } from '../store/server-store.ts';
+import { AuditLog } from '../store/audit-store.ts';
+import { ed25519CheckpointSigner } from '../audit/index.ts';
+import { keyFile } from '../signer/seal.ts';
 import { Coordinator, walletView } from './coordinator.ts';
 import { ethMessageSchema, ethTransactionSchema, ethTypedDataSchema, signEthMessage, signEthTransaction, signEthTypedData } from './ethereum.ts';
 import { openApiDocument } from './openapi.ts';
@@ -65,6 +68,11 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger) {
     c.json(await signEthTypedData(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(ethTypedDataSchema, await jsonBody(c)), c.get('requestId'))),
   );
   app.post('/v1/wallets/:id/refresh', async (c) => c.json(await coord.refreshWallet(parse(walletIdSchema, c.req.param('id'), 'id'))));
+  app.get('/v1/audit', async (c) => {
+    if (c.req.query('checkpoint') !== 'false') await coord.audit.checkpoint();
+    return c.body(await coord.audit.exportJsonl(), 200, { 'content-type': 'application/x-ndjson' });
+  });
+  app.get('/v1/audit/key', (c) => c.json({ publicKey: coord.audit.publicKey }));
   app.get('/v1/nodes', async (c) => {
     const peers = coord.signers.peers();
     await Promise.all(peers.map((p) => coord.signers.probe(p.nodeId, 800)));
@@ -99,8 +107,10 @@ export async function runServer(o: ServerOptions) {
   const db = await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'server.db'), o.dbSchema));
   const store = new ServerStore(db);
   await store.init();
+  const audit = new AuditLog(db, ed25519CheckpointSigner(keyFile(join(o.dataDir, 'audit.key'))), 'server');
+  await audit.init();
   const signers = new SignerPool(() => (existsSync(peersFile) ? (JSON.parse(readFileSync(peersFile, 'utf8')) as PeerInfo[]) : []), clusterToken);
-  const coord = new Coordinator(store, signers, log);
+  const coord = new Coordinator(store, signers, log, audit);
   signers.startProbing(1000, () => coord.deliverOwedCommits());
   const app = serverApp(coord, adminToken, log);
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {

@@ -16,6 +16,8 @@ import { newId, type Logger } from '../http/common.ts';
 import { publicHash, verifyEnvelope, type Envelope } from '../signer/envelope.ts';
 import type { SharePublic } from '../signer/node.ts';
 import type { Participant, ServerStore, WalletRecord } from '../store/server-store.ts';
+import type { AuditLog } from '../store/audit-store.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { SignerCallError, type SignerPool } from './signers.ts';
 
 const POOL_LOW = 8;
@@ -66,6 +68,7 @@ export class Coordinator {
     readonly store: ServerStore,
     readonly signers: SignerPool,
     private readonly log: Logger,
+    readonly audit: AuditLog,
   ) {}
 
   // -------------------------------------------------------------------------------------------
@@ -102,6 +105,7 @@ export class Coordinator {
       updatedAt: now,
     };
     await this.store.createWallet(rec);
+    await this.audit.append({ type: 'admin', outcome: 'wallet_created', data: { walletId, scheme: o.scheme, threshold: o.threshold, participants, publicKey: rec.publicKey, address: rec.address } });
     this.log.info('wallet created', { walletId, scheme: o.scheme, threshold: o.threshold, signers: o.signers });
     return walletView(rec);
   }
@@ -120,6 +124,7 @@ export class Coordinator {
     if (!(await this.store.advanceEpoch(walletId, w.epoch, JSON.stringify(pub), w.participants.map((p) => ({ nodeId: p.nodeId, evidence })))))
       throw new FleetkeyError('conflict', 'wallet changed during refresh');
     this.dropPools(walletId);
+    await this.audit.append({ type: 'admin', outcome: 'wallet_refreshed', data: { walletId, epoch: w.epoch + 1, publicKey: w.publicKey } });
     await this.deliverOwedCommits(walletId);
     this.log.info('wallet refreshed', { walletId, epoch: w.epoch + 1 });
     return walletView((await this.store.getWallet(walletId))!);
@@ -201,6 +206,22 @@ export class Coordinator {
    * named and excluded.
    */
   async sign(walletId: string, message: Uint8Array, requestId = newId('req')): Promise<{ signature: string; signers: string[] }> {
+    const requestDigest = bytesToHex(sha256(message));
+    let r: { signature: string; signers: string[] };
+    try {
+      r = await this.signInner(walletId, message, requestId);
+    } catch (e) {
+      const err = e as FleetkeyError;
+      if (err.code !== 'not_found' && err.code !== 'validation_failed')
+        await this.audit.append({ type: 'signature', requestDigest, outcome: err.code ?? 'failed', data: { walletId, requestId, ...(err.details ?? {}) } });
+      throw e;
+    }
+    // Fail closed: the signature is returned only once its audit entry is durable.
+    await this.audit.append({ type: 'signature', requestDigest, outcome: 'signed', data: { walletId, requestId, signers: r.signers } });
+    return r;
+  }
+
+  private async signInner(walletId: string, message: Uint8Array, requestId: string): Promise<{ signature: string; signers: string[] }> {
     const w = await this.wallet(walletId);
     const pub = JSON.parse(w.publicJson) as SharePublic;
     const scheme = schemeOf(w.scheme);
@@ -231,6 +252,7 @@ export class Coordinator {
           if (e.remoteCode === 'bad_share') {
             const culprit = (e.remoteDetails?.culprit as string | undefined) ?? e.nodeId;
             this.log.error('cheating signer', { walletId, requestId, nodeId: culprit, reportedBy: e.nodeId });
+            this.signers.quarantine(culprit);
             throw new FleetkeyError('cheating_signer', `signer ${culprit} sent an invalid protocol message (reported by ${e.nodeId})`, { details: { nodeId: culprit, reportedBy: e.nodeId } });
           }
           if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
@@ -240,6 +262,7 @@ export class Coordinator {
         }
         if (e instanceof FleetkeyError && e.code === 'cheating_signer') {
           this.log.error('cheating signer', { walletId, requestId, nodeId: e.details?.nodeId });
+          if (typeof e.details?.nodeId === 'string') this.signers.quarantine(e.details.nodeId);
           throw e;
         }
         throw e;

@@ -100,7 +100,7 @@ export function openApiDocument() {
         post: { summary: 'Proactive share refresh: new shares on every signer, same public key', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'wallet', ...json({ $ref: '#/components/schemas/Wallet' }) }, ...errors(401, 404, 503) } },
       },
       '/v1/nodes': {
-        get: { summary: 'Signer nodes and whether they answer', responses: { '200': { description: 'nodes', ...json({ type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, url: { type: 'string' }, status: { type: 'string', enum: ['up', 'down'] } } } }) }, ...errors(401) } },
+        get: { summary: 'Signer nodes and whether they answer', responses: { '200': { description: 'nodes', ...json({ type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, url: { type: 'string' }, status: { type: 'string', enum: ['up', 'down', 'quarantined'] } } } }) }, ...errors(401) } },
       },
     },
   };

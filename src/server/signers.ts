@@ -7,7 +7,7 @@
 import { FleetkeyError, type ErrorCode } from '../errors.ts';
 import type { PeerInfo } from '../signer/envelope.ts';
 
-export type NodeStatus = 'up' | 'down';
+export type NodeStatus = 'up' | 'down' | 'quarantined';
 
 /** A failed call to a signer, with the node to blame and whether retrying elsewhere makes sense. */
 export class SignerCallError extends FleetkeyError {
@@ -29,6 +29,8 @@ export class SignerCallError extends FleetkeyError {
 
 export class SignerPool {
   private status = new Map<string, NodeStatus>();
+  /** Nodes caught cheating: never chosen again until an operator restarts the server. */
+  private quarantined = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -48,7 +50,12 @@ export class SignerPool {
   }
 
   statusOf(nodeId: string): NodeStatus {
+    if (this.quarantined.has(nodeId)) return 'quarantined';
     return this.status.get(nodeId) ?? 'up';
+  }
+
+  quarantine(nodeId: string): void {
+    this.quarantined.add(nodeId);
   }
 
   markDown(nodeId: string): void {

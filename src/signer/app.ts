@@ -27,6 +27,7 @@ export function signerApp(node: SignerNode, token: string, log: Logger) {
   app.post('/v1/commit', async (c) => c.json(await node.commit(parse(commitSchema, await jsonBody(c)))));
   app.post('/v1/nonces', async (c) => c.json(await node.makeNonces(parse(noncesSchema, await jsonBody(c)))));
   app.post('/v1/sign', async (c) => c.json(await node.sign(parse(signSchema, await jsonBody(c)))));
+  app.get('/v1/audit', async (c) => c.body(await node.audit.exportJsonl(), 200, { 'content-type': 'application/x-ndjson' }));
   app.get('/v1/stats', async (c) => c.json({ consumedNonces: await node.store.consumedCount() }));
   return app;
 }

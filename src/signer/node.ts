@@ -15,6 +15,9 @@ import { FleetkeyError } from '../errors.ts';
 import type { Logger } from '../http/common.ts';
 import type { Participant } from '../store/server-store.ts';
 import type { SignerStore } from '../store/signer-store.ts';
+import { AuditLog } from '../store/audit-store.ts';
+import { ed25519CheckpointSigner } from '../audit/index.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { newNodeKeys, openDirect, publicHash, publicOf, sealDirect, signEnvelope, verifyEnvelope, type Envelope, type NodeKeys, type PeerInfo } from './envelope.ts';
 import type { Sealer } from './seal.ts';
 
@@ -97,6 +100,8 @@ export const signSchema = z.object({
 
 export class SignerNode {
   private sessions = new Map<string, Session>();
+  /** This node's own audit chain, checkpoints signed with its identity key. */
+  readonly audit: AuditLog;
   private peersCache: { mtime: number; peers: Map<string, PeerInfo> } | undefined;
 
   constructor(
@@ -105,7 +110,9 @@ export class SignerNode {
     readonly keys: NodeKeys,
     private readonly peersFile: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.audit = new AuditLog(store.db, ed25519CheckpointSigner(keys.signSecret), keys.nodeId);
+  }
 
   /** Loads this node's identity, or creates it (sealed) on first start. */
   static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger): Promise<SignerNode> {
@@ -115,7 +122,9 @@ export class SignerNode {
     const stored = await store.initMeta('identity', sealed);
     const id = JSON.parse(new TextDecoder().decode(sealer.open(stored, 'identity')));
     const keys: NodeKeys = { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
-    return new SignerNode(store, sealer, keys, peersFile, log);
+    const node = new SignerNode(store, sealer, keys, peersFile, log);
+    await node.audit.init();
+    return node;
   }
 
   identity() {
@@ -230,6 +239,7 @@ export class SignerNode {
     }
     if (s.kind === 'sign') {
       const r = finished as dkls23.SignResult;
+      await this.audit.append({ type: 'signature', requestDigest: r.messageHash, outcome: 'signed', data: { walletId: s.walletId, session: s.id } });
       const body = { walletId: s.walletId, epoch: s.epoch, messageHash: r.messageHash, signature: r.signature, v: r.v };
       return { messages: [], result: signEnvelope({ v: 1, session: s.id, kind: 'result', round: 0, from: this.keys.nodeId, body }, this.keys) };
     }
@@ -305,7 +315,9 @@ export class SignerNode {
       seen.add(e.from);
     }
     for (const p of pub.participants) if (!seen.has(p.nodeId)) throw new FleetkeyError('validation_failed', `missing result from participant ${p.nodeId}`);
-    const r = await this.store.activateShare(req.walletId, req.epoch, rec.publicHash);
+    const r = await this.store.activateShare(req.walletId, req.epoch, rec.publicHash, (q) =>
+      this.audit.appendIn(q, { type: 'admin', outcome: 'key_activated', data: { walletId: req.walletId, epoch: req.epoch, publicHash: rec.publicHash, scheme: pub.scheme } }),
+    );
     if (r === 'mismatch' || r === 'missing') throw new FleetkeyError('conflict', `cannot activate: ${r}`);
     return { status: r };
   }
@@ -346,7 +358,10 @@ export class SignerNode {
     const { share, pub } = await this.activeShare(req.walletId, req.epoch);
     if (!isFrostScheme(pub.scheme)) throw new FleetkeyError('unsupported', `${pub.scheme} signs in a session (POST /v1/sessions kind "sign")`);
     const message = hexToBytes(req.message);
-    if (pub.threshold === 1) return { index: share.index, signature: bytesToHex(frostSignSingle(pub.scheme, share, message)) };
+    if (pub.threshold === 1) {
+      await this.audit.append({ type: 'signature', requestDigest: bytesToHex(sha256(message)), outcome: 'signed', data: { walletId: req.walletId, requestId: req.requestId } });
+      return { index: share.index, signature: bytesToHex(frostSignSingle(pub.scheme, share, message)) };
+    }
     if (!req.nonceId || !req.commitments) throw new FleetkeyError('validation_failed', 'nonceId and commitments are required');
     const commitments: Record<number, CommitmentJson> = {};
     const indexes = new Set(pub.participants.map((p) => p.index));
@@ -357,7 +372,10 @@ export class SignerNode {
     const n = Object.keys(commitments).length;
     if (n < pub.threshold || n > pub.participants.length) throw new FleetkeyError('validation_failed', `need ${pub.threshold}..${pub.participants.length} commitments, got ${n}`);
     if (!(share.index in commitments)) throw new FleetkeyError('validation_failed', 'commitments do not include this node');
-    const taken = await this.store.consumeNonce(req.nonceId, req.walletId, req.requestId);
+    const digest = bytesToHex(sha256(message));
+    const taken = await this.store.consumeNonce(req.nonceId, req.walletId, req.requestId, (q) =>
+      this.audit.appendIn(q, { type: 'signature', requestDigest: digest, outcome: 'share_issued', data: { walletId: req.walletId, requestId: req.requestId, nonceId: req.nonceId } }),
+    );
     if (!taken.ok)
       throw taken.reason === 'consumed'
         ? new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} was already used`, { details: { nonceId: req.nonceId } })

@@ -22,6 +22,11 @@ export function loadKek(file: string, env: string | undefined = process.env.FLEE
     if (!/^[0-9a-fA-F]{64}$/.test(env)) throw new FleetkeyError('bad_request', 'FLEETKEY_KEK must be 64 hex characters (32 bytes)');
     return hexToBytes(env);
   }
+  return keyFile(file);
+}
+
+/** A 32-byte secret in a file: created with mode 0600 on first use; refused if others can read it. */
+export function keyFile(file: string): Uint8Array {
   try {
     const fd = openSync(file, 'wx', 0o600);
     try {

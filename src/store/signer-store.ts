@@ -3,7 +3,10 @@
  * pre-generated FROST nonces, and the log of consumed nonce ids. Everything secret arrives here
  * already sealed (AES-256-GCM, see src/signer/seal.ts); this layer never sees plaintext.
  */
-import type { Db } from './db.ts';
+import type { Db, Queryable } from './db.ts';
+
+/** Work to do inside the same transaction (an audit entry), so both commit or neither does. */
+export type TxHook = (q: Queryable) => Promise<unknown>;
 
 export const SIGNER_MIGRATIONS = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -76,7 +79,7 @@ export class SignerStore {
    * the same transaction (proactive refresh is only worth anything if old shares are gone).
    * Idempotent: activating the already-active epoch is a no-op.
    */
-  async activateShare(walletId: string, epoch: number, publicHash: string): Promise<'activated' | 'already' | 'missing' | 'mismatch'> {
+  async activateShare(walletId: string, epoch: number, publicHash: string, hook?: TxHook): Promise<'activated' | 'already' | 'missing' | 'mismatch'> {
     return this.db.tx(async (q) => {
       const rows = await q.all(`SELECT status, public_hash FROM shares WHERE wallet_id = $1 AND epoch = $2`, [walletId, epoch]);
       if (!rows.length) return 'missing';
@@ -85,6 +88,7 @@ export class SignerStore {
       await q.run(`UPDATE shares SET status = 'active' WHERE wallet_id = $1 AND epoch = $2`, [walletId, epoch]);
       await q.run(`DELETE FROM shares WHERE wallet_id = $1 AND epoch <> $2`, [walletId, epoch]);
       await q.run(`DELETE FROM nonces WHERE wallet_id = $1 AND epoch <> $2`, [walletId, epoch]);
+      await hook?.(q);
       return 'activated';
     });
   }
@@ -119,7 +123,7 @@ export class SignerStore {
    * one transaction that is durable before this resolves, so whatever happens next (a crash, a
    * retry, a second request naming the same id) the nonce can never be used again.
    */
-  async consumeNonce(id: string, walletId: string, requestId: string): Promise<ConsumeResult> {
+  async consumeNonce(id: string, walletId: string, requestId: string, hook?: TxHook): Promise<ConsumeResult> {
     return this.db.tx(async (q) => {
       const rows = await q.all(`DELETE FROM nonces WHERE id = $1 AND wallet_id = $2 RETURNING id, wallet_id, epoch, sealed, commitment`, [id, walletId]);
       if (!rows.length) {
@@ -127,6 +131,7 @@ export class SignerStore {
         return { ok: false, reason: used.length ? 'consumed' : 'unknown' };
       }
       await q.run(`INSERT INTO consumed_nonces (id, wallet_id, request_id, consumed_at) VALUES ($1, $2, $3, $4)`, [id, walletId, requestId, Date.now()]);
+      await hook?.(q);
       const r = rows[0];
       return { ok: true, nonce: { id: r.id as string, walletId: r.wallet_id as string, epoch: Number(r.epoch), sealed: r.sealed as string, commitment: r.commitment as string } };
     });
