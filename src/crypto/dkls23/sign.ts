@@ -24,7 +24,7 @@ import { mulReceiverFinish, mulReceiverStart, mulSenderRespond, type MulReceiver
 import { checkCommit, commit } from './proofs.ts';
 import { Session, encIndices, pairSid, sessionIdBytes, validateParties } from './session.ts';
 import { decodePublic, decodeShare, type PublicState, type ShareState } from './share.ts';
-import { Fn, H, Point, Q, be32, bytesToHex, concatBytes, defaultRng, getField, hexToBytes, lagrangeAtZero, mulG, mulSecret, parseBytes, parsePoint, parseScalar, pointToHex, randomScalar, wipe, type Rng } from './util.ts';
+import { Fn, H, Point, Q, be32, bytesToHex, concatBytes, defaultRng, getField, lagrangeAtZero, mulG, mulSecret, parseBytes, parsePoint, parseScalar, pointToHex, randomScalar, wipe, type Rng } from './util.ts';
 import { zeroShare } from './zero-share.ts';
 
 export interface SignParams {
@@ -261,4 +261,3 @@ export function sign(params: SignParams): PartyProtocol<SignResult> {
   return new SignParty(pub, share, signers, hash.slice(), sessionIdBytes(params.sessionId), params.rng ?? defaultRng);
 }
 
-export { hexToBytes };

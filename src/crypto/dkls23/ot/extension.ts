@@ -22,7 +22,7 @@
  */
 import { ProtocolError } from '../../types.ts';
 import { xchacha20 } from '@noble/ciphers/chacha.js';
-import { Fn, H, ScalarOracle, be32, bytesToHex, concatBytes, ctEqual, getBit, parseBytes, prg, type Rng } from '../util.ts';
+import { Fn, H, ScalarOracle, be32, bytesToHex, concatBytes, getBit, parseBytes, prg, type Rng } from '../util.ts';
 
 /** Number of base OTs (= computational security parameter of the extension), see README "Parameters". */
 export const KAPPA = 128;
@@ -225,4 +225,3 @@ export function oteReceiverTransfer(keep: OteReceiverKeep, tau: bigint[][]): big
   return out;
 }
 
-export { ctEqual };
