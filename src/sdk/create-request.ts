@@ -1,12 +1,12 @@
 import type { ErrorCode } from '../errors.ts';
 import { FleetkeyApiError } from './errors.ts';
-import type { ClientConfig, Request } from './types.ts';
+import type { ClientConfig, FleetkeyRequest } from './types.ts';
 
 /**
  * The one place the SDK speaks HTTP: bearer token, JSON both ways, and every failure turned into a
  * {@link FleetkeyApiError} carrying the server's code, message, request id and status.
  */
-export function createRequest({ url, token, fetch = globalThis.fetch }: ClientConfig): Request {
+export function createRequest({ url, token, fetch = globalThis.fetch }: ClientConfig): FleetkeyRequest {
   const base = url.replace(/\/+$/, '');
   return async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
     let res: Response;

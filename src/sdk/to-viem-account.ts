@@ -1,6 +1,6 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, getAddress, hexToBytes, parseSignature, serializeTransaction, type Hex, type LocalAccount } from 'viem';
-import { publicKeyToAddress, toAccount } from 'viem/accounts';
+import { publicKeyToAddress, toAccount, type NonceManager } from 'viem/accounts';
 import { FleetkeyError } from '../errors.ts';
 import type { FleetkeyClient } from './types.ts';
 
@@ -11,11 +11,14 @@ import type { FleetkeyClient } from './types.ts';
  * Transactions are serialized unsigned by viem (or the chain's own serializer), signed by the
  * cluster, and serialized again with the signature, as `privateKeyToAccount` does.
  *
+ * As with `privateKeyToAccount`, a `nonceManager` (viem's `nonceManager`) lets one process send
+ * several transactions at once without nonce clashes.
+ *
  * @example
  * const account = await toViemAccount(createClient({ url, token }), 'wal_…')
  * const wallet = createWalletClient({ account, chain, transport: http() })
  */
-export async function toViemAccount(client: FleetkeyClient, walletId: string): Promise<LocalAccount<'fleetkey'>> {
+export async function toViemAccount(client: FleetkeyClient, walletId: string, options: { nonceManager?: NonceManager } = {}): Promise<LocalAccount<'fleetkey'>> {
   const wallet = await client.getWallet({ walletId });
   if (wallet.scheme !== 'ecdsa-secp256k1')
     throw new FleetkeyError('unsupported', `wallet ${walletId} is ${wallet.scheme}: an Ethereum account needs an ecdsa-secp256k1 wallet`);
@@ -26,6 +29,7 @@ export async function toViemAccount(client: FleetkeyClient, walletId: string): P
     throw new FleetkeyError('internal', `wallet ${walletId}: address ${address} is not that of its public key`);
   const account = toAccount({
     address,
+    nonceManager: options.nonceManager,
     async sign({ hash }) {
       return (await client.signHash({ walletId, hash })).signature;
     },
@@ -33,7 +37,7 @@ export async function toViemAccount(client: FleetkeyClient, walletId: string): P
       return (await client.signMessage({ walletId, message })).signature;
     },
     async signTypedData(typedData) {
-      return (await client.signTypedData({ walletId, typedData: typedData as never })).signature;
+      return (await client.signTypedData({ walletId, typedData })).signature;
     },
     async signTransaction(transaction, { serializer = serializeTransaction } = {}) {
       // EIP-4844: the signature covers the transaction without its sidecars (the network wrapper).

@@ -30,7 +30,7 @@ export type ClientConfig = {
 };
 
 /** Sends one request to the API and returns its JSON answer; throws {@link FleetkeyApiError}. */
-export type Request = <T>(method: 'GET' | 'POST', path: string, body?: unknown) => Promise<T>;
+export type FleetkeyRequest = <T>(method: 'GET' | 'POST', path: string, body?: unknown) => Promise<T>;
 
 export type CreateWalletParameters = { scheme: Scheme; threshold?: number; signers?: number; label?: string; network?: 'mainnet' | 'testnet' | 'regtest' };
 export type GetWalletParameters = { walletId: string };
@@ -52,11 +52,14 @@ export type SignTransactionReturnType = { signature: Hex; serializedTransaction:
 /** EIP-191: a UTF-8 string, or `{ raw }` bytes. */
 export type SignMessageParameters = { walletId: string; message: SignableMessage };
 
-/** EIP-712, as viem takes it. */
-export type SignTypedDataParameters = { walletId: string; typedData: TypedDataDefinition<TypedData | Record<string, unknown>, string> };
+/** EIP-712, typed as viem types it: the message is checked against `types` and `primaryType`. */
+export type SignTypedDataParameters<
+  typedData extends TypedData | Record<string, unknown> = TypedData,
+  primaryType extends keyof typedData | 'EIP712Domain' = keyof typedData,
+> = { walletId: string; typedData: TypedDataDefinition<typedData, primaryType> };
 
 export type FleetkeyClient = {
-  request: Request;
+  request: FleetkeyRequest;
   createWallet: (p: CreateWalletParameters) => Promise<Wallet>;
   getWallet: (p: GetWalletParameters) => Promise<Wallet>;
   listWallets: (p?: ListWalletsParameters) => Promise<ListWalletsReturnType>;
@@ -64,5 +67,7 @@ export type FleetkeyClient = {
   signHash: (p: SignHashParameters) => Promise<SignatureReturnType>;
   signTransaction: (p: SignTransactionParameters) => Promise<SignTransactionReturnType>;
   signMessage: (p: SignMessageParameters) => Promise<SignatureReturnType>;
-  signTypedData: (p: SignTypedDataParameters) => Promise<SignatureReturnType>;
+  signTypedData: <const typedData extends TypedData | Record<string, unknown>, primaryType extends keyof typedData | 'EIP712Domain'>(
+    p: SignTypedDataParameters<typedData, primaryType>,
+  ) => Promise<SignatureReturnType>;
 };

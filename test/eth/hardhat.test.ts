@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { verifyMessage as ethersVerifyMessage, verifyTypedData as ethersVerifyTypedData } from 'ethers';
 import {
   createPublicClient,
+  createTestClient,
   createWalletClient,
   http,
   parseEther,
@@ -24,10 +25,10 @@ import {
   type PublicClient,
   type WalletClient,
 } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
+import { nonceManager, privateKeyToAccount } from 'viem/accounts';
 import { hardhat } from 'viem/chains';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
-import { createClient, toViemAccount } from '../../src/sdk/index.ts';
+import { createClient, toViemAccount, type FleetkeyClient } from '../../src/sdk/index.ts';
 import { startCluster } from '../helpers/cluster.ts';
 import { tokenAbi, tokenBytecode } from './fixture/token.ts';
 
@@ -74,13 +75,16 @@ describe('Ethereum end to end: a Hardhat node and a 2-of-3 threshold-ECDSA walle
   let funder: WalletClient;
   let fleet: WalletClient;
   let account: LocalAccount;
+  let client: FleetkeyClient;
+  let walletId: string;
 
   before(async () => {
     [node, cluster] = await Promise.all([startHardhat(), startCluster(3)]);
     const transport = http(node.url);
     publicClient = createPublicClient({ chain: hardhat, transport, pollingInterval: 50 });
-    const client = createClient({ url: cluster.info.url, token: cluster.info.token });
+    client = createClient({ url: cluster.info.url, token: cluster.info.token });
     const wallet = await client.createWallet({ scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3, label: 'e2e' });
+    walletId = wallet.id;
     // The one-line switch: this is where an agent had privateKeyToAccount(key).
     account = await toViemAccount(client, wallet.id);
     assert.equal(account.address, wallet.address);
@@ -143,6 +147,26 @@ describe('Ethereum end to end: a Hardhat node and a 2-of-3 threshold-ECDSA walle
     assert.equal(await read('balanceOf', HARDHAT_ACCOUNT_1), amount);
     assert.equal(await publicClient.readContract({ address: token, abi: tokenAbi, functionName: 'totalSupply' }), minted);
     t.diagnostic(`token ${token} deployed in ${deployHash}; transfer ${transferHash}: ${amount} to ${HARDHAT_ACCOUNT_1}, wallet keeps ${minted - amount}`);
+  });
+
+  test('three transfers sent at once through a nonce manager are all mined, with consecutive nonces', async () => {
+    const managed = await toViemAccount(client, walletId, { nonceManager });
+    const start = await publicClient.getTransactionCount({ address: managed.address });
+    const before = await publicClient.getBalance({ address: HARDHAT_ACCOUNT_1 });
+    // Signatures finish in any order; an automining node refuses a nonce gap, a mempool queues it.
+    const testClient = createTestClient({ mode: 'hardhat', chain: hardhat, transport: http(node!.url) });
+    await testClient.setAutomine(false);
+    let hashes: Hex[];
+    try {
+      hashes = await Promise.all([1n, 2n, 3n].map((value) => fleet.sendTransaction({ account: managed, chain: hardhat, to: HARDHAT_ACCOUNT_1, value })));
+      await testClient.mine({ blocks: 1 });
+    } finally {
+      await testClient.setAutomine(true);
+    }
+    const receipts = await Promise.all(hashes.map(mined));
+    const nonces = await Promise.all(receipts.map(async (r) => (await publicClient.getTransaction({ hash: r.transactionHash })).nonce));
+    assert.deepEqual(nonces.sort((a, b) => a - b), [start, start + 1, start + 2]);
+    assert.equal((await publicClient.getBalance({ address: HARDHAT_ACCOUNT_1 })) - before, 6n);
   });
 
   test('signMessage and signTypedData verify with viem and with ethers', async () => {

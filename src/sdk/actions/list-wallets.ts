@@ -1,7 +1,7 @@
-import type { ListWalletsParameters, ListWalletsReturnType, Request } from '../types.ts';
+import type { ListWalletsParameters, ListWalletsReturnType, FleetkeyRequest } from '../types.ts';
 
 /** One page of wallets, oldest first; pass `next` back as `after` for the following page. */
-export function listWallets(request: Request, { after, limit }: ListWalletsParameters = {}): Promise<ListWalletsReturnType> {
+export function listWallets(request: FleetkeyRequest, { after, limit }: ListWalletsParameters = {}): Promise<ListWalletsReturnType> {
   const query = new URLSearchParams({ ...(after ? { after } : {}), ...(limit ? { limit: String(limit) } : {}) }).toString();
   return request('GET', `/v1/wallets${query ? `?${query}` : ''}`);
 }
