@@ -35,6 +35,7 @@ export type ErrorCode =
   | 'decode_failed'
   | 'unsupported'
   | 'policy_denied'
+  | 'grant_expired' | 'grant_revoked' | 'grant_exhausted' | 'wallet_not_in_grant' | 'request_expired'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -63,6 +64,7 @@ const STATUS: Record<ErrorCode, number> = {
   decode_failed: 400,
   unsupported: 400,
   policy_denied: 403,
+  grant_expired: 403, grant_revoked: 403, grant_exhausted: 403, wallet_not_in_grant: 403, request_expired: 401,
   internal: 500,
 };
 
