@@ -152,6 +152,7 @@ class SignParty implements PartyProtocol<SignResult> {
         mul2: alice.msg as any,
       });
     }
+    this.wipeShare();
     return { direct };
   }
 
@@ -238,7 +239,13 @@ class SignParty implements PartyProtocol<SignResult> {
     };
   }
 
+  /** The decoded copies of the long-lived pairwise secrets are not needed after round 2. */
+  private wipeShare(): void {
+    for (const p of this.share.pairs.values()) wipe(p.sender.delta, ...p.sender.seeds, ...p.receiver.seeds0, ...p.receiver.seeds1, p.zero);
+  }
+
   private wipeAll(): void {
+    this.wipeShare();
     this.r = this.phi = this.sk = 0n;
     for (const st of this.peers.values()) {
       st.chi = st.cu = st.cv = undefined;
