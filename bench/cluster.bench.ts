@@ -18,11 +18,14 @@ import { frostAggregate, frostCommit, frostDkg, frostSignShare, frostVerify, typ
 import { runInProcess } from '../src/crypto/run.ts';
 import type { KeyGenResult, PartyProtocol } from '../src/crypto/types.ts';
 import { report, stats, timeAsync, timeSync } from './lib.ts';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import * as dkls23 from '../src/crypto/dkls23/index.ts';
 
-const { values } = parseArgs({ options: { n: { type: 'string' }, concurrency: { type: 'string' }, schemes: { type: 'string' } } });
+const { values } = parseArgs({ options: { n: { type: 'string' }, concurrency: { type: 'string' }, schemes: { type: 'string' }, 'ecdsa-n': { type: 'string' } } });
 const N = Number(values.n ?? 300);
 const CONC = Number(values.concurrency ?? 16);
-const SCHEMES = (values.schemes ?? 'secp256k1-schnorr,ed25519').split(',') as FrostSchemeName[];
+const SCHEMES = (values.schemes ?? 'secp256k1-schnorr,ed25519,ecdsa-secp256k1').split(',');
+const ECDSA_N = Number(values['ecdsa-n'] ?? 30);
 
 function inProcessDkg(scheme: FrostSchemeName) {
   const parties = [1, 2, 3];
@@ -40,7 +43,7 @@ function inProcessSign(scheme: FrostSchemeName, keys: Map<number, KeyGenResult>,
 }
 
 async function main() {
-  const cluster = await LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-bench-')), signers: 3, quiet: true });
+  const cluster = await LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-bench-')), signers: SCHEMES.includes('ecdsa-secp256k1') ? 5 : 3, quiet: true });
   const headers = { authorization: `Bearer ${cluster.info.token}`, 'content-type': 'application/json' };
   const post = async (path: string, body: unknown) => {
     const r = await fetch(cluster.info.url + path, { method: 'POST', headers, body: JSON.stringify(body) });
@@ -49,7 +52,7 @@ async function main() {
     return j;
   };
   try {
-    for (const scheme of SCHEMES) {
+    for (const scheme of SCHEMES.filter((s): s is FrostSchemeName => s !== 'ecdsa-secp256k1')) {
       // Baseline 1: one key, one signature, same library.
       const sk = scheme === 'ed25519' ? ed25519.utils.randomSecretKey() : schnorr.utils.randomSecretKey();
       const msg32 = randomBytes(32);
@@ -96,8 +99,42 @@ async function main() {
         concPerSecVsSingleKey: N / concSecs / single.opsPerSec,
       });
     }
+    if (SCHEMES.includes('ecdsa-secp256k1')) await ecdsa(post);
   } finally {
     await cluster.stop();
+  }
+}
+
+/** Threshold ECDSA (DKLs23): 2-of-3 and 3-of-5, DKG and signing, HTTP cluster vs in-process vs one key. */
+async function ecdsa(post: (path: string, body: unknown) => Promise<any>) {
+  const sk = secp256k1.utils.randomSecretKey();
+  const h = randomBytes(32);
+  timeSync(50, () => secp256k1.sign(h, sk, { prehash: false }));
+  const single = timeSync(300, () => secp256k1.sign(h, sk, { prehash: false }));
+  report('ecdsa-secp256k1 single-key sign (baseline)', { p50Ms: single.p50, p99Ms: single.p99, opsPerSec: single.opsPerSec });
+  let sid = 0;
+  for (const [t, n] of [[2, 3], [3, 5]]) {
+    const parties = Array.from({ length: n }, (_, i) => i + 1);
+    const localDkg = () => dkls23.runInProcess(Object.fromEntries(parties.map((i) => [i, dkls23.dkg({ self: i, parties, threshold: t, sessionId: `b${sid++}` })])));
+    const keys = localDkg();
+    const dkgLocal = timeSync(2, () => localDkg());
+    const signers = parties.slice(0, t);
+    const localSign = () => dkls23.runInProcess(Object.fromEntries(signers.map((i) => [i, dkls23.sign({ share: keys[i].share, public: keys[i].public, signers, messageHash: randomBytes(32), sessionId: `s${sid++}` })])));
+    localSign();
+    const signLocal = timeSync(ECDSA_N, () => localSign());
+    const dkg = await timeAsync(2, () => post('/v1/wallets', { scheme: 'ecdsa-secp256k1', threshold: t, signers: n }));
+    const w = await post('/v1/wallets', { scheme: 'ecdsa-secp256k1', threshold: t, signers: n });
+    await post(`/v1/wallets/${w.id}/sign`, { hash: bytesToHex(randomBytes(32)) });
+    const seq = await timeAsync(ECDSA_N, () => post(`/v1/wallets/${w.id}/sign`, { hash: bytesToHex(randomBytes(32)) }));
+    report(`ecdsa-secp256k1 ${t}-of-${n} in-process protocol (baseline)`, { signP50Ms: signLocal.p50, signP99Ms: signLocal.p99, dkgP50Ms: dkgLocal.p50 });
+    report(`ecdsa-secp256k1 ${t}-of-${n} cluster over loopback HTTP`, {
+      dkgP50Ms: dkg.p50,
+      signP50Ms: seq.p50,
+      signP99Ms: seq.p99,
+      signPerSec: seq.opsPerSec,
+      xSingleKey: seq.p50 / single.p50,
+      xInProcess: seq.p50 / signLocal.p50,
+    });
   }
 }
 

@@ -112,7 +112,7 @@ describe('compromised server vs signer nodes', () => {
     const issued: { i: number; id: string }[] = [];
     let complete = 0;
     let kills = 0;
-    for (let round = 0; round < 12; round++) {
+    for (let round = 0; round < 9; round++) {
       const pair = round % 3 === 0 ? [0, 1] : round % 3 === 1 ? [1, 2] : [0, 2];
       const got = await Promise.all(pair.map((i) => S(i, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })));
       if (got.some((g) => g.status !== 200)) continue;
@@ -147,7 +147,7 @@ describe('compromised server vs signer nodes', () => {
         } else assert.ok(['nonce_consumed', 'validation_failed'].includes(again.body.error.code), JSON.stringify(again.body));
       }
     }
-    assert.ok(kills >= 12);
+    assert.ok(kills >= 9);
     assert.ok(used.size > 0, 'some signature shares were produced, so the check above checked something');
     t.diagnostic(`${kills} kills, ${used.size} signature shares emitted, ${complete} rounds with every share`);
     // The cluster still signs correctly afterwards.

@@ -29,7 +29,7 @@ describe('ecdsa-secp256k1 wallets (DKLs23) in a 5-signer cluster', () => {
   });
   after(async () => c?.stop());
 
-  for (const [t, n, count] of [[2, 3, 12], [3, 5, 6]]) {
+  for (const [t, n, count] of [[2, 3, 8], [3, 5, 4]]) {
     test(`${t}-of-${n}: random digests recover to the address with viem and ethers`, async () => {
       const w = await A('POST', '/v1/wallets', { scheme: 'ecdsa-secp256k1', threshold: t, signers: n });
       assert.equal(w.status, 201, JSON.stringify(w.body));

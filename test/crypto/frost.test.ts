@@ -107,6 +107,7 @@ describe('DKG and signing, every result checked by an independent verifier', () 
         const keys = dkg(name, t, n);
         const pubs = new Set([...keys.values()].map((k) => JSON.stringify(k.public)));
         assert.equal(pubs.size, 1, 'all parties agree on the public package');
+        assert.match(keys.get(1)!.public.extra!.chainCode as string, /^[0-9a-f]{64}$/);
         const pk = hexToBytes(keys.get(1)!.public.publicKey);
         assert.equal(pk.length, 32);
         // Two different signer subsets of size t.
