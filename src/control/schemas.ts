@@ -1,0 +1,175 @@
+/**
+ * zod schemas of every control-plane object. All objects are strict (an unknown field is an error,
+ * reported at its path), numbers are safe integers, hex is lowercase, and the only free-form parts
+ * (a request's payload data, a grant's ERC-7715 `permissions`) must be canonical-JSON encodable.
+ */
+import { z } from 'zod';
+import { canonicalJson, CanonicalJsonError } from '../audit/canonical.ts';
+import { FleetkeyError } from '../errors.ts';
+import { formatPath, validatePolicy } from '../policy/index.ts';
+import { isFleetkeyError } from '../errors.ts';
+
+/** Lowercase hex of exactly n characters (or one of several lengths). */
+const hex = (n: number | number[]) => {
+  const lens = Array.isArray(n) ? n : [n];
+  return z.string().refine((s) => /^[0-9a-f]*$/.test(s) && lens.includes(s.length), `lowercase hex of ${lens.map((l) => l / 2).join(' or ')} bytes`);
+};
+/** Epoch milliseconds. */
+export const msSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const version = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+/** Wallet, grant and approver ids: printable, no spaces, at most 128 characters. */
+export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, 'id: 1-128 characters of A-Z a-z 0-9 _ . : @ - (starting with a letter or digit)');
+/** A request id: 8-128 characters of A-Z a-z 0-9 _ - (a UUID or ULID fits). */
+export const requestIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'requestId: 8-128 characters of A-Z a-z 0-9 _ -');
+export const sigSchema = hex(128);
+
+/** A key an agent or approver signs with. Ed25519: 32 bytes; P-256: SEC1 compressed (33) or uncompressed (65). */
+export const publicKeySchema = z.discriminatedUnion('keyType', [
+  z.strictObject({ keyType: z.literal('ed25519'), publicKey: hex(32 * 2) }),
+  z.strictObject({ keyType: z.literal('p256'), publicKey: hex([33 * 2, 65 * 2]) }),
+]);
+export type AgentKey = z.infer<typeof publicKeySchema>;
+
+/** Any JSON value that canonicalJson accepts (no undefined in arrays, no class instances, finite numbers). */
+const canonicalValue = z.unknown().superRefine((v, ctx) => {
+  try {
+    canonicalJson(v);
+  } catch (e) {
+    if (!(e instanceof CanonicalJsonError)) throw e;
+    ctx.addIssue({ code: 'custom', message: `not canonical JSON: ${e.message}` });
+  }
+});
+
+/** The policy JSON, checked by the policy engine's own validator; the signed bytes are the raw JSON. */
+const policyJson = z.unknown().superRefine((v, ctx) => {
+  try {
+    canonicalJson(v);
+    validatePolicy(v);
+  } catch (e) {
+    if (e instanceof CanonicalJsonError) return void ctx.addIssue({ code: 'custom', message: `not canonical JSON: ${e.message}` });
+    if (!isFleetkeyError(e)) throw e;
+    const issues = (e.details?.issues as { path: string; message: string }[] | undefined) ?? [{ path: '(root)', message: e.message }];
+    for (const i of issues) ctx.addIssue({ code: 'custom', message: i.message, params: { subpath: i.path } });
+  }
+});
+
+export const policyDocSchema = z
+  .strictObject({ kind: z.literal('policy'), walletId: idSchema, version, policy: policyJson, issuedAt: msSchema })
+  .superRefine((d, ctx) => {
+    const pv = (d.policy as { version?: unknown } | null)?.version;
+    if (pv !== d.version) ctx.addIssue({ code: 'custom', path: ['version'], message: `must equal policy.version (${String(pv)})` });
+  });
+
+export const grantDocSchema = z
+  .strictObject({
+    kind: z.literal('grant'),
+    id: idSchema,
+    agent: publicKeySchema,
+    wallets: z.array(idSchema).min(1).max(10_000),
+    expiresAt: msSchema,
+    maxUses: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    policyVersion: version.optional(),
+    label: z.string().max(200).optional(),
+    issuedAt: msSchema,
+    /** ERC-7715 permission requests (`{ chainId, expiry, signer, permission, rules? }`), kept verbatim; not enforced here. */
+    permissions: z.array(z.record(z.string(), canonicalValue)).max(100).optional(),
+  })
+  .superRefine((g, ctx) => {
+    if (new Set(g.wallets).size !== g.wallets.length) ctx.addIssue({ code: 'custom', path: ['wallets'], message: 'duplicate wallet' });
+    if (g.expiresAt <= g.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
+  });
+
+export const revocationDocSchema = z.strictObject({ kind: z.literal('revocation'), grantId: idSchema, issuedAt: msSchema });
+
+export const approversDocSchema = z.strictObject({
+  kind: z.literal('approvers'),
+  version,
+  approvers: z.record(idSchema, publicKeySchema),
+  issuedAt: msSchema,
+});
+
+export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema]);
+
+export type PolicyDoc = z.infer<typeof policyDocSchema>;
+export type GrantDoc = z.infer<typeof grantDocSchema>;
+export type RevocationDoc = z.infer<typeof revocationDocSchema>;
+export type ApproversDoc = z.infer<typeof approversDocSchema>;
+export type ControlDoc = z.infer<typeof controlDocSchema>;
+
+/** `{ doc, sig, signer }`: sig is the owner's Ed25519 signature (hex) of the doc, signer its public key (hex). */
+export const signedControlDocSchema = z.strictObject({ doc: z.unknown(), sig: sigSchema, signer: hex(64) });
+export interface SignedControlDoc<D extends ControlDoc = ControlDoc> {
+  doc: D;
+  sig: string;
+  signer: string;
+}
+
+export const PAYLOAD_KINDS = ['evm_transaction', 'evm_message', 'evm_typed_data', 'solana_transaction', 'bitcoin_psbt', 'raw_message', 'raw_hash'] as const;
+
+export const agentRequestSchema = z
+  .strictObject({
+    grantId: idSchema,
+    walletId: idSchema,
+    requestId: requestIdSchema,
+    payload: z.strictObject({
+      kind: z.enum(PAYLOAD_KINDS),
+      data: canonicalValue.refine((v) => v !== undefined && v !== null, 'required'),
+      opts: z
+        .strictObject({ chainId: z.union([z.string().min(1).max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]).optional(), from: z.string().min(1).max(128).optional(), network: z.string().min(1).max(32).optional() })
+        .optional(),
+    }),
+    expiresAt: msSchema,
+    issuedAt: msSchema,
+  })
+  .superRefine((r, ctx) => {
+    if (r.expiresAt <= r.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
+  });
+export type AgentRequest = z.infer<typeof agentRequestSchema>;
+
+/** `{ request, sig }`: sig by the grant's agent key. */
+export const signedAgentRequestSchema = z.strictObject({ request: z.unknown(), sig: sigSchema });
+export interface SignedAgentRequest {
+  request: AgentRequest;
+  sig: string;
+}
+
+export const approvalSchema = z.strictObject({
+  kind: z.literal('approval'),
+  requestDigest: hex(64),
+  decision: z.enum(['approve', 'reject']),
+  approver: idSchema,
+  issuedAt: msSchema,
+});
+export type Approval = z.infer<typeof approvalSchema>;
+export const signedApprovalSchema = z.strictObject({ approval: z.unknown(), sig: sigSchema });
+export interface SignedApproval {
+  approval: Approval;
+  sig: string;
+}
+
+/**
+ * Parses `value` with `schema` or throws FleetkeyError('validation_failed') naming the first bad
+ * field as `<what>.<path>`; every issue is in `details.issues`. Values are never echoed.
+ */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issues: { path: string; message: string }[] = [];
+  for (const i of r.error.issues) {
+    if (i.code === 'unrecognized_keys') for (const k of i.keys) issues.push({ path: joinPath(what, [...i.path, k]), message: `unknown field "${k}"` });
+    else {
+      const sub = i.code === 'custom' && typeof i.params?.subpath === 'string' && i.params.subpath !== '(root)' ? i.params.subpath : '';
+      const base = joinPath(what, i.path);
+      issues.push({ path: sub ? (sub.startsWith('[') ? base + sub : `${base}.${sub}`) : base, message: i.message });
+    }
+  }
+  const first = issues[0];
+  throw new FleetkeyError('validation_failed', `invalid ${what}: ${first.path}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`, {
+    details: { path: first.path, issues },
+  });
+}
+
+function joinPath(what: string, path: readonly PropertyKey[]): string {
+  const p = formatPath(path);
+  return p === '(root)' ? what : p.startsWith('[') ? what + p : `${what}.${p}`;
+}
