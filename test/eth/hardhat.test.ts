@@ -28,7 +28,7 @@ import {
 import { nonceManager, privateKeyToAccount } from 'viem/accounts';
 import { hardhat } from 'viem/chains';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
-import { createClient, toViemAccount, type FleetkeyClient } from '../../src/sdk/index.ts';
+import { createClient, toViemAccount, type FleetkeyClient } from 'fleetkey/sdk';
 import { startCluster } from '../helpers/cluster.ts';
 import { tokenAbi, tokenBytecode } from './fixture/token.ts';
 
@@ -79,10 +79,11 @@ describe('Ethereum end to end: a Hardhat node and a 2-of-3 threshold-ECDSA walle
   let walletId: string;
 
   before(async () => {
-    [node, cluster] = await Promise.all([startHardhat(), startCluster(3)]);
-    const transport = http(node.url);
+    // Assigned as each comes up, so `after` stops whichever started if the other failed.
+    await Promise.all([startHardhat().then((n) => (node = n)), startCluster(3).then((c) => (cluster = c))]);
+    const transport = http(node!.url);
     publicClient = createPublicClient({ chain: hardhat, transport, pollingInterval: 50 });
-    client = createClient({ url: cluster.info.url, token: cluster.info.token });
+    client = createClient({ url: cluster!.info.url, token: cluster!.info.token });
     const wallet = await client.createWallet({ scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3, label: 'e2e' });
     walletId = wallet.id;
     // The one-line switch: this is where an agent had privateKeyToAccount(key).

@@ -24,7 +24,7 @@ import {
 } from 'viem';
 import { publicKeyToAddress } from 'viem/accounts';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
-import { FleetkeyApiError, FleetkeyError, createClient, toViemAccount, type FleetkeyClient, type Wallet } from '../../src/sdk/index.ts';
+import { FleetkeyApiError, FleetkeyError, createClient, toViemAccount, type FleetkeyClient, type Wallet } from 'fleetkey/sdk';
 import { toJson } from '../../src/sdk/to-json.ts';
 import { startCluster } from '../helpers/cluster.ts';
 
