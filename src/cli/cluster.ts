@@ -16,6 +16,8 @@ export interface ClusterOptions {
   dataDir: string;
   port?: number;
   signers?: number;
+  /** Default threshold of wallets created without one (capped at their number of signers). */
+  threshold?: number;
   /** A PostgreSQL URL; each process then uses its own schema in that database. */
   postgres?: string;
   quiet?: boolean;
@@ -121,7 +123,7 @@ export class LocalCluster {
       const serverDir = join(dataDir, 'server');
       mkdirSync(serverDir, { recursive: true, mode: 0o700 });
       writeFileSync(join(serverDir, 'peers.json'), peersJson);
-      const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken }, quiet, o.onExit);
+      const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2) }, quiet, o.onExit);
       procs.set('server', server);
       const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url })) };
       writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });

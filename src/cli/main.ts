@@ -124,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
         dataDir,
         port: int(flags, 'port') ?? 7300,
         signers: int(flags, 'signers') ?? 3,
+        threshold: int(flags, 'threshold') ?? 2,
         quiet: flags.quiet as boolean | undefined,
         onExit: (name, code, signal) => process.stderr.write(`fleetkey dev: ${name} exited (${signal ?? code})\n`),
       });

@@ -23,7 +23,7 @@ import { SignerPool } from './signers.ts';
 
 const walletIdSchema = z.string().regex(/^wal_[0-9a-f]{24}$/, 'not a wallet id');
 
-export function serverApp(coord: Coordinator, adminToken: string, log: Logger) {
+export function serverApp(coord: Coordinator, adminToken: string, log: Logger, defaults = { threshold: 2 }) {
   const app = baseApp(log);
   app.get('/healthz', (c) => {
     const peers = coord.signers.peers();
@@ -38,8 +38,9 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger) {
 
   app.post('/v1/wallets', async (c) => {
     const b = parse(createWalletSchema, await jsonBody(c));
-    const n = b.signers ?? Math.min(3, coord.signers.peers().length);
-    const t = b.threshold ?? Math.min(2, n);
+    // Defaults: every signer node of the cluster, and the cluster's default threshold.
+    const n = b.signers ?? coord.signers.peers().length;
+    const t = b.threshold ?? Math.min(defaults.threshold, n);
     return c.json(await coord.createWallet({ scheme: b.scheme, threshold: t, signers: n, label: b.label, network: b.network }), 201);
   });
   app.get('/v1/wallets', async (c) => {
@@ -112,7 +113,7 @@ export async function runServer(o: ServerOptions) {
   const signers = new SignerPool(() => (existsSync(peersFile) ? (JSON.parse(readFileSync(peersFile, 'utf8')) as PeerInfo[]) : []), clusterToken);
   const coord = new Coordinator(store, signers, log, audit);
   signers.startProbing(1000, () => coord.deliverOwedCommits());
-  const app = serverApp(coord, adminToken, log);
+  const app = serverApp(coord, adminToken, log, { threshold: Number(process.env.FLEETKEY_DEFAULT_THRESHOLD ?? 2) || 2 });
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host ?? '127.0.0.1' }, () => resolve(s));
   });

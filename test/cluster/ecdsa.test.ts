@@ -46,7 +46,7 @@ describe('ecdsa-secp256k1 wallets (DKLs23) in a 5-signer cluster', () => {
   }
 
   test('Ethereum payloads: transaction, EIP-191 message, EIP-712 typed data', async () => {
-    const w = (await A('POST', '/v1/wallets', { scheme: 'ecdsa-secp256k1' })).body;
+    const w = (await A('POST', '/v1/wallets', { scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 })).body;
     const address = w.address as Hex;
     const tx = await A('POST', `/v1/wallets/${w.id}/sign/transaction`, {
       transaction: { type: 'eip1559', chainId: 31337, nonce: 0, to: '0x000000000000000000000000000000000000dEaD', value: '1000000000000000', gas: '21000', maxFeePerGas: '2000000000', maxPriorityFeePerGas: '1000000000' },
