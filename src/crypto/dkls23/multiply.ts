@@ -20,7 +20,7 @@
  */
 import { ProtocolError } from '../types.ts';
 import { ELL, oteReceiverStart, oteReceiverTransfer, oteSenderCheck, oteSenderTransfer, type OteMsg, type OteReceiverSetup, type OteSenderSetup } from './ot/extension.ts';
-import { Fn, H, be32, bytesToHex, concatBytes, ctEqual, getBit, hashToScalar, hashToScalars, parseArray, parseBytes, parseScalar, randomScalar, scalarToBytes, type Rng } from './util.ts';
+import { Fn, H, be32, bytesToHex, ctEqual, getBit, hashToScalar, hashToScalars, parseArray, parseBytes, parseScalar, randomScalar, scalarFromBytesFast, scalarToBytes, scalarToBytesFast, type Rng } from './util.ts';
 
 /** Inputs per multiplication in signing (DKLs23 Protocol 3.6 multiplies by r_i and sk_i). */
 export const L = 2;
@@ -43,10 +43,14 @@ function challenges(sid: Uint8Array, bobDigest: Uint8Array, tauBytes: Uint8Array
   const c = hashToScalars('rvole-chi', 2 * L, sid, bobDigest, H('rvole-tau', tauBytes));
   return { ct: c.slice(0, L), ch: c.slice(L) };
 }
+function packScalars(rows: bigint[][]): Uint8Array {
+  const out = new Uint8Array(32 * rows.reduce((n, r) => n + r.length, 0));
+  let off = 0;
+  for (const row of rows) for (const x of row) { scalarToBytesFast(x, out, off); off += 32; }
+  return out;
+}
 function rDigest(sid: Uint8Array, r: bigint[][]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const row of r) for (const x of row) parts.push(scalarToBytes(x));
-  return H('rvole-r', sid, concatBytes(...parts));
+  return H('rvole-r', sid, packScalars(r));
 }
 
 export interface MulReceiverKeep { b: bigint; keep: ReturnType<typeof oteReceiverStart>['keep'] }
@@ -75,7 +79,7 @@ export function mulSenderRespond(setup: OteSenderSetup, sid: Uint8Array, msg1: u
     ah.push(randomScalar(rng));
   }
   const { out, tau } = oteSenderTransfer(setup, execSid, rows, [...at, ...ah]);
-  const tauBytes = concatBytes(...tau.flatMap((row) => row.map(scalarToBytes)));
+  const tauBytes = packScalars(tau);
   const { ct, ch } = challenges(sid, digest, tauBytes);
   const r: bigint[][] = [];
   const u: bigint[] = [];
@@ -113,11 +117,9 @@ export function mulReceiverFinish(keep: MulReceiverKeep, sid: Uint8Array, msg2: 
     const row: bigint[] = new Array(ELL);
     for (let j = 0; j < ELL; j++) {
       const off = (w * ELL + j) * 32;
-      try {
-        row[j] = Fn.fromBytes(tauBytes.subarray(off, off + 32));
-      } catch {
-        throw new ProtocolError('invalid RVOLE tau (out of range)', culprit);
-      }
+      const v = scalarFromBytesFast(tauBytes.subarray(off, off + 32));
+      if (v === undefined) throw new ProtocolError('invalid RVOLE tau (out of range)', culprit);
+      row[j] = v;
     }
     tau.push(row);
   }

@@ -97,13 +97,41 @@ export class ScalarOracle {
     const buf = chacha20(key, this.nonce, this.zero);
     key.fill(0);
     const res: bigint[] = new Array(count);
-    for (let i = 0; i < count; i++) res[i] = Fn.create(bytesToNumberBE(buf.subarray(48 * i, 48 * i + 48)));
+    for (let i = 0; i < count; i++) res[i] = Fn.create(beToBigint(buf.subarray(48 * i, 48 * i + 48)));
     buf.fill(0);
     return res;
   }
 }
 
 // ---------------------------------------------------------------- scalars and points
+
+/**
+ * Big-endian bytes ↔ non-negative integer, 8 bytes at a time (noble's bytesToNumberBE /
+ * numberToBytesBE go through hex strings; these are the same encodings, used on the OT hot path).
+ * Integer encoding only: every reduction and range check stays with noble (Fn.create / Fn.isValid).
+ */
+export function beToBigint(b: Uint8Array): bigint {
+  if (b.length % 8 !== 0) return bytesToNumberBE(b);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let x = 0n;
+  for (let i = 0; i < b.length; i += 8) x = (x << 64n) | dv.getBigUint64(i, false);
+  return x;
+}
+const M64 = (1n << 64n) - 1n;
+/** 32-byte big-endian encoding of a scalar (x must already be in [0, q)). */
+export function scalarToBytesFast(x: bigint, out = new Uint8Array(32), off = 0): Uint8Array {
+  const dv = new DataView(out.buffer, out.byteOffset + off, 32);
+  for (let i = 24; i >= 0; i -= 8) {
+    dv.setBigUint64(i, x & M64, false);
+    x >>= 64n;
+  }
+  return out;
+}
+/** Parse a canonical 32-byte scalar; undefined if ≥ q (range check by noble's Fn.isValid). */
+export function scalarFromBytesFast(b: Uint8Array): bigint | undefined {
+  const x = beToBigint(b);
+  return Fn.isValid(x) ? x : undefined;
+}
 
 export function scalarToBytes(s: bigint): Uint8Array {
   return Fn.toBytes(s);

@@ -142,3 +142,24 @@ test('property: RVOLE is correct for random inputs, and any single flipped bit o
     { numRuns: 25 },
   );
 });
+
+test('property: the hot-path integer encodings agree with noble (bytesToNumberBE / Fn.toBytes / Fn.fromBytes)', async () => {
+  const fc = (await import('fast-check')).default;
+  const { bytesToNumberBE } = await import('@noble/curves/utils.js');
+  const { beToBigint, scalarToBytesFast, scalarFromBytesFast } = await import('../../../src/crypto/dkls23/util.ts');
+  fc.assert(fc.property(fc.uint8Array({ minLength: 48, maxLength: 48 }), (b) => beToBigint(b) === bytesToNumberBE(b)), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.bigInt({ min: 0n, max: Fn.ORDER - 1n }), (x) => {
+      const b = scalarToBytesFast(x);
+      assert.deepEqual(b, Fn.toBytes(x));
+      assert.equal(scalarFromBytesFast(b), x);
+    }),
+    { numRuns: 300 },
+  );
+  for (const x of [Fn.ORDER, Fn.ORDER + 1n, (1n << 256n) - 1n]) {
+    const b = new Uint8Array(32);
+    let v = x;
+    for (let i = 31; i >= 0; i--) { b[i] = Number(v & 0xffn); v >>= 8n; }
+    assert.equal(scalarFromBytesFast(b), undefined, 'values ≥ q are rejected');
+  }
+});
