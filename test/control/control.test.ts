@@ -86,7 +86,7 @@ describe('control documents', () => {
   });
 
   test('unknown fields and bad values are rejected with their path', () => {
-    const s = signControlDoc(docs[1], OWNER);
+    const s = signControlDoc(docs[1] as GrantDoc, OWNER);
     const err = (v: unknown) => {
       try {
         verifyControlDoc(v, [OWNER_PUB]);
