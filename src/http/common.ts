@@ -4,6 +4,9 @@
  * bearer tokens compared in constant time. Routes stay thin: validate, call the core, map errors.
  */
 import { Hono, type Context } from 'hono';
+import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -94,3 +97,21 @@ export const hex = (bytes?: number) =>
     .regex(/^(0x)?([0-9a-fA-F]{2})*$/, 'must be hex')
     .transform((s) => s.replace(/^0x/, '').toLowerCase())
     .refine((s) => bytes === undefined || s.length === bytes * 2, { message: bytes === undefined ? 'bad length' : `must be ${bytes} bytes` });
+
+/** Serves `app` on host:port (0 = any free port) and resolves once listening, with the port. */
+export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(s as Server));
+  });
+  // Keep idle keep-alive connections longer than clients do, so a client never sends a request
+  // on a socket the server is closing at that moment ("other side closed").
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  const addr = server.address();
+  return { server, port: typeof addr === 'object' && addr ? addr.port : port, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/** A secret from the environment, else from a file in the data dir (trimmed), else undefined. */
+export function readSecret(env: string | undefined, file: string): string | undefined {
+  return env ?? (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
+}

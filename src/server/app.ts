@@ -2,13 +2,12 @@
  * The public HTTP API (`/v1`, bearer-token authenticated, JSON). Routes are thin: validate with
  * zod, call the coordinator, answer. Errors are `{"error":{"code","message","requestId"}}`.
  */
-import { serve } from '@hono/node-server';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { FleetkeyError } from '../errors.ts';
-import { baseApp, bearer, jsonBody, makeLogger, parse, secretEquals, type Logger } from '../http/common.ts';
+import { baseApp, bearer, jsonBody, listen, makeLogger, parse, readSecret, secretEquals, type Logger } from '../http/common.ts';
 import type { PeerInfo } from '../signer/envelope.ts';
 import { dbConfigFrom, openDb } from '../store/db.ts';
 import { ServerStore } from '../store/server-store.ts';
@@ -94,10 +93,6 @@ export interface ServerOptions {
   quiet?: boolean;
 }
 
-function readSecret(env: string | undefined, file: string): string | undefined {
-  return env ?? (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
-}
-
 export async function runServer(o: ServerOptions) {
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const log = makeLogger('server', o.quiet);
@@ -114,22 +109,14 @@ export async function runServer(o: ServerOptions) {
   const coord = new Coordinator(store, signers, log, audit);
   signers.startProbing(1000, () => coord.deliverOwedCommits());
   const app = serverApp(coord, adminToken, log, { threshold: Number(process.env.FLEETKEY_DEFAULT_THRESHOLD ?? 2) || 2 });
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host ?? '127.0.0.1' }, () => resolve(s));
-  });
-  // Keep idle keep-alive connections longer than clients do, so a client never sends a request
-  // on a socket the server is closing at that moment ("other side closed").
-  (server as import('node:http').Server).keepAliveTimeout = 65_000;
-  (server as import('node:http').Server).headersTimeout = 66_000;
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  const { port, close } = await listen(app, o.port, o.host);
   log.info('server listening', { port });
   return {
     coord,
     port,
     async close() {
       signers.stop();
-      await new Promise<void>((r) => server.close(() => r()));
+      await close();
       await db.close();
     },
   };

@@ -2,11 +2,10 @@
  * The signer node's HTTP surface. Only `GET /healthz` and `GET /v1/identity` are open; every other
  * route needs the cluster token. Routes validate, call SignerNode, and map errors.
  */
-import { serve } from '@hono/node-server';
 import { join } from 'node:path';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { FleetkeyError } from '../errors.ts';
-import { baseApp, bearer, jsonBody, makeLogger, parse, secretEquals, type Logger } from '../http/common.ts';
+import { baseApp, bearer, jsonBody, listen, makeLogger, parse, readSecret, secretEquals, type Logger } from '../http/common.ts';
 import { dbConfigFrom, openDb } from '../store/db.ts';
 import { SignerStore } from '../store/signer-store.ts';
 import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, startSchema } from './node.ts';
@@ -47,27 +46,19 @@ export interface SignerOptions {
 export async function runSigner(o: SignerOptions) {
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const log = makeLogger('signer', o.quiet);
-  const token = o.token ?? process.env.FLEETKEY_CLUSTER_TOKEN ?? (existsSync(join(o.dataDir, 'cluster-token')) ? readFileSync(join(o.dataDir, 'cluster-token'), 'utf8').trim() : undefined);
+  const token = o.token ?? readSecret(process.env.FLEETKEY_CLUSTER_TOKEN, join(o.dataDir, 'cluster-token'));
   if (!token) throw new FleetkeyError('bad_request', 'no cluster token: set FLEETKEY_CLUSTER_TOKEN or write DATA/cluster-token');
   const sealer = makeSealer(loadKek(join(o.dataDir, 'kek.key')));
   const db = await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'signer.db'), o.dbSchema));
   const node = await SignerNode.open(new SignerStore(db), sealer, join(o.dataDir, 'peers.json'), log);
   const app = signerApp(node, token, log);
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host ?? '127.0.0.1' }, () => resolve(s));
-  });
-  // Keep idle keep-alive connections longer than clients do, so a client never sends a request
-  // on a socket the server is closing at that moment ("other side closed").
-  (server as import('node:http').Server).keepAliveTimeout = 65_000;
-  (server as import('node:http').Server).headersTimeout = 66_000;
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  const { port, close } = await listen(app, o.port, o.host);
   log.info('signer listening', { nodeId: node.keys.nodeId, port });
   return {
     node,
     port,
     async close() {
-      await new Promise<void>((r) => server.close(() => r()));
+      await close();
       await db.close();
     },
   };

@@ -7,15 +7,13 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import * as btc from '@scure/btc-signer';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
-import { api, startCluster } from '../helpers/cluster.ts';
+import { api, startCluster, verifySig } from '../helpers/cluster.ts';
 
-const verify = (scheme: string, pk: string, msg: Uint8Array, sig: string) =>
-  scheme === 'ed25519' ? ed25519.verify(hexToBytes(sig), msg, hexToBytes(pk), { zip215: false }) : schnorr.verify(hexToBytes(sig), msg, hexToBytes(pk));
+const verify = verifySig;
 
 describe('threshold cluster, 3 signer processes', () => {
   let c: LocalCluster;

@@ -2,7 +2,17 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { schnorr } from '@noble/curves/secp256k1.js';
+import { hexToBytes } from '@noble/hashes/utils.js';
 import { LocalCluster } from '../../src/cli/cluster.ts';
+
+/** The independent verifiers: noble's plain RFC 8032 Ed25519 (strict) and BIP340. */
+export function verifySig(scheme: string, publicKeyHex: string, msg: Uint8Array, sigHex: string): boolean {
+  return scheme === 'ed25519'
+    ? ed25519.verify(hexToBytes(sigHex), msg, hexToBytes(publicKeyHex), { zip215: false })
+    : schnorr.verify(hexToBytes(sigHex), msg, hexToBytes(publicKeyHex));
+}
 
 export async function startCluster(signers = 3, postgres?: string): Promise<LocalCluster> {
   return LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-cluster-')), signers, quiet: true, postgres });
