@@ -35,7 +35,7 @@ export function createRequest({ url, token, fetch = globalThis.fetch }: ClientCo
         message: typeof error.message === 'string' ? error.message : error.code,
         status: res.status,
         requestId: typeof error.requestId === 'string' ? error.requestId : requestId,
-        details: typeof error.details === 'object' && error.details !== null ? (error.details as Record<string, unknown>) : undefined,
+        data: typeof error.details === 'object' && error.details !== null ? (error.details as Record<string, unknown>) : undefined,
       });
     // Not the API's JSON (a proxy's error page, an empty answer): say what came back.
     throw new FleetkeyApiError({ code: 'internal', message: `HTTP ${res.status} from ${method} ${path}: not a fleetkey API answer (${text.slice(0, 120) || 'empty body'})`, status: res.status, requestId });

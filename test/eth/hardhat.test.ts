@@ -24,11 +24,12 @@ import {
   type LocalAccount,
   type PublicClient,
   type WalletClient,
+  BaseError,
 } from 'viem';
 import { nonceManager, privateKeyToAccount } from 'viem/accounts';
 import { hardhat } from 'viem/chains';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
-import { createClient, toViemAccount, type FleetkeyClient } from 'fleetkey/sdk';
+import { FleetkeyApiError, createClient, toViemAccount, type FleetkeyClient } from 'fleetkey/sdk';
 import { startCluster } from '../helpers/cluster.ts';
 import { tokenAbi, tokenBytecode } from './fixture/token.ts';
 
@@ -192,5 +193,21 @@ describe('Ethereum end to end: a Hardhat node and a 2-of-3 threshold-ECDSA walle
     assert.ok(await verifyTypedData({ address: account.address, domain, types, primaryType: 'Permit', message, signature }));
     assert.equal(ethersVerifyTypedData(domain, { Permit: [...types.Permit] }, message, signature), account.address);
     assert.notEqual(ethersVerifyTypedData(domain, { Permit: [...types.Permit] }, { ...message, value: 1n }, signature), account.address);
+  });
+
+  // Last: it leaves the cluster short of signers.
+  test('with two of three signers down, viem’s error carries the FleetkeyApiError and nothing is sent', async () => {
+    const nonce = await publicClient.getTransactionCount({ address: account.address });
+    await Promise.all([cluster!.kill('signer-2'), cluster!.kill('signer-3')]);
+    const error = await fleet.sendTransaction({ account, chain: hardhat, to: HARDHAT_ACCOUNT_1, value: 1n }).then(
+      () => assert.fail('sent without a quorum'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof BaseError, String(error));
+    const cause = error.walk((e) => e instanceof FleetkeyApiError);
+    assert.ok(cause instanceof FleetkeyApiError, error.message);
+    assert.equal(cause.code, 'not_enough_signers');
+    assert.equal(cause.status, 503);
+    assert.equal(await publicClient.getTransactionCount({ address: account.address }), nonce);
   });
 });

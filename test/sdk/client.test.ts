@@ -113,6 +113,8 @@ describe('sdk: createClient against a real cluster', () => {
     assert.match(missing.message, /wal_000000000000000000000000|not found/i);
     const invalid = await rejects(client.createWallet({ scheme: 'ed25519', threshold: 4, signers: 3 }), { code: 'validation_failed', status: 400 });
     assert.match(invalid.message, /threshold/);
+    assert.equal(invalid.data?.field, 'threshold', 'the server’s details, as data');
+    assert.equal(invalid.details, undefined, 'viem reads details as a string: never an object here');
     await rejects(client.signHash({ walletId: ecdsa.id, hash: '0x1234' }), { code: 'validation_failed', status: 400 });
     await rejects(client.signMessage({ walletId: frost.id, message: 'hi' }), { code: 'unsupported', status: 400 });
     await rejects(client.signTransaction({ walletId: ecdsa.id, transaction: '0x02c0' }), { code: 'decode_failed', status: 400 });
