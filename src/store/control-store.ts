@@ -1,0 +1,406 @@
+/**
+ * A signer node's control-plane state: the owner-signed documents it has accepted (policy versions
+ * per wallet, grants, revocations, approver registries), its request log (idempotency by request id,
+ * grant use counts) and its own usage counters, against which it reserves amounts atomically before
+ * taking part in a signature.
+ *
+ * Reservations. `reserve` re-checks every cap of a policy Decision's reservations against committed +
+ * live reserved usage and records the amounts, in ONE transaction, all or nothing. Writers to the
+ * same counter are serialized: on SQLite by the single connection and BEGIN IMMEDIATE; on PostgreSQL
+ * (READ COMMITTED) by a row lock on `control_locks` per counter (and per grant), taken with an
+ * upsert in a fixed (sorted) order so two requests can never deadlock. A request id is claimed by
+ * inserting its log row first, so two concurrent reserves of the same id run one after the other.
+ *
+ * Lifecycle of a request: reserved → committed (a share was produced: it counts for good) or
+ * released (nothing was produced: it stops counting). A reserved row whose ttl has passed stops
+ * counting by itself (`expireStale` marks it); `commit` still records it (a signature that exists
+ * is counted even if late — the safe direction), so the ttl must outlast a signing session.
+ *
+ * SQL note: db.ts maps `$n` to SQLite's positional `?`, so every placeholder appears once, in order.
+ *
+ * Counter keys come from the policy engine (`sum/wallet/…`, `count/fleet/…`): `wallet` keys are
+ * stored per wallet id, `fleet` keys across every wallet on this node.
+ */
+import { z } from 'zod';
+import { FleetkeyError } from '../errors.ts';
+import type { Reservation } from '../policy/evaluate.ts';
+import type { UsageView } from '../policy/usage.ts';
+import { controlDocDigest, verifyControlDoc } from '../control/documents.ts';
+import { approversDocSchema, grantDocSchema, idSchema, msSchema, parseOrThrow, policyDocSchema, requestIdSchema, type ApproversDoc, type ControlDoc, type GrantDoc, type PolicyDoc, type SignedControlDoc } from '../control/schemas.ts';
+import type { Db, Queryable, Row } from './db.ts';
+
+export const CONTROL_MIGRATIONS = [
+  `CREATE TABLE control_policies (
+     wallet_id TEXT NOT NULL, version BIGINT NOT NULL, digest TEXT NOT NULL, signed_json TEXT NOT NULL, stored_at BIGINT NOT NULL,
+     PRIMARY KEY (wallet_id, version));
+   CREATE TABLE control_grants (
+     id TEXT PRIMARY KEY, digest TEXT NOT NULL, expires_at BIGINT NOT NULL, signed_json TEXT NOT NULL, stored_at BIGINT NOT NULL);
+   CREATE TABLE control_revocations (grant_id TEXT PRIMARY KEY, digest TEXT NOT NULL, signed_json TEXT NOT NULL, stored_at BIGINT NOT NULL);
+   CREATE TABLE control_approvers (version BIGINT PRIMARY KEY, digest TEXT NOT NULL, signed_json TEXT NOT NULL, stored_at BIGINT NOT NULL);
+   CREATE TABLE control_locks (name TEXT PRIMARY KEY);
+   CREATE TABLE control_requests (
+     request_id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL, grant_id TEXT, request_digest TEXT NOT NULL,
+     status TEXT NOT NULL, reserved_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+   CREATE INDEX control_requests_grant ON control_requests (grant_id, status);
+   CREATE TABLE control_usage (
+     request_id TEXT NOT NULL, idx INTEGER NOT NULL, counter TEXT NOT NULL, counter_key TEXT NOT NULL, kind TEXT NOT NULL,
+     amount TEXT NOT NULL, at BIGINT NOT NULL, keep_until BIGINT NOT NULL, PRIMARY KEY (request_id, idx));
+   CREATE INDEX control_usage_counter ON control_usage (counter, at)`,
+];
+
+/** Longest window a policy may have (366 days) plus a day: what an unfiltered usage view loads. */
+const MAX_WINDOW_MS = 367 * 86_400_000;
+
+export type RequestStatus = 'reserved' | 'committed' | 'released' | 'expired';
+
+export interface StoredReservation {
+  counterKey: string;
+  kind: 'sum' | 'count';
+  amount: bigint;
+  /** Record time (the reservation's `now`). */
+  at: number;
+}
+
+export interface RequestRecord {
+  requestId: string;
+  walletId: string;
+  grantId: string | null;
+  requestDigest: string;
+  status: RequestStatus;
+  reservedAt: number;
+  /** Until when a 'reserved' request counts. */
+  expiresAt: number;
+  reservations: StoredReservation[];
+}
+
+export interface ReserveOptions {
+  walletId: string;
+  /** requestDigest of the agent request: a request id reused for other content is a `conflict`. */
+  requestDigest: string;
+  now: number;
+  /** How long the reservation counts if neither committed nor released. */
+  ttlMs: number;
+  /** The grant the request uses: counted for usesSoFar, and its maxUses enforced atomically. */
+  grant?: { id: string; maxUses?: number };
+}
+
+export interface ExceededCheck {
+  counterKey: string;
+  windowMs: number;
+  max: bigint;
+  /** Committed + live reserved usage in the window, before this request. */
+  used: bigint;
+  amount: bigint;
+}
+
+export type ReserveResult =
+  | { ok: true; replayed: boolean; request: RequestRecord }
+  | { ok: false; reason: 'limit_exceeded'; exceeded: ExceededCheck[] }
+  | { ok: false; reason: 'grant_exhausted'; usesSoFar: number; maxUses: number };
+
+export type PutResult = { kind: ControlDoc['kind']; status: 'stored' | 'exists'; digest: string };
+
+export interface StoredPolicy {
+  walletId: string;
+  version: number;
+  digest: string;
+  doc: PolicyDoc;
+  signed: SignedControlDoc<PolicyDoc>;
+}
+
+const counterKeySchema = z.string().max(2048).regex(/^(sum|count)\/(wallet|fleet)\/\S+$/, 'a policy counter key (sum|count)/(wallet|fleet)/…');
+const checkSchema = z.strictObject({ windowMs: z.number().int().min(1).max(MAX_WINDOW_MS), max: z.bigint().min(0n) });
+const reservationSchema = z
+  .strictObject({ counterKey: counterKeySchema, amount: z.bigint().min(0n), windowMs: z.number().int().min(1).max(MAX_WINDOW_MS), kind: z.enum(['sum', 'count']), checks: z.array(checkSchema).max(64) })
+  .refine((r) => r.kind === 'sum' || r.amount === 1n, { message: 'a count reservation is 1', path: ['amount'] })
+  .refine((r) => r.kind === (r.counterKey.startsWith('sum/') ? 'sum' : 'count'), { message: 'kind does not match the counter key', path: ['kind'] });
+const reserveOptionsSchema = z.strictObject({
+  walletId: idSchema,
+  requestDigest: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex'),
+  now: msSchema,
+  ttlMs: z.number().int().min(1).max(MAX_WINDOW_MS),
+  grant: z.strictObject({ id: idSchema, maxUses: z.number().int().min(1).optional() }).optional(),
+});
+
+/** Thrown inside a transaction to roll it back with an answer. */
+class Refused {
+  constructor(readonly result: Extract<ReserveResult, { ok: false }>) {}
+}
+
+const LIVE = `(r.status = 'committed' OR (r.status = 'reserved' AND r.expires_at > $NOW))`;
+
+export class ControlStore {
+  private readonly owners: string[];
+
+  constructor(
+    readonly db: Db,
+    opts: { ownerPublicKeys: readonly string[] },
+  ) {
+    if (!opts.ownerPublicKeys.length) throw new FleetkeyError('bad_request', 'at least one owner public key must be pinned');
+    this.owners = opts.ownerPublicKeys.map((k) => k.toLowerCase());
+  }
+
+  async init(): Promise<void> {
+    await this.db.migrate('control', CONTROL_MIGRATIONS);
+  }
+
+  // ---- control documents ----
+
+  /**
+   * Verifies an owner-signed document against the pinned keys and stores it. Policies and approver
+   * registries are versioned: a version lower than or equal to the stored one is a `conflict`
+   * (resubmitting the identical signed document is a no-op, 'exists', so forwarding is retry-safe).
+   * A grant id is issued once (same document again: 'exists'; another: `conflict`). Revocations are
+   * kept even for grants this node has not seen yet.
+   */
+  async putControlDoc(signed: unknown, now = Date.now()): Promise<PutResult> {
+    const doc = verifyControlDoc(signed, this.owners);
+    const digest = controlDocDigest(doc);
+    const json = JSON.stringify({ ...(signed as object), doc });
+    const done = (status: 'stored' | 'exists'): PutResult => ({ kind: doc.kind, status, digest });
+    return this.db.tx(async (q) => {
+      switch (doc.kind) {
+        case 'policy':
+        case 'approvers': {
+          await lockAll(q, [doc.kind === 'policy' ? `policy/${doc.walletId}` : 'approvers']);
+          const top =
+            doc.kind === 'policy'
+              ? await q.all(`SELECT version, digest FROM control_policies WHERE wallet_id = $1 ORDER BY version DESC LIMIT 1`, [doc.walletId])
+              : await q.all(`SELECT version, digest FROM control_approvers ORDER BY version DESC LIMIT 1`);
+          if (top[0]) {
+            const v = Number(top[0].version);
+            if (v === doc.version && top[0].digest === digest) return done('exists');
+            if (doc.version <= v) throw new FleetkeyError('conflict', `${doc.kind} version ${doc.version} is not newer than the stored version ${v}`, { details: { version: v } });
+          }
+          if (doc.kind === 'policy')
+            await q.run(`INSERT INTO control_policies (wallet_id, version, digest, signed_json, stored_at) VALUES ($1, $2, $3, $4, $5)`, [doc.walletId, doc.version, digest, json, now]);
+          else await q.run(`INSERT INTO control_approvers (version, digest, signed_json, stored_at) VALUES ($1, $2, $3, $4)`, [doc.version, digest, json, now]);
+          return done('stored');
+        }
+        case 'grant': {
+          const n = await q.run(`INSERT INTO control_grants (id, digest, expires_at, signed_json, stored_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, [doc.id, digest, doc.expiresAt, json, now]);
+          if (n) return done('stored');
+          const old = await q.all(`SELECT digest FROM control_grants WHERE id = $1`, [doc.id]);
+          if (old[0]?.digest === digest) return done('exists');
+          throw new FleetkeyError('conflict', `grant ${doc.id} already exists with other content`, { details: { grantId: doc.id } });
+        }
+        case 'revocation': {
+          const n = await q.run(`INSERT INTO control_revocations (grant_id, digest, signed_json, stored_at) VALUES ($1, $2, $3, $4) ON CONFLICT (grant_id) DO NOTHING`, [doc.grantId, digest, json, now]);
+          return done(n ? 'stored' : 'exists');
+        }
+      }
+    });
+  }
+
+  async getGrant(id: string): Promise<GrantDoc | undefined> {
+    const r = await this.db.all(`SELECT signed_json FROM control_grants WHERE id = $1`, [id]);
+    return r[0] ? parseOrThrow(grantDocSchema, JSON.parse(r[0].signed_json as string).doc, 'stored grant') : undefined;
+  }
+
+  async isRevoked(grantId: string): Promise<boolean> {
+    return (await this.db.all(`SELECT 1 AS x FROM control_revocations WHERE grant_id = $1`, [grantId])).length > 0;
+  }
+
+  /** The highest policy version stored for the wallet, with its signed document (to forward or audit). */
+  async latestPolicy(walletId: string): Promise<StoredPolicy | undefined> {
+    const r = await this.db.all(`SELECT version, digest, signed_json FROM control_policies WHERE wallet_id = $1 ORDER BY version DESC LIMIT 1`, [walletId]);
+    if (!r[0]) return undefined;
+    const signed = JSON.parse(r[0].signed_json as string) as SignedControlDoc<PolicyDoc>;
+    const doc = parseOrThrow(policyDocSchema, signed.doc, 'stored policy');
+    return { walletId, version: Number(r[0].version), digest: r[0].digest as string, doc, signed: { ...signed, doc } };
+  }
+
+  /** The latest approver registry. */
+  async approvers(): Promise<ApproversDoc | undefined> {
+    const r = await this.db.all(`SELECT signed_json FROM control_approvers ORDER BY version DESC LIMIT 1`);
+    return r[0] ? parseOrThrow(approversDocSchema, JSON.parse(r[0].signed_json as string).doc, 'stored approvers') : undefined;
+  }
+
+  // ---- usage ----
+
+  /**
+   * A snapshot UsageView for the policy engine (whose interface is synchronous): committed + live
+   * reserved records of `walletId`'s wallet-scoped counters and of the fleet-scoped ones. With
+   * `keys`, only those counters are loaded and asking for another throws (so nothing reads an
+   * empty history by accident): evaluate once with NO_USAGE, take the decision's reservation keys
+   * (a deny cannot turn into an allow with more usage), load them, evaluate again. The
+   * authoritative check is `reserve`, which repeats every cap inside its transaction.
+   * Records later than `now` (clock skew between calls) count too: the safe direction.
+   */
+  async usageView(walletId: string, opts: { now: number; keys?: readonly string[] }): Promise<UsageView> {
+    const w = parseOrThrow(idSchema, walletId, 'walletId');
+    const now = parseOrThrow(msSchema, opts.now, 'now');
+    const keys = opts.keys?.map((k, i) => parseOrThrow(counterKeySchema, k, `keys[${i}]`));
+    const since = now - MAX_WINDOW_MS;
+    const rows: Row[] = [];
+    const base = `SELECT u.counter_key, u.amount, u.at FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE ${LIVE.replace('$NOW', '$1')} AND u.at > $2`;
+    if (keys) for (const k of new Set(keys)) rows.push(...(await this.db.all(`${base} AND u.counter = $3`, [now, since, storageKey(w, k)])));
+    // substr, not LIKE: wallet ids may contain "_", a LIKE wildcard.
+    else rows.push(...(await this.db.all(`${base} AND (substr(u.counter, 1, $3) = $4 OR substr(u.counter, 1, 2) = '*/')`, [now, since, w.length + 1, `${w}/`])));
+    const byKey = new Map<string, { amount: bigint; at: number }[]>();
+    for (const r of rows) {
+      const k = r.counter_key as string;
+      const list = byKey.get(k) ?? (byKey.set(k, []), byKey.get(k)!);
+      list.push({ amount: BigInt(r.amount as string), at: Number(r.at) });
+    }
+    const loaded = keys ? new Set(keys) : undefined;
+    const records = (key: string) => {
+      if (loaded && !loaded.has(key)) throw new FleetkeyError('internal', `usage for counter ${key} was not loaded`);
+      return byKey.get(key) ?? [];
+    };
+    return {
+      sum: (key, sinceMs) => records(key).reduce((s, r) => (r.at > sinceMs ? s + r.amount : s), 0n),
+      count: (key, sinceMs) => records(key).filter((r) => r.at > sinceMs).length,
+    };
+  }
+
+  /**
+   * Reserves a decision's amounts for one request, or refuses without writing anything. For each
+   * check of each reservation: usage in (now − windowMs, …] + this request's amount on that counter
+   * ≤ max. Idempotent by request id: a live or committed request answers `replayed: true` with
+   * what it holds and counts nothing again; a released or expired one is checked and reserved
+   * afresh. A request id reused for another request (digest or wallet differs) is a `conflict`.
+   */
+  async reserve(requestId: string, reservations: readonly Reservation[], options: ReserveOptions): Promise<ReserveResult> {
+    const id = parseOrThrow(requestIdSchema, requestId, 'requestId');
+    const list = reservations.map((r, i) => parseOrThrow(reservationSchema, r, `reservations[${i}]`));
+    const o = parseOrThrow(reserveOptionsSchema, options, 'options');
+    try {
+      return await this.db.tx(async (q) => {
+        // Claim the request id first: a concurrent reserve of the same id waits here for us.
+        const claimed = await q.run(
+          `INSERT INTO control_requests (request_id, wallet_id, grant_id, request_digest, status, reserved_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7) ON CONFLICT (request_id) DO NOTHING`,
+          [id, o.walletId, o.grant?.id ?? null, o.requestDigest, o.now, o.now + o.ttlMs, o.now],
+        );
+        if (!claimed) {
+          const old = (await q.all(`SELECT * FROM control_requests WHERE request_id = $1${this.db.kind === 'postgres' ? ' FOR UPDATE' : ''}`, [id]))[0];
+          if (old.request_digest !== o.requestDigest || old.wallet_id !== o.walletId || (old.grant_id ?? null) !== (o.grant?.id ?? null))
+            throw new FleetkeyError('conflict', `request id ${id} was already used for another request`, { details: { requestId: id } });
+          const status = old.status as RequestStatus;
+          if (status === 'committed' || (status === 'reserved' && Number(old.expires_at) > o.now)) return { ok: true as const, replayed: true, request: (await readRequest(q, id))! };
+          // released or expired: start over (the old rows stop existing; on refusal the rollback restores them)
+          await q.run(`DELETE FROM control_usage WHERE request_id = $1`, [id]);
+          await q.run(`UPDATE control_requests SET status = 'reserved', reserved_at = $1, expires_at = $2, updated_at = $3 WHERE request_id = $4`, [o.now, o.now + o.ttlMs, o.now, id]);
+        }
+        const stored = list.map((r) => ({ ...r, counter: storageKey(o.walletId, r.counterKey) }));
+        await lockAll(q, [...stored.map((r) => `counter/${r.counter}`), ...(o.grant?.maxUses ? [`grant/${o.grant.id}`] : [])]);
+
+        if (o.grant?.maxUses !== undefined) {
+          const used = await usesOf(q, o.grant.id, o.now, id);
+          if (used >= o.grant.maxUses) throw new Refused({ ok: false, reason: 'grant_exhausted', usesSoFar: used, maxUses: o.grant.maxUses });
+        }
+        // This request's total per counter (a decision normally has one reservation per key).
+        const mine = new Map<string, bigint>();
+        for (const r of stored) mine.set(r.counter, (mine.get(r.counter) ?? 0n) + r.amount);
+        const exceeded: ExceededCheck[] = [];
+        const seen = new Set<string>();
+        for (const r of stored)
+          for (const c of r.checks) {
+            const tag = `${r.counter}\n${c.windowMs}\n${c.max}`;
+            if (seen.has(tag)) continue;
+            seen.add(tag);
+            const amounts = await q.all(
+              `SELECT u.amount FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE u.counter = $1 AND u.at > $2 AND ${LIVE.replace('$NOW', '$3')}`,
+              [r.counter, o.now - c.windowMs, o.now],
+            );
+            const used = r.kind === 'sum' ? amounts.reduce((s, a) => s + BigInt(a.amount as string), 0n) : BigInt(amounts.length);
+            const amount = mine.get(r.counter)!;
+            if (used + amount > c.max) exceeded.push({ counterKey: r.counterKey, windowMs: c.windowMs, max: c.max, used, amount });
+          }
+        if (exceeded.length) throw new Refused({ ok: false, reason: 'limit_exceeded', exceeded });
+        for (let i = 0; i < stored.length; i++) {
+          const r = stored[i];
+          await q.run(`INSERT INTO control_usage (request_id, idx, counter, counter_key, kind, amount, at, keep_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
+            id, i, r.counter, r.counterKey, r.kind, r.amount.toString(), o.now, o.now + r.windowMs,
+          ]);
+        }
+        return { ok: true as const, replayed: false, request: (await readRequest(q, id))! };
+      });
+    } catch (e) {
+      if (e instanceof Refused) return e.result;
+      throw e;
+    }
+  }
+
+  /**
+   * The node produced its share: the reservation counts for good. Also records a reservation whose
+   * ttl passed (the signature may exist; over-counting is the safe direction). A released request
+   * cannot be committed (`released`): release promised nothing was produced.
+   */
+  async commit(requestId: string, now = Date.now()): Promise<'committed' | 'already_committed' | 'released' | 'unknown'> {
+    return this.transition(requestId, now, 'committed', ['reserved', 'expired'], { committed: 'already_committed', released: 'released' });
+  }
+
+  /** Nothing was produced from this request: its amounts stop counting. A committed request stays committed (`committed`). */
+  async release(requestId: string, now = Date.now()): Promise<'released' | 'already_released' | 'committed' | 'unknown'> {
+    return this.transition(requestId, now, 'released', ['reserved', 'expired'], { released: 'already_released', committed: 'committed' });
+  }
+
+  /** Marks reservations past their ttl as expired (they already no longer count); returns their ids, for the audit log. */
+  async expireStale(now = Date.now()): Promise<string[]> {
+    const rows = await this.db.all(`UPDATE control_requests SET status = 'expired', updated_at = $1 WHERE status = 'reserved' AND expires_at <= $2 RETURNING request_id`, [now, now]);
+    return rows.map((r) => r.request_id as string).sort();
+  }
+
+  /** Deletes usage records older than their longest window, and those of released or expired requests. The request log stays (idempotency, grant uses). */
+  async pruneUsage(now = Date.now()): Promise<number> {
+    return this.db.tx(async (q) => {
+      const a = await q.run(`DELETE FROM control_usage WHERE keep_until <= $1`, [now]);
+      const b = await q.run(`DELETE FROM control_usage WHERE request_id IN (SELECT request_id FROM control_requests WHERE status IN ('released', 'expired'))`);
+      return a + b;
+    });
+  }
+
+  async getRequest(requestId: string): Promise<RequestRecord | undefined> {
+    return readRequest(this.db, requestId);
+  }
+
+  /** Requests made under the grant that count as uses: committed, or reserved and live at `now`. */
+  async usesSoFar(grantId: string, now = Date.now()): Promise<number> {
+    return usesOf(this.db, grantId, now);
+  }
+
+  private async transition<A extends string>(requestId: string, now: number, to: 'committed' | 'released', from: RequestStatus[], other: Partial<Record<RequestStatus, A>>): Promise<A | typeof to | 'unknown'> {
+    const id = parseOrThrow(requestIdSchema, requestId, 'requestId');
+    return this.db.tx(async (q) => {
+      const n = await q.run(`UPDATE control_requests SET status = $1, updated_at = $2 WHERE request_id = $3 AND status IN (${from.map((s) => `'${s}'`).join(', ')})`, [to, now, id]);
+      if (n) return to;
+      const r = await q.all(`SELECT status FROM control_requests WHERE request_id = $1`, [id]);
+      return r[0] ? other[r[0].status as RequestStatus]! : 'unknown';
+    });
+  }
+}
+
+/** `wallet` counters are per wallet (wallet ids never contain "/"), `fleet` counters shared ("*" starts no id). */
+function storageKey(walletId: string, counterKey: string): string {
+  return counterKey.split('/', 2)[1] === 'fleet' ? `*/${counterKey}` : `${walletId}/${counterKey}`;
+}
+
+/**
+ * Serializes writers per name until the transaction ends: the upsert takes the row lock on
+ * PostgreSQL (a no-op under SQLite's single writer). Names are locked in sorted order: no deadlocks.
+ */
+async function lockAll(q: Queryable, names: string[]): Promise<void> {
+  for (const n of [...new Set(names)].sort()) await q.run(`INSERT INTO control_locks (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = excluded.name`, [n]);
+}
+
+async function usesOf(q: Queryable, grantId: string, now: number, except?: string): Promise<number> {
+  const r = await q.all(`SELECT COUNT(*) AS n FROM control_requests r WHERE r.grant_id = $1 AND ${LIVE.replace('$NOW', '$2')} AND r.request_id <> $3`, [grantId, now, except ?? '']);
+  return Number(r[0].n);
+}
+
+async function readRequest(q: Queryable, id: string): Promise<RequestRecord | undefined> {
+  const r = (await q.all(`SELECT * FROM control_requests WHERE request_id = $1`, [id]))[0];
+  if (!r) return undefined;
+  const usage = await q.all(`SELECT counter_key, kind, amount, at FROM control_usage WHERE request_id = $1 ORDER BY idx`, [id]);
+  return {
+    requestId: id,
+    walletId: r.wallet_id as string,
+    grantId: (r.grant_id as string | null) ?? null,
+    requestDigest: r.request_digest as string,
+    status: r.status as RequestStatus,
+    reservedAt: Number(r.reserved_at),
+    expiresAt: Number(r.expires_at),
+    reservations: usage.map((u) => ({ counterKey: u.counter_key as string, kind: u.kind as 'sum' | 'count', amount: BigInt(u.amount as string), at: Number(u.at) })),
+  };
+}
