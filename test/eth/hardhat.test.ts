@@ -109,7 +109,7 @@ describe('Ethereum end to end: a Hardhat node and a 2-of-3 threshold-ECDSA walle
     return receipt;
   }
 
-  for (const type of ['eip1559', 'legacy'] as const) {
+  for (const type of ['eip1559', 'eip2930', 'legacy'] as const) {
     test(`${type} ETH transfer signed by the cluster is mined, balances move by exactly value and fee`, async (t) => {
       const value = parseEther('1.25');
       const [senderBefore, recipientBefore] = await Promise.all([publicClient.getBalance({ address: account.address }), publicClient.getBalance({ address: HARDHAT_ACCOUNT_1 })]);
