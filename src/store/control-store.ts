@@ -96,7 +96,8 @@ export interface ExceededCheck {
 export type ReserveResult =
   | { ok: true; replayed: boolean; request: RequestRecord }
   | { ok: false; reason: 'limit_exceeded'; exceeded: ExceededCheck[] }
-  | { ok: false; reason: 'grant_exhausted'; usesSoFar: number; maxUses: number };
+  | { ok: false; reason: 'grant_exhausted'; usesSoFar: number; maxUses: number }
+  | { ok: false; reason: 'grant_revoked' };
 
 export type PutResult = { kind: ControlDoc['kind']; status: 'stored' | 'exists'; digest: string };
 
@@ -285,6 +286,7 @@ export class ControlStore {
         const stored = list.map((r) => ({ ...r, counter: storageKey(o.walletId, r.counterKey) }));
         await lockAll(q, [...stored.map((r) => `counter/${r.counter}`), ...(o.grant?.maxUses ? [`grant/${o.grant.id}`] : [])]);
 
+        if (o.grant && (await q.all(`SELECT 1 AS x FROM control_revocations WHERE grant_id = $1`, [o.grant.id])).length) throw new Refused({ ok: false, reason: 'grant_revoked' });
         if (o.grant?.maxUses !== undefined) {
           const used = await usesOf(q, o.grant.id, o.now, id);
           if (used >= o.grant.maxUses) throw new Refused({ ok: false, reason: 'grant_exhausted', usesSoFar: used, maxUses: o.grant.maxUses });
@@ -327,13 +329,25 @@ export class ControlStore {
    * ttl passed (the signature may exist; over-counting is the safe direction). A released request
    * cannot be committed (`released`): release promised nothing was produced.
    */
-  async commit(requestId: string, now = Date.now()): Promise<'committed' | 'already_committed' | 'released' | 'unknown'> {
-    return this.transition(requestId, now, 'committed', ['reserved', 'expired'], { committed: 'already_committed', released: 'released' });
+  async commit(requestId: string, now = Date.now()): Promise<CommitResult> {
+    return this.db.tx((q) => commitIn(q, requestId, now));
+  }
+
+  /**
+   * The commit as a hook for another repository's transaction (SignerStore.consumeNonce's TxHook),
+   * so that consuming the nonce for a request and committing its reservation are one durable step.
+   * Throws `conflict` (rolling back that transaction too) unless the request ends up committed.
+   */
+  commitHook(requestId: string, now = Date.now()): (q: Queryable) => Promise<void> {
+    return async (q) => {
+      const r = await commitIn(q, requestId, now);
+      if (r !== 'committed' && r !== 'already_committed') throw new FleetkeyError('conflict', `request ${requestId} has no reservation to commit (${r})`, { details: { requestId, state: r } });
+    };
   }
 
   /** Nothing was produced from this request: its amounts stop counting. A committed request stays committed (`committed`). */
   async release(requestId: string, now = Date.now()): Promise<'released' | 'already_released' | 'committed' | 'unknown'> {
-    return this.transition(requestId, now, 'released', ['reserved', 'expired'], { released: 'already_released', committed: 'committed' });
+    return this.db.tx((q) => transition(q, requestId, now, 'released', { released: 'already_released', committed: 'committed' }));
   }
 
   /** Marks reservations past their ttl as expired (they already no longer count); returns their ids, for the audit log. */
@@ -360,15 +374,21 @@ export class ControlStore {
     return usesOf(this.db, grantId, now);
   }
 
-  private async transition<A extends string>(requestId: string, now: number, to: 'committed' | 'released', from: RequestStatus[], other: Partial<Record<RequestStatus, A>>): Promise<A | typeof to | 'unknown'> {
-    const id = parseOrThrow(requestIdSchema, requestId, 'requestId');
-    return this.db.tx(async (q) => {
-      const n = await q.run(`UPDATE control_requests SET status = $1, updated_at = $2 WHERE request_id = $3 AND status IN (${from.map((s) => `'${s}'`).join(', ')})`, [to, now, id]);
-      if (n) return to;
-      const r = await q.all(`SELECT status FROM control_requests WHERE request_id = $1`, [id]);
-      return r[0] ? other[r[0].status as RequestStatus]! : 'unknown';
-    });
-  }
+}
+
+export type CommitResult = 'committed' | 'already_committed' | 'released' | 'unknown';
+
+function commitIn(q: Queryable, requestId: string, now: number): Promise<CommitResult> {
+  return transition(q, requestId, now, 'committed', { committed: 'already_committed', released: 'released' });
+}
+
+/** reserved or expired → `to`; otherwise what `other` maps the current status to ('unknown' when there is no such request). */
+async function transition<T extends 'committed' | 'released', A extends string>(q: Queryable, requestId: string, now: number, to: T, other: Partial<Record<RequestStatus, A>>): Promise<T | A | 'unknown'> {
+  const id = parseOrThrow(requestIdSchema, requestId, 'requestId');
+  const n = await q.run(`UPDATE control_requests SET status = $1, updated_at = $2 WHERE request_id = $3 AND status IN ('reserved', 'expired')`, [to, now, id]);
+  if (n) return to;
+  const r = await q.all(`SELECT status FROM control_requests WHERE request_id = $1`, [id]);
+  return r[0] ? other[r[0].status as RequestStatus]! : 'unknown';
 }
 
 /** `wallet` counters are per wallet (wallet ids never contain "/"), `fleet` counters shared ("*" starts no id). */

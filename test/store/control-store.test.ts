@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb, type Db, type DbConfig } from '../../src/store/db.ts';
 import { ControlStore } from '../../src/store/control-store.ts';
+import { SignerStore } from '../../src/store/signer-store.ts';
 import { signControlDoc, publicKeyOf, type GrantDoc } from '../../src/control/index.ts';
 import { compilePolicy, evaluate, validatePolicy, NO_USAGE, type Reservation } from '../../src/policy/index.ts';
 import type { Action } from '../../src/chains/types.ts';
@@ -244,6 +245,31 @@ for (const [name, cfg] of backends) {
       assert.ok((await s.reserve(rid(100), [], opts(100, { grant: g }))).ok);
       assert.equal(await s.usesSoFar('grant-1', NOW), 3);
       assert.equal(await s.usesSoFar('other', NOW), 0);
+    });
+
+    test('a revoked grant reserves nothing, even when the revocation lands after the pre-check', async () => {
+      const s = await fresh(cfg);
+      assert.ok((await s.reserve(rid(1), [sum(USDC, 1n, 100n)], opts(1, { grant: { id: 'grant-1' } }))).ok);
+      await s.putControlDoc(signControlDoc({ kind: 'revocation', grantId: 'grant-1', issuedAt: NOW }, OWNER));
+      const r = await s.reserve(rid(2), [sum(USDC, 1n, 100n)], opts(2, { grant: { id: 'grant-1', maxUses: 10 } }));
+      assert.deepEqual(r, { ok: false, reason: 'grant_revoked' });
+      assert.equal(await s.getRequest(rid(2)), undefined);
+    });
+
+    test('commitHook: consuming the nonce and committing the reservation are one transaction', async () => {
+      const s = await fresh(cfg);
+      const signer = new SignerStore(s.db);
+      await signer.init();
+      await signer.putNonces([1, 2].map((i) => ({ id: `n${i}`, walletId: 'wal_a', epoch: 0, sealed: 's', commitment: 'c' })));
+      await s.reserve(rid(1), [sum(USDC, 10n, 100n)], opts(1));
+      assert.ok((await signer.consumeNonce('n1', 'wal_a', rid(1), s.commitHook(rid(1), NOW))).ok);
+      assert.equal((await s.getRequest(rid(1)))!.status, 'committed');
+      await s.reserve(rid(2), [sum(USDC, 10n, 100n)], opts(2));
+      await s.release(rid(2), NOW);
+      assert.equal(await code(signer.consumeNonce('n2', 'wal_a', rid(2), s.commitHook(rid(2), NOW))), 'conflict');
+      assert.equal(await signer.countNonces('wal_a'), 1, 'the nonce was not consumed for a released request');
+      assert.equal(await code(signer.consumeNonce('n2', 'wal_a', rid(3), s.commitHook(rid(3), NOW))), 'conflict', 'nor for an unknown one');
+      assert.equal(await signer.countNonces('wal_a'), 1);
     });
 
     test('usageView with keys refuses other keys; wallet scope separates wallets, fleet scope does not', async () => {
