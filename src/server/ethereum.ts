@@ -49,6 +49,8 @@ export async function signEthMessage(coord: Coordinator, walletId: string, body:
 }
 
 export async function signEthTypedData(coord: Coordinator, walletId: string, body: z.infer<typeof ethTypedDataSchema>, requestId: string) {
-  const { signature } = await signDigest(coord, walletId, 'evm_typed_data', body.typedData, requestId);
+  // viem lets a caller leave `domain` out (an empty domain); so do we.
+  const typedData = body.typedData.domain === undefined ? { ...body.typedData, domain: {} } : body.typedData;
+  const { signature } = await signDigest(coord, walletId, 'evm_typed_data', typedData, requestId);
   return { signature: '0x' + signature };
 }
