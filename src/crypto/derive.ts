@@ -264,6 +264,8 @@ interface SecpStep {
   il: bigint;
   childOdd: boolean;
   childTT: bigint;
+  /** tt_par·G, IL·G, tt_child·G (public, computed once per derivation). */
+  T: { parentTT: SecpPt; il: SecpPt; childTT: SecpPt };
   K: Uint8Array; // child BIP32 key, 33 bytes
   Q: SecpPt; // child output key (full point, as DKG packages store it)
   chainCode: Uint8Array;
@@ -276,19 +278,22 @@ function secpStep(gp: GroupPublic, d: Decoded<SecpPt>, index: number): SecpStep 
   const parent = tapTweak(Kb);
   // The record must be self-consistent: Q = (K even ? K : −K) + tt·G is commitments[0] and the
   // published x-only key (the DKG's own tweak, recomputed).
-  const Qpar = (parent.odd ? K.negate() : K).add(SecpPoint.BASE.multiplyUnsafe(parent.t));
+  const TTp = SecpPoint.BASE.multiplyUnsafe(parent.t);
+  const Qpar = (parent.odd ? K.negate() : K).add(TTp);
   if (!Qpar.equals(d.commitments[0]) || gp.publicKey !== bytesToHex(Qpar.toBytes(true).subarray(1)))
     throw new ProtocolError('derive: group key is not the TapTweak of its internal key');
   const mac = hmac.create(sha512, d.chainCode);
   const tw = bip32IL(mac, setIndex(concatBytes(Kb, new Uint8Array(4)), index));
   if (!tw) throw new ProtocolError('derive: I_L ≥ n, child key invalid (BIP32: use the next index)');
-  const Kc = K.add(SecpPoint.BASE.multiplyUnsafe(tw.il));
+  const IL = SecpPoint.BASE.multiplyUnsafe(tw.il);
+  const Kc = K.add(IL);
   if (Kc.is0()) throw new ProtocolError('derive: child key is the point at infinity (BIP32: use the next index)');
   const KcB = Kc.toBytes(true);
   const child = tapTweak(KcB);
-  const Q = (child.odd ? Kc.negate() : Kc).add(SecpPoint.BASE.multiplyUnsafe(child.t));
+  const TTc = SecpPoint.BASE.multiplyUnsafe(child.t);
+  const Q = (child.odd ? Kc.negate() : Kc).add(TTc);
   if (Q.is0()) throw new ProtocolError('derive: child output key is the point at infinity; use the next index');
-  return { parentOdd: parent.odd, parentTT: parent.t, il: tw.il, childOdd: child.odd, childTT: child.t, K: KcB, Q, chainCode: tw.ir };
+  return { parentOdd: parent.odd, parentTT: parent.t, il: tw.il, childOdd: child.odd, childTT: child.t, T: { parentTT: TTp, il: IL, childTT: TTc }, K: KcB, Q, chainCode: tw.ir };
 }
 
 /**
@@ -296,11 +301,11 @@ function secpStep(gp: GroupPublic, d: Decoded<SecpPt>, index: number): SecpStep 
  * for the constant term and verifying shares, C_k ↦ σ_c·σ_p·C_k for k ≥ 1.
  */
 function secpMovePoint(s: SecpStep, Y: SecpPt): SecpPt {
-  let X = Y.subtract(SecpPoint.BASE.multiplyUnsafe(s.parentTT));
+  let X = Y.subtract(s.T.parentTT);
   if (s.parentOdd) X = X.negate();
-  X = X.add(SecpPoint.BASE.multiplyUnsafe(s.il));
+  X = X.add(s.T.il);
   if (s.childOdd) X = X.negate();
-  return X.add(SecpPoint.BASE.multiplyUnsafe(s.childTT));
+  return X.add(s.T.childTT);
 }
 
 /** The same map on scalars (a party's signing share). */
