@@ -36,14 +36,13 @@ export function digestOf(domain: Domain, value: unknown): string {
 
 /** Public key (hex) of a 32-byte secret; P-256 keys are given compressed (33 bytes). */
 export function publicKeyOf(secret: Uint8Array, keyType: KeyType): string {
-  checkSecret(secret);
-  return bytesToHex(keyType === 'ed25519' ? ed25519.getPublicKey(secret) : p256.getPublicKey(secret, true));
+  return withSecret(secret, () => bytesToHex(keyType === 'ed25519' ? ed25519.getPublicKey(secret) : p256.getPublicKey(secret, true)));
 }
 
 export function signBytes(msg: Uint8Array, secret: Uint8Array, keyType: KeyType): string {
-  checkSecret(secret);
-  const sig = keyType === 'ed25519' ? ed25519.sign(msg, secret) : p256.sign(msg, secret, { prehash: true, lowS: true, format: 'compact' });
-  return bytesToHex(sig);
+  return withSecret(secret, () =>
+    bytesToHex(keyType === 'ed25519' ? ed25519.sign(msg, secret) : p256.sign(msg, secret, { prehash: true, lowS: true, format: 'compact' })),
+  );
 }
 
 /** True only for a valid signature; never throws (malformed keys or signatures are simply invalid). */
@@ -59,7 +58,12 @@ export function verifyBytes(sigHex: string, msg: Uint8Array, publicKeyHex: strin
   }
 }
 
-function checkSecret(secret: Uint8Array): void {
-  // The message names no value: errors must never carry key material.
+/** Runs fn on a secret key; any failure becomes one fixed message with no cause attached: errors never carry key material. */
+function withSecret<T>(secret: Uint8Array, fn: () => T): T {
   if (!(secret instanceof Uint8Array) || secret.length !== 32) throw new FleetkeyError('bad_request', 'secret key must be 32 bytes');
+  try {
+    return fn();
+  } catch {
+    throw new FleetkeyError('bad_request', 'invalid secret key');
+  }
 }

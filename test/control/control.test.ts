@@ -7,7 +7,12 @@ import {
 } from '../../src/control/index.ts';
 import { FleetkeyError } from '../../src/errors.ts';
 
-const key = (n: number) => new Uint8Array(32).fill(n);
+/** A test secret: 0x01 followed by 31 bytes n (a valid scalar on both curves). */
+const key = (n: number) => {
+  const k = new Uint8Array(32).fill(n);
+  k[0] = 1;
+  return k;
+};
 const OWNER = key(1);
 const OWNER_PUB = publicKeyOf(OWNER, 'ed25519');
 const NOW = 1_800_000_000_000;
@@ -72,6 +77,35 @@ describe('control documents', () => {
       }
     }
     assert.ok(n > 40);
+  });
+
+  test('adding or removing an optional field breaks the signature', () => {
+    const s = signControlDoc(docs[1] as GrantDoc, OWNER);
+    for (const k of ['maxUses', 'policyVersion', 'label', 'permissions'] as const) {
+      const { [k]: _, ...rest } = s.doc;
+      assert.equal(code(() => verifyControlDoc({ ...s, doc: rest }, [OWNER_PUB])), 'bad_signature', k);
+    }
+    const p = signControlDoc({ kind: 'revocation', grantId: 'g', issuedAt: NOW }, OWNER);
+    assert.equal(code(() => verifyControlDoc({ ...p, doc: { ...p.doc, kind: 'grant' } }, [OWNER_PUB])), 'validation_failed');
+  });
+
+  test('an invalid secret key fails with a fixed message (no key material, no cause)', () => {
+    for (const bad of [new Uint8Array(32).fill(255), new Uint8Array(32), new Uint8Array(31)]) {
+      try {
+        signAgentRequest(request(), bad, 'p256');
+        assert.fail('signed with an invalid key');
+      } catch (e) {
+        assert.ok(e instanceof FleetkeyError && e.code === 'bad_request' && e.cause === undefined);
+        assert.doesNotMatch(e.message, /ff|00/);
+      }
+    }
+  });
+
+  test('P-256 agent keys may be given uncompressed', async () => {
+    const { p256 } = await import('@noble/curves/nist.js');
+    const g = grant('p256', { agent: { keyType: 'p256', publicKey: Buffer.from(p256.getPublicKey(key(9), false)).toString('hex') } });
+    assert.equal(verifyControlDoc(signControlDoc(g, OWNER), [OWNER_PUB]).kind, 'grant');
+    assert.equal(verifyAgentRequest(signAgentRequest(request(), key(9), 'p256'), g, opts).requestId, request().requestId);
   });
 
   test('wrong owner key, unpinned signer, owner key of another kind of object', () => {

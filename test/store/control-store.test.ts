@@ -13,6 +13,7 @@ import { signControlDoc, publicKeyOf, type GrantDoc } from '../../src/control/in
 import { compilePolicy, evaluate, validatePolicy, NO_USAGE, type Reservation } from '../../src/policy/index.ts';
 import type { Action } from '../../src/chains/types.ts';
 import { FleetkeyError } from '../../src/errors.ts';
+import fc from 'fast-check';
 
 const backends: [string, () => DbConfig][] = [['sqlite', () => ({ kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'fk-control-')), 'db.sqlite') })]];
 if (process.env.FLEETKEY_TEST_PG) {
@@ -270,6 +271,22 @@ for (const [name, cfg] of backends) {
       assert.equal(await signer.countNonces('wal_a'), 1, 'the nonce was not consumed for a released request');
       assert.equal(await code(signer.consumeNonce('n2', 'wal_a', rid(3), s.commitHook(rid(3), NOW))), 'conflict', 'nor for an unknown one');
       assert.equal(await signer.countNonces('wal_a'), 1);
+    });
+
+    test('property: concurrent random reserves never exceed the cap, and every refusal was needed', async () => {
+      const s = await fresh(cfg);
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.bigInt({ min: 1n, max: 60n }), { minLength: 1, maxLength: 40 }), fc.bigInt({ min: 1n, max: 300n }), async (amounts, cap) => {
+          const key = `sum/wallet/8453/native/to/r${run++}`;
+          const results = await Promise.all(amounts.map((a, i) => s.reserve(rid(`${run}_${i}`), [sum(key, a, cap)], opts(`${run}x${i}`))));
+          const total = amounts.reduce((t, a, i) => (results[i].ok ? t + a : t), 0n);
+          assert.ok(total <= cap);
+          assert.equal((await s.usageView('wal_a', { now: NOW, keys: [key] })).sum(key, 0), total);
+          amounts.forEach((a, i) => assert.ok(results[i].ok || total + a > cap, 'a refused reservation would not have fit'));
+        }),
+        { numRuns: name === 'sqlite' ? 40 : 15 },
+      );
     });
 
     test('usageView with keys refuses other keys; wallet scope separates wallets, fleet scope does not', async () => {
