@@ -5,9 +5,8 @@
  */
 import { z } from 'zod';
 import { canonicalJson, CanonicalJsonError } from '../audit/canonical.ts';
-import { FleetkeyError } from '../errors.ts';
+import { FleetkeyError, isFleetkeyError } from '../errors.ts';
 import { formatPath, validatePolicy } from '../policy/index.ts';
-import { isFleetkeyError } from '../errors.ts';
 
 /** Lowercase hex of exactly n characters (or one of several lengths). */
 const hex = (n: number | number[]) => {
