@@ -18,6 +18,14 @@ import { frostAggregate, frostCommit, frostDkg, frostSignShare, frostVerify, typ
 import { runInProcess } from '../src/crypto/run.ts';
 import type { KeyGenResult, PartyProtocol } from '../src/crypto/types.ts';
 import { report, stats, timeAsync, timeSync } from './lib.ts';
+import { readFileSync } from 'node:fs';
+
+/** CPU milliseconds (user + system) a process has used so far, from /proc (Linux, 100 ticks/s). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as dkls23 from '../src/crypto/dkls23/index.ts';
 
@@ -43,7 +51,7 @@ function inProcessSign(scheme: FrostSchemeName, keys: Map<number, KeyGenResult>,
 }
 
 async function main() {
-  const cluster = await LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-bench-')), signers: SCHEMES.includes('ecdsa-secp256k1') ? 5 : 3, quiet: true });
+  const cluster: LocalCluster = await LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-bench-')), signers: SCHEMES.includes('ecdsa-secp256k1') ? 5 : 3, quiet: true });
   const headers = { authorization: `Bearer ${cluster.info.token}`, 'content-type': 'application/json' };
   const post = async (path: string, body: unknown) => {
     const r = await fetch(cluster.info.url + path, { method: 'POST', headers, body: JSON.stringify(body) });
@@ -67,7 +75,15 @@ async function main() {
       const dkg = await timeAsync(5, () => post('/v1/wallets', { scheme, threshold: 2, signers: 3 }));
       const w = await post('/v1/wallets', { scheme, threshold: 2, signers: 3 });
       for (let i = 0; i < 40; i++) await post(`/v1/wallets/${w.id}/sign`, { message: bytesToHex(randomBytes(32)) });
+      // CPU spent by every process of the cluster per signature: robust to other load on the machine.
+      const procs: (number | undefined)[] = ['server', ...cluster.signerNames()].map((p) => cluster.pid(p));
+      const cpu0 = procs.reduce<number>((a, p) => a + cpuMs(p), 0);
       const seq = await timeAsync(N, () => post(`/v1/wallets/${w.id}/sign`, { message: bytesToHex(randomBytes(32)) }));
+      const cpuPerSig = (procs.reduce<number>((a, p) => a + cpuMs(p), 0) - cpu0) / N;
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < 50; i++) inProcessSign(scheme, keys, msg32);
+      const cu = process.cpuUsage(c0);
+      const localCpu = (cu.user + cu.system) / 1000 / 50;
       const lat: number[] = [];
       const t0 = performance.now();
       let next = 0;
@@ -97,6 +113,9 @@ async function main() {
         xSingleKey: seq.p50 / single.p50,
         xInProcess: seq.p50 / local.p50,
         concPerSecVsSingleKey: N / concSecs / single.opsPerSec,
+        clusterCpuMsPerSig: cpuPerSig,
+        inProcessCpuMsPerSig: localCpu,
+        cpuXInProcess: cpuPerSig / localCpu,
       });
     }
     if (SCHEMES.includes('ecdsa-secp256k1')) await ecdsa(post);
