@@ -25,6 +25,9 @@ Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/clus
   fleetkey sign --wallet ID --message HEX      (HEX, '-' for stdin, or @file; Ed25519 / BIP340)
   fleetkey sign --wallet ID --hash HEX32       (a 32-byte digest; ecdsa-secp256k1, r||s||v)
   fleetkey node list
+  fleetkey policy simulate --policy FILE --kind KIND --payload HEX|@file|- [--chain-id N] [--from ADDR] [--now ISO]
+                                               (offline: decode as a signer would, evaluate, explain; KIND: evm_transaction,
+                                                evm_message, evm_typed_data, solana_transaction, bitcoin_psbt, raw_message)
   fleetkey audit export > audit.jsonl           (the server's hash-chained log, sealed by a signed checkpoint)
   fleetkey audit verify FILE [--key HEX]       (offline; names the first broken entry; exit 1 if broken)
 
@@ -109,6 +112,12 @@ async function main(argv: string[]): Promise<number> {
       message: { type: 'string' },
       hash: { type: 'string' },
       key: { type: 'string', multiple: true },
+      policy: { type: 'string' },
+      kind: { type: 'string' },
+      payload: { type: 'string' },
+      'chain-id': { type: 'string' },
+      from: { type: 'string' },
+      now: { type: 'string' },
       quiet: { type: 'boolean' },
     },
   });
@@ -210,6 +219,24 @@ async function main(argv: string[]): Promise<number> {
           r.ok ? `ok: ${out.entries} entries, sealed through seq ${r.sealedThrough} by ${out.checkpoints} checkpoint(s)` : `BROKEN at line ${r.firstBroken!.line}${r.firstBroken!.seq !== undefined ? ` (seq ${r.firstBroken!.seq})` : ''}: ${r.firstBroken!.reason}`,
         );
         return r.ok ? 0 : 1;
+      }
+      break;
+    }
+    case 'policy': {
+      if (verb === 'simulate') {
+        // Offline: decode the payload as a signer would, evaluate the policy, explain. No signing.
+        const { decode } = await import('../chains/index.ts');
+        const { validatePolicy, simulate, NO_USAGE } = await import('../policy/index.ts');
+        const policy = validatePolicy(readInput(need(flags, 'policy').startsWith('@') || flags.policy === '-' ? need(flags, 'policy') : `@${need(flags, 'policy')}`));
+        const raw = readInput(need(flags, 'payload'));
+        const payload = /^\s*[[{]/.test(raw) ? JSON.parse(raw) : raw;
+        const now = flags.now ? Date.parse(flags.now as string) : Date.now();
+        if (Number.isNaN(now)) throw new FleetkeyError('validation_failed', '--now must be an ISO date');
+        const decoded = decode(need(flags, 'kind') as never, payload, { ...(flags['chain-id'] ? { chainId: flags['chain-id'] as string } : {}), ...(flags.from ? { from: flags.from as string } : {}) });
+        const sim = simulate(policy, decoded.action, { now, usage: NO_USAGE });
+        const out = { decision: sim.decision, action: decoded.action, explanation: sim.explanation };
+        process.stdout.write((flags.json ? JSON.stringify(out, (_, v) => (typeof v === 'bigint' ? v.toString() : v)) : sim.explanation) + '\n');
+        return 0;
       }
       break;
     }
