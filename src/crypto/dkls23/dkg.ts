@@ -25,7 +25,7 @@
 import { ProtocolError, type KeyGenResult, type PartyProtocol, type RoundInput, type RoundOutput, type GroupPublic, type SecretShare } from '../types.ts';
 import { KAPPA } from './ot/extension.ts';
 import * as base from './ot/base.ts';
-import { checkCommit, commit, schnorrProve, schnorrVerify } from './proofs.ts';
+import { checkCommit, commit, dlProve, dlVerify } from './proofs.ts';
 import { Session, encIndices, pairSid, sessionIdBytes, validateParties } from './session.ts';
 import { decodePublic, decodeShare, encodePublic, encodeShare, type PairState, type PublicState, type ShareState } from './share.ts';
 import { Fn, H, Point, be32, bytesToHex, commitEval, concatBytes, defaultRng, getField, mulG, parseArray, parseBytes, parsePoint, parseScalar, pointToHex, polyEval, randomScalar, wipe, type Rng } from './util.ts';
@@ -157,7 +157,7 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
     const body: any = { C: this.sentC(this.C).map(pointToHex), salt: bytesToHex(this.salt) };
     if (!this.old) {
       body.cc = bytesToHex(this.cc);
-      body.pok = schnorrProve(this.coeffs[0], this.C[0], this.ctx(this.self), this.rng) as any;
+      body.pok = dlProve(this.coeffs[0], this.C[0], this.ctx(this.self), this.rng) as any;
     }
     return { broadcast: this.s.bcast(2, body), direct };
   }
@@ -176,7 +176,7 @@ class DkgParty implements PartyProtocol<KeyGenResult> {
         throw new ProtocolError('DKG: opened polynomial commitment does not match round-1 commitment', j);
       }
       const C = this.old ? [Point.ZERO, ...sent] : sent;
-      if (!this.old && !schnorrVerify(getField(b, 'pok', j), C[0], this.ctx(j), j)) {
+      if (!this.old && !dlVerify(getField(b, 'pok', j), C[0], this.ctx(j), j)) {
         throw new ProtocolError('DKG: proof of knowledge of the constant term failed', j);
       }
       polys.set(j, C);

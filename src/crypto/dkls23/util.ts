@@ -47,6 +47,15 @@ export function H(tag: string, ...parts: Uint8Array[]): Uint8Array {
   return sha256(frame(tag, parts));
 }
 
+/**
+ * SHA-256 state after absorbing the framed (tag, parts), to be `clone()`d and extended with a
+ * fixed-length suffix per query (many random-oracle queries under one prefix, e.g. Fischlin's
+ * proof-of-work search). Callers must append suffixes of one fixed length per tag.
+ */
+export function framedHasher(tag: string, ...parts: Uint8Array[]): ReturnType<typeof sha256.create> {
+  return sha256.create().update(frame(tag, parts));
+}
+
 /** Random oracle onto Z_q: SHA-512 then noble's `mapHashToField` (FIPS 186-5 A.4.1-style, bias < 2^-128). */
 export function hashToScalar(tag: string, ...parts: Uint8Array[]): bigint {
   return Fn.fromBytes(mapHashToField(sha512(frame(tag, parts)), Q));
@@ -88,13 +97,18 @@ export class ScalarOracle {
   constructor(tag: string, count: number, ...prefix: Uint8Array[]) {
     this.base = sha256.create().update(frame('oracle/' + tag, [u32(count), ...prefix]));
     this.zero = new Uint8Array(48 * count);
+    this.buf = new Uint8Array(48 * count);
   }
+  // Scratch buffers reused across queries (no per-query allocation); wiped after each query.
+  private key = new Uint8Array(32);
+  private buf: Uint8Array;
   scalars(count: number, ...parts: Uint8Array[]): bigint[] {
     if (48 * count !== this.zero.length) throw new Error('ScalarOracle: count mismatch');
     const h = this.base.clone();
     for (const p of parts) h.update(p);
-    const key = h.digest();
-    const buf = chacha20(key, this.nonce, this.zero);
+    const key = this.key;
+    h.digestInto(key);
+    const buf = chacha20(key, this.nonce, this.zero, this.buf);
     key.fill(0);
     const res: bigint[] = new Array(count);
     for (let i = 0; i < count; i++) res[i] = Fn.create(beToBigint(buf.subarray(48 * i, 48 * i + 48)));

@@ -35,7 +35,7 @@ test('VSOT: receiver gets exactly the pad of its choice', () => {
 
 test('VSOT: every tampered flow aborts naming the sender of that flow', () => {
   const cases: [string, (v: any) => any, number][] = [
-    ['m1', (v) => ({ ...v, proof: { ...v.proof, s: flipHex(v.proof.s, 60) } }), S],
+    ['m1', (v) => ({ ...v, proof: { ...v.proof, z: v.proof.z.map((z: string, i: number) => (i === 5 ? flipHex(z, 60) : z)) } }), S],
     ['m1', (v) => ({ ...v, B: flipHex(v.B, 40) }), S],
     ['m2', (v) => ({ A: v.A.slice(0, -1) }), R],
     ['m4', (v) => flipHex(v, 7), R],

@@ -64,10 +64,10 @@ before(() => {
 test('DKG: tampering in every round aborts naming the tamperer', () => {
   const cases: [string, number, Mut][] = [
     ['R1 broadcast: flipped polynomial commitment', 1, (o) => { (o.broadcast as any).body.com = flip((o.broadcast as any).body.com); }],
-    ['R1 direct: VSOT proof of knowledge of b corrupted', 1, (o) => { const p = (o.direct as any)[1].body.ot1.proof; p.s = flip(p.s, 60); }],
+    ['R1 direct: VSOT proof of knowledge of b corrupted', 1, (o) => { const p = (o.direct as any)[1].body.ot1.proof; p.z[3] = flip(p.z[3], 60); }],
     ['R1 direct: zero-seed commitment corrupted', 1, (o) => { const b = (o.direct as any)[1].body; b.zcom = flip(b.zcom); }],
     ['R2 broadcast: a Feldman coefficient swapped', 2, (o) => { const C = (o.broadcast as any).body.C; [C[0], C[1]] = [C[1], C[0]]; }],
-    ['R2 broadcast: PoK of the constant term corrupted', 2, (o) => { const p = (o.broadcast as any).body.pok; p.s = flip(p.s, 50); }],
+    ['R2 broadcast: PoK of the constant term corrupted', 2, (o) => { const p = (o.broadcast as any).body.pok; p.z[0] = flip(p.z[0], 50); }],
     ['R2 direct: Shamir share flipped', 2, (o) => { const b = (o.direct as any)[1].body; b.share = flip(b.share, 40); }],
     ['R2 direct: VSOT A_i replaced', 2, (o) => { const A = (o.direct as any)[1].body.ot2.A; A[3] = A[4]; }],
     ['R2 direct: zero seed opened to another value', 2, (o) => { const b = (o.direct as any)[1].body; b.zseed = flip(b.zseed, 0); }],
@@ -90,7 +90,7 @@ test('DKG with three parties: the tamperer is named, not the honest bystander', 
   const P3 = [1, 2, 3];
   const run = (opts: RunOptions) => runInProcess(Object.fromEntries(P3.map((i) => [i, dkg({ self: i, parties: P3, threshold: 2, sessionId: 'dkg3' })])), opts);
   expectAbort(() => run(tamper(2, (o) => { const b = (o.direct as any)[3].body; b.share = flip(b.share, 40); })), EVIL, 'share to party 3 flipped');
-  expectAbort(() => run(tamper(1, (o) => { const p = (o.direct as any)[3].body.ot1.proof; p.s = flip(p.s, 60); })), EVIL, 'VSOT PoK to party 3 corrupted');
+  expectAbort(() => run(tamper(1, (o) => { const p = (o.direct as any)[3].body.ot1.proof; p.z[15] = flip(p.z[15], 60); })), EVIL, 'VSOT PoK to party 3 corrupted');
 });
 
 // ---------------------------------------------------------------- signing

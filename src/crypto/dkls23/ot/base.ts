@@ -21,7 +21,7 @@
  * consumes these OTs uses ω as its secret Δ; an abort here must therefore end the pairwise setup.
  */
 import { ProtocolError } from '../../types.ts';
-import { schnorrProve, schnorrVerify, type SchnorrProof } from '../proofs.ts';
+import { dlProve, dlVerify, type DlProof } from '../proofs.ts';
 import { H, Point, be32, bytesToHex, concatBytes, ctEqual, getBit, getField, mulG, mulSecret, parseArray, parseBytes, parsePoint, pointToHex, randomScalar, wipe, type Rng } from '../util.ts';
 
 const ZERO33 = new Uint8Array(33);
@@ -52,12 +52,12 @@ export interface BaseOtSender {
   rho0?: Uint8Array[];
   rho1?: Uint8Array[];
 }
-export interface BaseOtMsg1 { B: string; proof: SchnorrProof }
+export interface BaseOtMsg1 { B: string; proof: DlProof }
 
 export function baseOtSenderStart(sid: Uint8Array, count: number, rng: Rng): { state: BaseOtSender; msg: BaseOtMsg1 } {
   const b = randomScalar(rng);
   const B = mulG(b);
-  const proof = schnorrProve(b, B, H('vsot-pok', sid), rng);
+  const proof = dlProve(b, B, H('vsot-pok', sid), rng);
   return { state: { sid, count, b, B }, msg: { B: pointToHex(B), proof } };
 }
 
@@ -112,7 +112,7 @@ export interface BaseOtReceiver {
 /** Flow 1 → 2: verify π_DL(b), choose. `choice` is a bit vector (LSB first) of `count` bits. */
 export function baseOtReceiverChoose(sid: Uint8Array, count: number, choice: Uint8Array, msg1: unknown, rng: Rng, culprit: number): { state: BaseOtReceiver; A: string[] } {
   const B = parsePoint(getField(msg1, 'B', culprit), 'VSOT B', culprit);
-  if (!schnorrVerify(getField(msg1, 'proof', culprit), B, H('vsot-pok', sid), culprit)) {
+  if (!dlVerify(getField(msg1, 'proof', culprit), B, H('vsot-pok', sid), culprit)) {
     throw new ProtocolError('base OT (VSOT) proof of knowledge of b failed', culprit);
   }
   const Bp = B.precompute(8, false); // fixed base for all a_i·B
