@@ -76,17 +76,33 @@ function checkMatrix(sid: Uint8Array, u: Uint8Array): Uint8Array {
   return prg(H('ote-chi', sid, u), (OT_SEC * ELL) / 8, 'ote-chi-matrix');
 }
 /** Row-wise U: out_r = rows[ELL + r] ⊕ ⊕_{j: M_rj} rows[j], for every r. */
+/**
+ * U(rows) = M·rows_data ⊕ rows_pad over GF(2), row-wise on κ-bit rows. Same linear map as the
+ * bit-by-bit definition; evaluated 8 data rows at a time with a 256-entry table of their XOR
+ * combinations (the "method of four Russians"), so each check row costs one table lookup per byte
+ * of M instead of one conditional XOR per bit.
+ */
 function hashRows(M: Uint8Array, rows: Uint32Array): Uint32Array {
   const out = new Uint32Array(OT_SEC * KW);
   const rb = ELL / 8;
-  for (let r = 0; r < OT_SEC; r++) {
-    const o = r * KW;
-    for (let w = 0; w < KW; w++) out[o + w] = rows[(ELL + r) * KW + w];
-    const base = r * rb;
-    for (let j = 0; j < ELL; j++) {
-      if ((M[base + (j >> 3)] >> (j & 7)) & 1) for (let w = 0; w < KW; w++) out[o + w] ^= rows[j * KW + w];
+  for (let r = 0; r < OT_SEC; r++) for (let w = 0; w < KW; w++) out[r * KW + w] = rows[(ELL + r) * KW + w];
+  const table = new Uint32Array(256 * KW);
+  for (let g = 0; g < rb; g++) {
+    // table[m] = XOR of rows 8g + k for every bit k set in m (LSB-first, as getBit)
+    for (let m = 1; m < 256; m++) {
+      const low = m & -m;
+      const k = 31 - Math.clz32(low);
+      const prev = (m ^ low) * KW;
+      const src = (8 * g + k) * KW;
+      for (let w = 0; w < KW; w++) table[m * KW + w] = table[prev + w] ^ rows[src + w];
+    }
+    for (let r = 0; r < OT_SEC; r++) {
+      const t = M[r * rb + g] * KW;
+      const o = r * KW;
+      for (let w = 0; w < KW; w++) out[o + w] ^= table[t + w];
     }
   }
+  table.fill(0);
   return out;
 }
 function hashBits(M: Uint8Array, x: Uint8Array): Uint8Array {
@@ -205,7 +221,7 @@ export function oteSenderTransfer(setup: OteSenderSetup, sid: Uint8Array, rows: 
     const v1 = ro.scalars(width, be32(j), rowBytes(rows, j, dW));
     for (let w = 0; w < width; w++) {
       out[w][j] = v0[w];
-      tau[w][j] = Fn.add(Fn.sub(v1[w], v0[w]), alpha[w]);
+      tau[w][j] = Fn.create(v1[w] - v0[w] + alpha[w]); // one reduction (noble's mod handles the negative case)
     }
   }
   rows.fill(0);
