@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { createHmac } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
@@ -228,6 +229,28 @@ describe('secp256k1-schnorr: BIP32 and BIP341 cross-checks', () => {
     }
     assert.throws(() => deriveSecpChildKeys(bip32Key, chainCode, 0x7fffffff, 2), ProtocolError);
     assert.throws(() => deriveSecpChildKeys(bip32Key, chainCode.subarray(1), 0, 1), ProtocolError);
+  });
+});
+
+describe('ed25519: the tweak as specified, recomputed independently', () => {
+  test('A_i = A + (int_LE(HMAC-SHA512(c, A ‖ ser32(i))) mod L)·B, c_i = I[32..64] (node:crypto HMAC, BigInt reduction)', () => {
+    const g = dkg('ed25519', 2, 3);
+    const c = Buffer.from(g.pub.extra!.chainCode as string, 'hex');
+    const A = ed25519.Point.fromHex(g.pub.publicKey);
+    const L = ed25519.Point.Fn.ORDER;
+    fc.assert(
+      fc.property(index, (i) => {
+        const data = Buffer.alloc(36);
+        Buffer.from(g.pub.publicKey, 'hex').copy(data);
+        data.writeUInt32BE(i, 32);
+        const I = createHmac('sha512', c).update(data).digest();
+        const t = BigInt('0x' + Buffer.from(I.subarray(0, 64)).reverse().toString('hex')) % L;
+        const child = deriveChildPublic('ed25519', g.pub, i);
+        assert.equal(child.publicKey, A.add(ed25519.Point.BASE.multiply(t)).toHex());
+        assert.equal(child.extra!.chainCode, I.subarray(32).toString('hex'));
+      }),
+      { numRuns: 30 },
+    );
   });
 });
 
