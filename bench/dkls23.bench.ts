@@ -11,8 +11,9 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { dkg, sign, runInProcess, KAPPA } from '../src/crypto/dkls23/index.ts';
 import * as base from '../src/crypto/dkls23/ot/base.ts';
+import { dlProve, dlVerify } from '../src/crypto/dkls23/proofs.ts';
 import { mulReceiverFinish, mulReceiverStart, mulSenderRespond, gadget } from '../src/crypto/dkls23/multiply.ts';
-import { defaultRng, randomScalar } from '../src/crypto/dkls23/util.ts';
+import { H, defaultRng, mulG, randomScalar } from '../src/crypto/dkls23/util.ts';
 import type { KeyGenResult } from '../src/crypto/types.ts';
 
 const DKG_N = Number(process.env.BENCH_DKG_N ?? 3);
@@ -62,6 +63,17 @@ const runSign = (keys: Record<number, KeyGenResult>, signers: number[]) => {
   return runInProcess(Object.fromEntries(signers.map((i) => [i, sign({ share: keys[i].share, public: keys[i].public, signers, messageHash: h, sessionId })])));
 };
 
+// Parts: the Fischlin proof of knowledge of a discrete log (F_ZK^{R_DL}; DKG constant terms and VSOT
+// sender keys: each party proves 1 + (n−1) times and verifies 2(n−1) times per DKG).
+{
+  const x = randomScalar(defaultRng);
+  const X = mulG(x);
+  let pf = dlProve(x, X, H('bench', new Uint8Array(1)), defaultRng);
+  measure('part: Fischlin π_DL prove', PARTS_N * 2, (i) => { pf = dlProve(x, X, H('bench', new Uint8Array([i & 255])), defaultRng); });
+  const ctx = H('bench', new Uint8Array([255]));
+  pf = dlProve(x, X, ctx, defaultRng);
+  measure('part: Fischlin π_DL verify', PARTS_N * 2, () => { if (!dlVerify(pf, X, ctx, 1)) throw new Error('verify'); });
+}
 // Parts: one batch of κ base OTs (one ordered pair) and one RVOLE (one ordered pair).
 const sid = randomBytes(32);
 let ot: { sender: { delta: Uint8Array; seeds: Uint8Array[] }; receiver: { seeds0: Uint8Array[]; seeds1: Uint8Array[] } } | undefined;
