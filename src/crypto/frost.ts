@@ -21,8 +21,8 @@
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr, schnorr_FROST, secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import type { FROST, FrostPublic, FrostSecret, NonceCommitments } from '@noble/curves/abstract/frost.js';
-import { bytesToHex, concatBytes, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
+import { frostChainCode, frostDkgTranscript } from './derive.ts';
 import { base58 } from '@scure/base';
 import * as btc from '@scure/btc-signer';
 import {
@@ -225,7 +225,6 @@ export function frostDkg(name: FrostSchemeName, p: { self: PartyIndex; parties: 
   let round1: Record<number, { identifier: string; commitment: Uint8Array[]; proofOfKnowledge: Uint8Array }> = {};
   let ownC0: Uint8Array | undefined;
   let ownCommitment: Uint8Array[] | undefined;
-  let ownPok: Uint8Array | undefined;
   let step = 0;
 
   return {
@@ -238,7 +237,6 @@ export function frostDkg(name: FrostSchemeName, p: { self: PartyIndex; parties: 
         state = out.secret;
         ownC0 = Uint8Array.from(out.public.commitment[0]);
         ownCommitment = out.public.commitment.map((c) => Uint8Array.from(c));
-        ownPok = Uint8Array.from(out.public.proofOfKnowledge);
         return { broadcast: { commitment: out.public.commitment.map((c) => bytesToHex(c)), proofOfKnowledge: bytesToHex(out.public.proofOfKnowledge) } };
       }
       if (r === 2) {
@@ -283,12 +281,12 @@ export function frostDkg(name: FrostSchemeName, p: { self: PartyIndex; parties: 
       });
       const key = frost.DKG.round3(state!, others.map((q) => round1[q]) as never, round2 as never);
       frost.DKG.clean(state!);
-      // A chain code for non-hardened child derivation (fleets): a hash of the whole round-1
-      // transcript, which every party holds identically (it is part of the public package every
-      // party signs, so an equivocating sender makes the parties disagree and the key is never
-      // activated). Known to the parties and the relay, not derivable from the public key alone.
-      const transcript = parties.map((q) => (q === self ? { c: ownCommitment!.map((c) => bytesToHex(c)), p: bytesToHex(ownPok!) } : { c: round1[q].commitment.map((c) => bytesToHex(c)), p: bytesToHex(round1[q].proofOfKnowledge) }));
-      const extra: Record<string, Json> = { chainCode: bytesToHex(sha256(concatBytes(utf8ToBytes(`fleetkey/v1/frost-chaincode/${name}\0`), utf8ToBytes(JSON.stringify(transcript))))) };
+      // A chain code for non-hardened child derivation (fleets, src/crypto/derive.ts): a hash of
+      // every party's round-1 commitments, which all parties hold identically. It is part of the
+      // public package each party signs at the end, so an equivocating sender makes the parties
+      // disagree and the key is never activated. Known to the parties and the relay only.
+      const transcript = new Map<number, Uint8Array[]>(parties.map((q) => [q, q === self ? ownCommitment! : round1[q].commitment]));
+      const extra: Record<string, Json> = { chainCode: bytesToHex(frostChainCode(frostDkgTranscript(name, transcript))) };
       if (name === 'secp256k1-schnorr') {
         // The untweaked group key P (the BIP341 internal key) is the sum of every party's
         // constant-term commitment; the DKG output is Q = P' + TapTweak(P')·G, P' = P made even.
