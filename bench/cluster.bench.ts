@@ -29,11 +29,12 @@ function cpuMs(pid: number | undefined): number {
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as dkls23 from '../src/crypto/dkls23/index.ts';
 
-const { values } = parseArgs({ options: { n: { type: 'string' }, concurrency: { type: 'string' }, schemes: { type: 'string' }, 'ecdsa-n': { type: 'string' } } });
+const { values } = parseArgs({ options: { n: { type: 'string' }, concurrency: { type: 'string' }, schemes: { type: 'string' }, 'ecdsa-n': { type: 'string' }, 'ecdsa-sizes': { type: 'string' } } });
 const N = Number(values.n ?? 300);
 const CONC = Number(values.concurrency ?? 16);
 const SCHEMES = (values.schemes ?? 'secp256k1-schnorr,ed25519,ecdsa-secp256k1').split(',');
 const ECDSA_N = Number(values['ecdsa-n'] ?? 30);
+const ECDSA_SIZES = (values['ecdsa-sizes'] ?? '2-3,3-5').split(',').map((x) => x.split('-').map(Number));
 
 function inProcessDkg(scheme: FrostSchemeName) {
   const parties = [1, 2, 3];
@@ -54,7 +55,10 @@ async function main() {
   const cluster: LocalCluster = await LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-bench-')), signers: SCHEMES.includes('ecdsa-secp256k1') ? 5 : 3, quiet: true });
   const headers = { authorization: `Bearer ${cluster.info.token}`, 'content-type': 'application/json' };
   const post = async (path: string, body: unknown) => {
-    const r = await fetch(cluster.info.url + path, { method: 'POST', headers, body: JSON.stringify(body) });
+    // After seconds of synchronous in-process baseline work, a pooled keep-alive socket may have
+    // been closed by the server without this (blocked) process noticing: retry once on that.
+    const send = () => fetch(cluster.info.url + path, { method: 'POST', headers, body: JSON.stringify(body) });
+    const r = await send().catch((e) => ((e as { cause?: { code?: string } }).cause?.code === 'UND_ERR_SOCKET' ? send() : Promise.reject(e)));
     const j = (await r.json()) as any;
     if (!r.ok) throw new Error(JSON.stringify(j));
     return j;
@@ -132,13 +136,20 @@ async function ecdsa(post: (path: string, body: unknown) => Promise<any>) {
   const single = timeSync(300, () => secp256k1.sign(h, sk, { prehash: false }));
   report('ecdsa-secp256k1 single-key sign (baseline)', { p50Ms: single.p50, p99Ms: single.p99, opsPerSec: single.opsPerSec });
   let sid = 0;
-  for (const [t, n] of [[2, 3], [3, 5]]) {
+  for (const [t, n] of ECDSA_SIZES) {
     const parties = Array.from({ length: n }, (_, i) => i + 1);
-    const localDkg = () => dkls23.runInProcess(Object.fromEntries(parties.map((i) => [i, dkls23.dkg({ self: i, parties, threshold: t, sessionId: `b${sid++}` })])));
+    const localDkg = () => {
+      const sessionId = `b${sid++}`; // one session id for every party of one run
+      return dkls23.runInProcess(Object.fromEntries(parties.map((i) => [i, dkls23.dkg({ self: i, parties, threshold: t, sessionId })])));
+    };
     const keys = localDkg();
     const dkgLocal = timeSync(2, () => localDkg());
     const signers = parties.slice(0, t);
-    const localSign = () => dkls23.runInProcess(Object.fromEntries(signers.map((i) => [i, dkls23.sign({ share: keys[i].share, public: keys[i].public, signers, messageHash: randomBytes(32), sessionId: `s${sid++}` })])));
+    const localSign = () => {
+      const sessionId = `s${sid++}`;
+      const messageHash = randomBytes(32);
+      return dkls23.runInProcess(Object.fromEntries(signers.map((i) => [i, dkls23.sign({ share: keys[i].share, public: keys[i].public, signers, messageHash, sessionId })])));
+    };
     localSign();
     const signLocal = timeSync(ECDSA_N, () => localSign());
     const dkg = await timeAsync(2, () => post('/v1/wallets', { scheme: 'ecdsa-secp256k1', threshold: t, signers: n }));
