@@ -1,12 +1,9 @@
 /**
  * ControlStore against every backend (SQLite always, PostgreSQL with FLEETKEY_TEST_PG), like store.test.ts.
  */
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openDb, type Db, type DbConfig } from '../../src/store/db.ts';
+import { storageBackends } from '../helpers/backends.ts';
 import { ControlStore } from '../../src/store/control-store.ts';
 import { SignerStore } from '../../src/store/signer-store.ts';
 import { signControlDoc, publicKeyOf, type GrantDoc } from '../../src/control/index.ts';
@@ -15,22 +12,7 @@ import type { Action } from '../../src/chains/types.ts';
 import { FleetkeyError } from '../../src/errors.ts';
 import fc from 'fast-check';
 
-const backends: [string, () => DbConfig][] = [['sqlite', () => ({ kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'fk-control-')), 'db.sqlite') })]];
-if (process.env.FLEETKEY_TEST_PG) {
-  const url = process.env.FLEETKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  backends.push(['postgres', () => ({ kind: 'postgres', url, schema: `fk_test_${process.pid}_${Math.floor(Math.random() * 1e9)}` })]);
-}
-
-const opened: Db[] = [];
-after(async () => {
-  for (const db of opened) {
-    if (db.kind === 'postgres') {
-      const schema = (await db.all('SELECT current_schema() AS s'))[0].s as string;
-      if (schema.startsWith('fk_test_')) await db.run(`DROP SCHEMA ${schema} CASCADE`);
-    }
-    await db.close();
-  }
-});
+const { backends, fresh: freshDb } = storageBackends('fk-control');
 
 const OWNER = new Uint8Array(32).fill(1);
 const OWNER_PUB = publicKeyOf(OWNER, 'ed25519');
@@ -39,9 +21,8 @@ const H = 3_600_000;
 const digest = (n: number | string) => String(n).padStart(64, '0').replace(/[^0-9a-f]/g, 'a').slice(-64);
 const rid = (n: number | string) => `req_${String(n).padStart(6, '0')}`;
 
-async function fresh(cfg: () => DbConfig): Promise<ControlStore> {
-  const db = await openDb(cfg());
-  opened.push(db);
+async function fresh(cfg: Parameters<typeof freshDb>[0]): Promise<ControlStore> {
+  const db = await freshDb(cfg);
   const s = new ControlStore(db, { ownerPublicKeys: [OWNER_PUB] });
   await s.init();
   return s;

@@ -2,37 +2,13 @@
  * One suite, run against every storage backend: SQLite always, PostgreSQL when FLEETKEY_TEST_PG
  * is set (`npm run test:pg`, which .ci/run calls against the machine's local PostgreSQL).
  */
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openDb, type Db, type DbConfig } from '../../src/store/db.ts';
+import { storageBackends } from '../helpers/backends.ts';
 import { SignerStore } from '../../src/store/signer-store.ts';
 import { ServerStore } from '../../src/store/server-store.ts';
 
-const backends: [string, () => DbConfig][] = [['sqlite', () => ({ kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'fk-store-')), 'db.sqlite') })]];
-if (process.env.FLEETKEY_TEST_PG) {
-  const url = process.env.FLEETKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  backends.push(['postgres', () => ({ kind: 'postgres', url, schema: `fk_test_${process.pid}_${Math.floor(Math.random() * 1e9)}` })]);
-}
-
-const opened: Db[] = [];
-after(async () => {
-  for (const db of opened) {
-    if (db.kind === 'postgres') {
-      const schema = (await db.all('SELECT current_schema() AS s'))[0].s as string;
-      if (schema.startsWith('fk_test_')) await db.run(`DROP SCHEMA ${schema} CASCADE`);
-    }
-    await db.close();
-  }
-});
-
-async function fresh(cfg: () => DbConfig): Promise<Db> {
-  const db = await openDb(cfg());
-  opened.push(db);
-  return db;
-}
+const { backends, fresh } = storageBackends('fk-store');
 
 for (const [name, cfg] of backends) {
   describe(`store (${name})`, () => {
