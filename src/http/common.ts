@@ -81,6 +81,9 @@ export function baseApp(log: Logger, maxBody = 1 << 20): Hono<Env> {
     const requestId = c.get('requestId');
     if (isFleetkeyError(err)) {
       if (err.status >= 500) log.error('request failed', { requestId, code: err.code, path: c.req.path });
+      // A body refused part-way leaves unread bytes on the socket: close it, so the client does
+      // not send its next request on a connection the server is about to drop.
+      if (err.code === 'payload_too_large') c.header('connection', 'close');
       return c.json(err.toJSON(requestId), err.status as 400);
     }
     // Unknown errors: log the type and message (never a body or a secret), answer a generic 500.
