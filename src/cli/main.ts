@@ -86,6 +86,18 @@ function int(flags: Flags, name: string): number | undefined {
   return n;
 }
 
+/** The options `fleetkey server` and `fleetkey signer` share. */
+function processOptions(flags: Flags, defaultPort: number) {
+  return {
+    dataDir: need(flags, 'data'),
+    port: int(flags, 'port') ?? defaultPort,
+    host: flags.host as string | undefined,
+    db: flags.db as string | undefined,
+    dbSchema: flags['db-schema'] as string | undefined,
+    quiet: flags.quiet as boolean | undefined,
+  };
+}
+
 function print(flags: Flags, value: unknown, human: () => string): void {
   process.stdout.write((flags.json ? JSON.stringify(value) : human()) + '\n');
 }
@@ -157,14 +169,14 @@ async function main(argv: string[]): Promise<number> {
     case 'server': {
       watchParent();
       const { runServer } = await import('../server/app.ts');
-      await runServer({ dataDir: need(flags, 'data'), port: int(flags, 'port') ?? 7300, host: flags.host as string | undefined, db: flags.db as string | undefined, dbSchema: flags['db-schema'] as string | undefined, quiet: flags.quiet as boolean | undefined });
+      await runServer(processOptions(flags, 7300));
       await new Promise(() => undefined);
       return 0;
     }
     case 'signer': {
       watchParent();
       const { runSigner } = await import('../signer/app.ts');
-      await runSigner({ dataDir: need(flags, 'data'), port: int(flags, 'port') ?? 0, host: flags.host as string | undefined, db: flags.db as string | undefined, dbSchema: flags['db-schema'] as string | undefined, quiet: flags.quiet as boolean | undefined });
+      await runSigner(processOptions(flags, 0));
       await new Promise(() => undefined);
       return 0;
     }

@@ -227,7 +227,6 @@ export class Coordinator {
     const scheme = schemeOf(w.scheme);
     if (scheme.signing === 'interactive' && message.length !== 32) throw new FleetkeyError('validation_failed', `${scheme.name} signs a 32-byte hash`, { details: { field: 'hash' } });
     const excluded = new Set<string>();
-    let lastErr: unknown;
     for (let attempt = 0; attempt < SIGN_ATTEMPTS; attempt++) {
       const chosen = w.participants.filter((p) => !excluded.has(p.nodeId) && this.signers.isUp(p.nodeId)).slice(0, w.threshold);
       if (chosen.length < w.threshold) {
@@ -247,29 +246,27 @@ export class Coordinator {
         if (!frostVerify(name, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'aggregate signature failed verification');
         return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
       } catch (e) {
-        lastErr = e;
         if (e instanceof SignerCallError) {
           if (e.remoteCode === 'bad_share') {
             const culprit = (e.remoteDetails?.culprit as string | undefined) ?? e.nodeId;
-            this.log.error('cheating signer', { walletId, requestId, nodeId: culprit, reportedBy: e.nodeId });
-            this.signers.quarantine(culprit);
-            throw new FleetkeyError('cheating_signer', `signer ${culprit} sent an invalid protocol message (reported by ${e.nodeId})`, { details: { nodeId: culprit, reportedBy: e.nodeId } });
+            throw this.cheater(new FleetkeyError('cheating_signer', `signer ${culprit} sent an invalid protocol message (reported by ${e.nodeId})`, { details: { nodeId: culprit, reportedBy: e.nodeId } }), walletId, requestId);
           }
           if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
           else if (e.unavailable || e.remoteCode === 'not_found' || e.remoteCode === 'protocol_state') excluded.add(e.nodeId);
           else if (e.remoteCode !== 'nonce_consumed' && e.remoteCode !== 'nonce_unknown') throw e;
           continue;
         }
-        if (e instanceof FleetkeyError && e.code === 'cheating_signer') {
-          this.log.error('cheating signer', { walletId, requestId, nodeId: e.details?.nodeId });
-          if (typeof e.details?.nodeId === 'string') this.signers.quarantine(e.details.nodeId);
-          throw e;
-        }
-        throw e;
+        throw e instanceof FleetkeyError && e.code === 'cheating_signer' ? this.cheater(e, walletId, requestId) : e;
       }
     }
-    if (lastErr instanceof FleetkeyError && lastErr.code !== 'signer_unavailable' && lastErr.code !== 'timeout' && !(lastErr instanceof SignerCallError)) throw lastErr;
     throw new FleetkeyError('not_enough_signers', `fewer than ${w.threshold} signers of wallet ${walletId} answered`, { details: { excluded: [...excluded] } });
+  }
+
+  /** Logs and quarantines the node a cheating_signer error names; returns the error to throw. */
+  private cheater(e: FleetkeyError, walletId: string, requestId: string): FleetkeyError {
+    this.log.error('cheating signer', { walletId, requestId, nodeId: e.details?.nodeId, reportedBy: e.details?.reportedBy });
+    if (typeof e.details?.nodeId === 'string') this.signers.quarantine(e.details.nodeId);
+    return e;
   }
 
   /**

@@ -402,10 +402,11 @@ function nonceContext(id: string, walletId: string, epoch: number): string {
 /** A protocol failure becomes a 4xx that names the culprit node (never a share or a nonce). */
 function asFleetkeyError(e: unknown, participants: Participant[]): unknown {
   if (e instanceof ProtocolError) {
-    const culprit = participants.find((p) => p.index === e.culprit)?.nodeId;
-    return new FleetkeyError('bad_share', e.message.replace(/party (\d+)/g, (_, i) => `party ${i}${participants.find((p) => p.index === Number(i)) ? ` (${participants.find((p) => p.index === Number(i))!.nodeId})` : ''}`), {
-      details: culprit ? { culprit } : undefined,
-    });
+    const nodeOf = new Map(participants.map((p) => [p.index, p.nodeId]));
+    const culprit = e.culprit === undefined ? undefined : nodeOf.get(e.culprit);
+    // "party 2" in the protocol's message becomes "party 2 (node_…)" for the operator.
+    const message = e.message.replace(/party (\d+)/g, (m, i) => (nodeOf.has(Number(i)) ? `${m} (${nodeOf.get(Number(i))})` : m));
+    return new FleetkeyError('bad_share', message, { details: culprit ? { culprit } : undefined });
   }
   return e;
 }
