@@ -1,35 +1,44 @@
 /**
- * Two-party random vector OLE, F_RVOLE (DKLs23 Functionality 3.5), realised as DKLs23 suggests by
- * DKLs19 (Doerner, Kondi, Lee, shelat, "Threshold ECDSA from ECDSA Assumptions: The Multiparty
- * Case", ePrint 2019/523) Protocol 1, in two messages (DKLs23 §5.1 / p. 8):
+ * Two-party random vector OLE, F_RVOLE (DKLs23, ePrint 2023/765, Functionality 3.5), realised by the
+ * paper's own OT-based protocol, DKLs23 Protocol 5.2 ("OT-Based Random Vector OLE", latest revision;
+ * earlier revisions pointed to DKLs19 Protocol 1 instead), in two messages over the random OT
+ * extension of ot/extension.ts (KOS with a Fiat–Shamir check, ξ = ELL OTs, ℓ + ρ payloads each):
  *
- *   Bob (OTE receiver) samples γ ∈ {0,1}^ξ and *his input is* b = ⟨g, γ⟩ (random, DKLs23: Bob's
- *   input to F_RVOLE is chosen by the functionality), with g the public gadget vector.
- *   Alice (OTE sender) inputs a = (a_1..a_ℓ), ℓ = 2 for signing (r_i and sk_i).
+ *   Bob (OTE receiver) samples β ∈ {0,1}^ξ; his output (and his input to F_RVOLE) is b = ⟨g, β⟩,
+ *   g the public gadget vector. Alice (OTE sender) inputs a ∈ Z_q^ℓ (ℓ = 2 in signing: r_i, sk_i).
  *
- *   msg 1 (Bob → Alice): the KOS extension message for choice bits γ.
- *   Alice: check KOS; sample pads ã, check values â ∈ Z_q^ℓ; correlated OT with α = (ã ‖ â) per j;
- *          χ̃, χ̂ = H(session, Bob's message, τ) — the challenge is derived *after* Alice's OT
- *          correlation is fixed (τ is in the hash); deriving it from Bob's message alone would let
- *          Alice choose ã_j, â_j per j that pass the check.
- *          r_{i,j} = χ̃_i·z̃_A,i,j + χ̂_i·ẑ_A,i,j;  u_i = χ̃_i·ã_i + χ̂_i·â_i;  γ_A = a − ã;
- *          output c_i = Σ_j g_j·z̃_A,i,j.
- *   msg 2 (Alice → Bob): τ, H(r) (DKLs23 §5.1: a hash of r instead of r), u, γ_A.
- *   Bob:   z_B from τ; check H(γ_j·u_i − χ̃_i·z̃_B,i,j − χ̂_i·ẑ_B,i,j) = H(r), else abort (Alice);
- *          output d_i = Σ_j g_j·z̃_B,i,j + b·γ_A,i.        Then c_i + d_i = a_i·b.
+ *   msg 1 (Bob → Alice): the KOS extension message for choice bits β (KOS check by Alice).
+ *   Alice: random OTs (α0, α1) ∈ Z_q^{ξ×(ℓ+ρ)}; c_i = −Σ_j g_j·α0_{j,i};  â ← Z_q^ρ;
+ *          ã_{j,i} = α0_{j,i} − α1_{j,i} + a_i,   ã_{j,ℓ+k} = α0_{j,ℓ+k} − α1_{j,ℓ+k} + â_k;
+ *          θ = H(sid, ã) ∈ Z_q^{ℓ×ρ};  η_k = â_k + Σ_i θ_{i,k}·a_i;
+ *          μ = H(sid, {α0_{j,ℓ+k} + Σ_i θ_{i,k}·α0_{j,i}}_{j,k}).
+ *   msg 2 (Alice → Bob): ã, η, μ.
+ *   Bob:   γ = his OT outputs (γ_{j,w} = α_{β_j; j,w}); θ as Alice;
+ *          ḋ_{j,i} = γ_{j,i} + β_j·ã_{j,i},  d̂_{j,k} = γ_{j,ℓ+k} + β_j·ã_{j,ℓ+k};
+ *          check μ = H(sid, {d̂_{j,k} + Σ_i θ_{i,k}·ḋ_{j,i} − β_j·η_k}_{j,k}), else abort naming Alice;
+ *          output d_i = Σ_j g_j·ḋ_{j,i}.          Then c_i + d_i = a_i·b.
+ *
+ * ρ = ⌈λ_c / |q|⌉ = 1 check payload (λ_c ≤ 256 = |q|): a cheating Alice whose ã is inconsistent with
+ * one input vector passes the check for a given θ with probability ≤ 1/q, except through the
+ * selective failure on β_j that the paper accounts for (ξ = |q| + 2λ_s keeps b hidden; see README).
+ * The challenge θ is a hash of everything Bob has received by then (ã, and the KOS transcript).
  */
 import { ProtocolError } from '../types.ts';
-import { ELL, oteReceiverStart, oteReceiverTransfer, oteSenderCheck, oteSenderTransfer, type OteMsg, type OteReceiverSetup, type OteSenderSetup } from './ot/extension.ts';
-import { Fn, H, be32, bytesToHex, ctEqual, getBit, hashToScalar, hashToScalars, parseArray, parseBytes, parseScalar, randomScalar, scalarFromBytesFast, scalarToBytes, scalarToBytesFast, type Rng } from './util.ts';
+import { ELL, oteReceiverOutputs, oteReceiverStart, oteSenderCheck, oteSenderOutputs, type OteMsg, type OteReceiverSetup, type OteSenderSetup } from './ot/extension.ts';
+import { Fn, H, be32, bytesToHex, ctEqual, getBit, hashToScalar, hashToScalars, parseBytes, randomScalar, scalarFromBytesFast, scalarToBytesFast, type Rng } from './util.ts';
 
 /** Inputs per multiplication in signing (DKLs23 Protocol 3.6 multiplies by r_i and sk_i). */
 export const L = 2;
+/** Check payloads ρ = ⌈λ_c/|q|⌉ (DKLs23 Protocol 5.2); λ_c = 256 = |q| gives 1. */
+export const RHO = 1;
+/** OT payloads per extended OT ("OT width"): ℓ + ρ. */
+export const WIDTH = L + RHO;
 
 let gadgetCache: bigint[] | undefined;
 /**
- * Public gadget vector g ∈ Z_q^ξ. DKLs19 uses a public random vector; we take a fixed
- * nothing-up-my-sleeve one from the random oracle (0xCarbon/mpecdsa derive it per pair from a nonce,
- * which is equivalent in the ROM).
+ * Public gadget vector g ∈ Z_q^ξ. Protocol 5.2 allows any public g for which ⟨g, β⟩ is close to
+ * uniform for random β; we take a fixed nothing-up-my-sleeve one from the random oracle (0xCarbon and
+ * Silence Labs derive theirs from a nonce or the session id, which is equivalent in the ROM).
  */
 export function gadget(): bigint[] {
   if (!gadgetCache) {
@@ -39,119 +48,111 @@ export function gadget(): bigint[] {
   return gadgetCache;
 }
 
-function challenges(sid: Uint8Array, bobDigest: Uint8Array, tauBytes: Uint8Array): { ct: bigint[]; ch: bigint[] } {
-  const c = hashToScalars('rvole-chi', 2 * L, sid, bobDigest, H('rvole-tau', tauBytes));
-  return { ct: c.slice(0, L), ch: c.slice(L) };
+/** θ ∈ Z_q^{ℓ×ρ}, indexed [k][i], from the session, Bob's KOS message digest and ã. */
+function theta(sid: Uint8Array, bobDigest: Uint8Array, atBytes: Uint8Array): bigint[][] {
+  const t = hashToScalars('rvole-theta', L * RHO, sid, bobDigest, H('rvole-atilde', atBytes));
+  return Array.from({ length: RHO }, (_, k) => t.slice(k * L, (k + 1) * L));
 }
-/**
- * Σ_j x_j·y_j mod q with one reduction: the integer sum of ξ products of values < q is < ξ·q²
- * (≈ 521 bits), reduced once by noble's `Fn.create` (lazy reduction; same result as reducing each
- * step, fewer bigint divisions on the hot path).
- */
-function innerProduct(x: bigint[], y: bigint[]): bigint {
-  let acc = 0n;
-  for (let j = 0; j < x.length; j++) acc += x[j] * y[j];
-  return Fn.create(acc);
-}
-function packScalars(rows: bigint[][]): Uint8Array {
-  const out = new Uint8Array(32 * rows.reduce((n, r) => n + r.length, 0));
-  let off = 0;
-  for (const row of rows) for (const x of row) { scalarToBytesFast(x, out, off); off += 32; }
-  return out;
-}
-function rDigest(sid: Uint8Array, r: bigint[][]): Uint8Array {
-  return H('rvole-r', sid, packScalars(r));
+/** μ = H(sid, μ_{j,k}) over the ξ·ρ check values, each 32 bytes, j-major. */
+function muDigest(sid: Uint8Array, mu: bigint[]): Uint8Array {
+  const out = new Uint8Array(32 * mu.length);
+  for (let x = 0; x < mu.length; x++) scalarToBytesFast(mu[x], out, 32 * x);
+  const d = H('rvole-mu', sid, out);
+  out.fill(0);
+  return d;
 }
 
 export interface MulReceiverKeep { b: bigint; keep: ReturnType<typeof oteReceiverStart>['keep'] }
-export interface MulMsg2 { tau: string; rHash: string; u: string[]; gammaA: string[] }
+export interface MulMsg2 { at: string; eta: string; mu: string }
 
 /** Bob, message 1. Returns his (random) input b and the message. */
 export function mulReceiverStart(setup: OteReceiverSetup, sid: Uint8Array, rng: Rng): { b: bigint; keep: MulReceiverKeep; msg: OteMsg } {
   const g = gadget();
-  const gamma = rng(ELL / 8);
-  let b = Fn.ZERO;
-  for (let j = 0; j < ELL; j++) if (getBit(gamma, j)) b = Fn.add(b, g[j]);
-  const { keep, msg } = oteReceiverStart(setup, H('rvole-ote', sid), gamma, rng);
-  gamma.fill(0);
+  const beta = rng(ELL / 8);
+  let b = 0n;
+  for (let j = 0; j < ELL; j++) b += BigInt(getBit(beta, j)) * g[j];
+  b = Fn.create(b);
+  const { keep, msg } = oteReceiverStart(setup, H('rvole-ote', sid), beta, rng);
+  beta.fill(0);
   return { b, keep: { b, keep }, msg };
 }
 
 /** Alice, on message 1 with input a (length L). Returns her output shares c and message 2. */
 export function mulSenderRespond(setup: OteSenderSetup, sid: Uint8Array, msg1: unknown, a: bigint[], rng: Rng, culprit: number): { c: bigint[]; msg: MulMsg2 } {
   if (a.length !== L) throw new ProtocolError('RVOLE: input length');
-  const oteSid = H('rvole-ote', sid);
-  const { rows, digest, sid: execSid } = oteSenderCheck(setup, oteSid, msg1, culprit);
-  const at: bigint[] = [];
-  const ah: bigint[] = [];
-  for (let i = 0; i < L; i++) {
-    at.push(randomScalar(rng));
-    ah.push(randomScalar(rng));
-  }
-  const { out, tau } = oteSenderTransfer(setup, execSid, rows, [...at, ...ah]);
-  const tauBytes = packScalars(tau);
-  const { ct, ch } = challenges(sid, digest, tauBytes);
-  const r: bigint[][] = [];
-  const u: bigint[] = [];
-  for (let i = 0; i < L; i++) {
-    const row: bigint[] = new Array(ELL);
-    const cti = ct[i], chi = ch[i], ot = out[i], oh = out[L + i];
-    for (let j = 0; j < ELL; j++) row[j] = Fn.create(cti * ot[j] + chi * oh[j]);
-    r.push(row);
-    u.push(Fn.create(ct[i] * at[i] + ch[i] * ah[i]));
-  }
+  const { rows, digest, sid: execSid } = oteSenderCheck(setup, H('rvole-ote', sid), msg1, culprit);
+  const { a0, a1 } = oteSenderOutputs(setup, execSid, rows, WIDTH);
   const g = gadget();
+  const ahat: bigint[] = Array.from({ length: RHO }, () => randomScalar(rng));
+  const pay = [...a, ...ahat]; // the payload of column w: a_i (w < ℓ) or â_k (w = ℓ + k)
+  // ã, j-major on the wire: ã_{j,w} at offset 32·(j·WIDTH + w).
+  const atBytes = new Uint8Array(32 * ELL * WIDTH);
+  for (let j = 0; j < ELL; j++) for (let w = 0; w < WIDTH; w++) scalarToBytesFast(Fn.create(a0[w][j] - a1[w][j] + pay[w]), atBytes, 32 * (j * WIDTH + w));
   const c: bigint[] = [];
-  for (let i = 0; i < L; i++) c.push(innerProduct(g, out[i]));
-  const gammaA = a.map((ai, i) => Fn.sub(ai, at[i]));
-  return {
-    c,
-    msg: {
-      tau: bytesToHex(tauBytes),
-      rHash: bytesToHex(rDigest(sid, r)),
-      u: u.map((x) => bytesToHex(scalarToBytes(x))),
-      gammaA: gammaA.map((x) => bytesToHex(scalarToBytes(x))),
-    },
-  };
+  for (let i = 0; i < L; i++) {
+    let acc = 0n; // lazy reduction: ξ products of values < q, reduced once by noble's Fn.create
+    for (let j = 0; j < ELL; j++) acc += g[j] * a0[i][j];
+    c.push(Fn.neg(Fn.create(acc)));
+  }
+  const th = theta(sid, digest, atBytes);
+  const eta: bigint[] = [];
+  const mu: bigint[] = new Array(ELL * RHO);
+  for (let k = 0; k < RHO; k++) {
+    let e = ahat[k];
+    for (let i = 0; i < L; i++) e += th[k][i] * a[i];
+    eta.push(Fn.create(e));
+    for (let j = 0; j < ELL; j++) {
+      let m = a0[L + k][j];
+      for (let i = 0; i < L; i++) m += th[k][i] * a0[i][j];
+      mu[j * RHO + k] = Fn.create(m);
+    }
+  }
+  const etaBytes = new Uint8Array(32 * RHO);
+  eta.forEach((e, k) => scalarToBytesFast(e, etaBytes, 32 * k));
+  const msg = { at: bytesToHex(atBytes), eta: bytesToHex(etaBytes), mu: bytesToHex(muDigest(sid, mu)) };
+  for (const v of [...a0, ...a1]) v.fill(0n);
+  return { c, msg };
 }
 
-/** Bob, on message 2: the DKLs19 check, then his output shares d (c_i + d_i = a_i·b). */
+function parseScalars(hex: unknown, count: number, what: string, culprit: number): { bytes: Uint8Array; values: bigint[] } {
+  const bytes = parseBytes(hex, 32 * count, what, culprit);
+  const values: bigint[] = new Array(count);
+  for (let x = 0; x < count; x++) {
+    const v = scalarFromBytesFast(bytes.subarray(32 * x, 32 * x + 32));
+    if (v === undefined) throw new ProtocolError(`invalid ${what} (out of range)`, culprit);
+    values[x] = v;
+  }
+  return { bytes, values };
+}
+
+/** Bob, on message 2: the Protocol 5.2 check, then his output shares d (c_i + d_i = a_i·b). */
 export function mulReceiverFinish(keep: MulReceiverKeep, sid: Uint8Array, msg2: unknown, culprit: number): bigint[] {
   const m = msg2 as Record<string, unknown>;
-  const tauBytes = parseBytes(m?.tau, 2 * L * ELL * 32, 'RVOLE tau', culprit);
-  const tau: bigint[][] = [];
-  for (let w = 0; w < 2 * L; w++) {
-    const row: bigint[] = new Array(ELL);
-    for (let j = 0; j < ELL; j++) {
-      const off = (w * ELL + j) * 32;
-      const v = scalarFromBytesFast(tauBytes.subarray(off, off + 32));
-      if (v === undefined) throw new ProtocolError('invalid RVOLE tau (out of range)', culprit);
-      row[j] = v;
-    }
-    tau.push(row);
-  }
-  const rHash = parseBytes(m?.rHash, 32, 'RVOLE r hash', culprit);
-  const u = parseArray(m?.u, L, 'RVOLE u', culprit).map((x) => parseScalar(x, 'RVOLE u', culprit));
-  const gammaA = parseArray(m?.gammaA, L, 'RVOLE gamma', culprit).map((x) => parseScalar(x, 'RVOLE gamma', culprit));
+  const at = parseScalars(m?.at, ELL * WIDTH, 'RVOLE ã', culprit);
+  const eta = parseScalars(m?.eta, RHO, 'RVOLE η', culprit).values;
+  const muHash = parseBytes(m?.mu, 32, 'RVOLE μ', culprit);
   const choice = keep.keep.choice;
-  const z = oteReceiverTransfer(keep.keep, tau);
-  const { ct, ch } = challenges(sid, keep.keep.digest, tauBytes);
-  const r: bigint[][] = [];
-  for (let i = 0; i < L; i++) {
-    const row: bigint[] = new Array(ELL);
-    const cti = ct[i], chi = ch[i], zt = z[i], zh = z[L + i], ui = u[i];
-    for (let j = 0; j < ELL; j++) {
-      const gu = getBit(choice, j) ? ui : 0n;
-      row[j] = Fn.create(gu - cti * zt[j] - chi * zh[j]); // noble's mod maps negatives into [0, q)
+  const gamma = oteReceiverOutputs(keep.keep, WIDTH);
+  const th = theta(sid, keep.keep.digest, at.bytes);
+  const g = gadget();
+  const dAcc: bigint[] = new Array(L).fill(0n);
+  const dd: bigint[] = new Array(L);
+  const mu: bigint[] = new Array(ELL * RHO);
+  for (let j = 0; j < ELL; j++) {
+    const bj = BigInt(getBit(choice, j)); // β_j ∈ {0, 1}, multiplied rather than branched on
+    const atj = j * WIDTH;
+    for (let i = 0; i < L; i++) {
+      dd[i] = gamma[i][j] + bj * at.values[atj + i]; // ḋ_{j,i}, unreduced (< 2q)
+      dAcc[i] += g[j] * dd[i];
     }
-    r.push(row);
+    for (let k = 0; k < RHO; k++) {
+      let v = gamma[L + k][j] + bj * at.values[atj + L + k] - bj * eta[k];
+      for (let i = 0; i < L; i++) v += th[k][i] * dd[i];
+      mu[j * RHO + k] = Fn.create(v); // noble's mod maps negatives into [0, q)
+    }
   }
   choice.fill(0);
-  if (!ctEqual(rDigest(sid, r), rHash)) throw new ProtocolError('RVOLE (DKLs19) consistency check failed', culprit);
-  const g = gadget();
-  const d: bigint[] = [];
-  for (let i = 0; i < L; i++) {
-    d.push(Fn.add(Fn.mul(keep.b, gammaA[i]), innerProduct(g, z[i])));
-  }
-  return d;
+  for (const v of gamma) v.fill(0n);
+  if (!ctEqual(muDigest(sid, mu), muHash)) throw new ProtocolError('RVOLE consistency check failed (DKLs23 Protocol 5.2, μ)', culprit);
+  return dAcc.map((x) => Fn.create(x));
 }

@@ -47,9 +47,33 @@ export function encodePublic(p: PublicState): GroupPublic {
   };
 }
 
+/**
+ * Decoded GroupPublic values by canonical encoding (public data only, at most 64 kept): signing
+ * decodes the same key on every request, and the boundary check below costs one variable-base
+ * multiplication per threshold party. Callers treat a PublicState as read-only.
+ */
+const publicCache = new Map<string, PublicState>();
+
 /** Validates a GroupPublic: encodings, threshold, and that the verifying shares interpolate to the key. */
 export function decodePublic(g: GroupPublic): PublicState {
   if (!isObj(g)) throw new ProtocolError('public: not an object');
+  let key: string | undefined;
+  try {
+    key = JSON.stringify([g.publicKey, g.threshold, g.parties, Array.isArray(g.parties) ? g.parties.map((k) => g.verifyingShares?.[k]) : null, g.extra?.scheme, g.extra?.chainCode]);
+  } catch {
+    key = undefined;
+  }
+  const hit = key === undefined ? undefined : publicCache.get(key);
+  if (hit) return hit;
+  const out = decodePublicUncached(g);
+  if (key !== undefined) {
+    if (publicCache.size >= 64) publicCache.delete(publicCache.keys().next().value!);
+    publicCache.set(key, out);
+  }
+  return out;
+}
+
+function decodePublicUncached(g: GroupPublic): PublicState {
   if (g.extra?.scheme !== SCHEME) throw new ProtocolError(`public: scheme is not ${SCHEME}`);
   const parties = validateParties(g.parties, 'public.parties');
   const t = g.threshold;

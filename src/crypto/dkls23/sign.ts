@@ -7,12 +7,14 @@
  *  R1  i → j: Com(R_i) (per counterparty, salted RO commitment); RVOLE msg 1 with i as Bob (χ_{i,j}).
  *  R2  i → j: RVOLE msg 2 with i as Alice, input (r_i, sk_i) → shares (c_u, c_v);
  *             decommit R_i; pk_i = sk_i·G; Γ^u = c_u·G, Γ^v = c_v·G; ψ_{i,j} = φ_i − χ_{i,j}.
- *  R3  i checks, for every j: the commitment to R_j; the RVOLE check (inside mulReceiverFinish);
- *             χ_{i,j}·R_j − Γ^u_{j,i} = d_u·G and χ_{i,j}·pk_j − Γ^v_{j,i} = d_v·G  (abort naming j);
- *      and Σ_j pk_j = PK (abort; cannot name a party). Then with r_x = x(R) mod q and m = H(msg) mod q
+ *  R3  (Protocol 3.6 step 8) i checks, for every j: the commitment to R_j; the RVOLE check (Protocol
+ *             5.2, inside mulReceiverFinish); χ_{i,j}·R_j = Γ^u_{j,i} + d_u·G and χ_{i,j}·pk_j =
+ *             Γ^v_{j,i} + d_v·G (batched into one equation, see r3; abort naming j) — the paper prints
+ *             the second check with "λ·P(j)"; 0xCarbon and Bron both read it as pk_j, as do we;
+ *      and Σ_j pk_j = PK (abort; cannot name a party). Step 9, with r_x = x(R) mod q and m = H(msg) mod q
  *        u_i = r_i·(φ_i + Σ_j ψ_{j,i}) + Σ_j (c_u + d_u),   v_i = sk_i·(φ_i + Σ_j ψ_{j,i}) + Σ_j (c_v + d_v),
  *        w_i = m·φ_i + r_x·v_i,   broadcast (u_i, w_i) and our view of R.
- *  Out s = Σ w_i / Σ u_i (= (m + r_x·sk)/r), verify (r_x, s) under PK (abort if not), low-s normalise,
+ *  Out (step 10) s = Σ w_i / Σ u_i (= (m + r_x·sk)/r), verify (r_x, s) under PK (abort if not), low-s normalise,
  *      recovery id from the parity of R.y (flipped when s is negated).
  *
  * sk_i = λ_{i,S}·x_i + ζ_i with ζ_i from F_Zero (zero-share.ts), so Σ_{i∈S} sk_i = sk.
@@ -175,9 +177,17 @@ class SignParty implements PartyProtocol<SignResult> {
       const gv = parsePoint(getField(msg, 'gv', j), 'Γ^v', j);
       const psi = parseScalar(getField(msg, 'psi', j), 'ψ', j);
       const [du, dv] = mulReceiverFinish(st.bobKeep!, this.mulSid(j, this.self), getField(msg, 'mul2', j), j);
-      // DKLs23 Protocol 3.6 consistency checks: Alice j used r_j (behind R_j) and sk_j (behind pk_j).
-      if (!mulSecret(Rj, st.chi!).subtract(gu).equals(mulG(du))) throw new ProtocolError('sign: RVOLE output inconsistent with R_j (Γ^u check)', j);
-      if (!mulSecret(pkj, st.chi!).subtract(gv).equals(mulG(dv))) throw new ProtocolError('sign: RVOLE output inconsistent with pk_j (Γ^v check)', j);
+      // DKLs23 Protocol 3.6 step 8 consistency checks: Alice j used r_j (behind R_j) and sk_j (behind
+      // pk_j) in the RVOLE:  χ·R_j = Γ^u_j + d_u·G  and  χ·pk_j = Γ^v_j + d_v·G.  Both are verified at
+      // once as a random linear combination with a fresh 128-bit ε that j cannot know when it sends its
+      // message: χ·(R_j + ε·pk_j) = (Γ^u_j + ε·Γ^v_j) + (d_u + ε·d_v)·G. If either check fails, at most
+      // one ε passes, so a cheater passes with probability ≤ 2^-128 (batch verification; one
+      // constant-time multiplication by the secret χ instead of two). ε only has to be unpredictable to
+      // j in advance, so its multiplications may be variable-time; χ and d stay on noble's CT path.
+      const eps = 1n + bytesToNumberBE(this.rng(16));
+      const lhs = mulSecret(Rj.add(pkj.multiplyUnsafe(eps)), st.chi!);
+      const rhs = gu.add(gv.multiplyUnsafe(eps)).add(mulG(Fn.add(du, Fn.mul(eps, dv))));
+      if (!lhs.equals(rhs)) throw new ProtocolError('sign: RVOLE output inconsistent with R_j / pk_j (DKLs23 Protocol 3.6 Γ^u / Γ^v check)', j);
       Rsum = Rsum.add(Rj);
       pkSum = pkSum.add(pkj);
       psiSum = Fn.add(psiSum, psi);

@@ -83,37 +83,40 @@ export function prg(seed: Uint8Array, len: number, tag: string, ...parts: Uint8A
 }
 
 /**
- * Hot-path random oracle onto Z_q^count for many short fixed-length inputs under one prefix
- * (the OT-extension "randomize" hash of KOS / DKLs18 Protocol 9). Hash-then-expand: the SHA-256 state
- * after the framed (tag, prefix) is computed once and cloned per query, the 32-byte digest of
- * (parts) keys a ChaCha20 keystream (RFC 8439) of 48 bytes per scalar, and each 48-byte block is
- * reduced by Fn.create (RFC 9380 §5 hash_to_field with L = 48, distance < 2^-128 from uniform).
- * Callers must pass parts of fixed length per oracle instance (the prefix framing does not cover them).
+ * Hot-path random oracle onto Z_q^count for many short fixed-length inputs under one prefix (the
+ * random-OT "randomize" hash of the OT extension, KOS Fig. 10 / DKLs18 Protocol 9). Hash-then-expand:
+ * the framed (tag, count, prefix) is zero-padded to a whole number of SHA-256 blocks and absorbed once;
+ * each query clones that state and appends its parts (fixed length per instance, ≤ 55 bytes so a query
+ * costs one compression); the 32-byte digest keys a ChaCha20 keystream (RFC 8439) of 32 bytes per
+ * scalar, each reduced mod q by noble's `Fn.create`. A uniform 256-bit value reduced mod q is within
+ * (2^256 − q)/2^256 < 2^-127 of uniform on Z_q (secp256k1: 2^256 − q < 2^129), the same order as the
+ * 2^-128 of RFC 9380's L = 48; the DKLs23 implementations we read reduce 32-byte hashes the same way.
  */
 export class ScalarOracle {
   private base: ReturnType<typeof sha256.create>;
   private zero: Uint8Array;
   private nonce = new Uint8Array(12);
-  constructor(tag: string, count: number, ...prefix: Uint8Array[]) {
-    this.base = sha256.create().update(frame('oracle/' + tag, [u32(count), ...prefix]));
-    this.zero = new Uint8Array(48 * count);
-    this.buf = new Uint8Array(48 * count);
-  }
   // Scratch buffers reused across queries (no per-query allocation); wiped after each query.
   private key = new Uint8Array(32);
   private buf: Uint8Array;
-  scalars(count: number, ...parts: Uint8Array[]): bigint[] {
-    if (48 * count !== this.zero.length) throw new Error('ScalarOracle: count mismatch');
+  constructor(tag: string, readonly count: number, ...prefix: Uint8Array[]) {
+    const head = frame('oracle/' + tag, [u32(count), ...prefix]);
+    const padded = new Uint8Array(Math.ceil(head.length / 64) * 64);
+    padded.set(head);
+    this.base = sha256.create().update(padded);
+    this.zero = new Uint8Array(32 * count);
+    this.buf = new Uint8Array(32 * count);
+  }
+  /** Writes the `count` scalars of query `parts` into out[0..count). */
+  scalarsInto(out: bigint[], ...parts: Uint8Array[]): void {
     const h = this.base.clone();
     for (const p of parts) h.update(p);
     const key = this.key;
     h.digestInto(key);
     const buf = chacha20(key, this.nonce, this.zero, this.buf);
     key.fill(0);
-    const res: bigint[] = new Array(count);
-    for (let i = 0; i < count; i++) res[i] = Fn.create(beToBigint(buf.subarray(48 * i, 48 * i + 48)));
+    for (let i = 0; i < this.count; i++) out[i] = Fn.create(beToBigint(buf.subarray(32 * i, 32 * i + 32)));
     buf.fill(0);
-    return res;
   }
 }
 

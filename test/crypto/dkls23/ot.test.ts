@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from '@noble/hashes/utils.js';
 import * as base from '../../../src/crypto/dkls23/ot/base.ts';
-import { KAPPA, ELL, oteReceiverStart, oteSenderCheck, oteSenderTransfer, oteReceiverTransfer } from '../../../src/crypto/dkls23/ot/extension.ts';
-import { mulReceiverStart, mulSenderRespond, mulReceiverFinish } from '../../../src/crypto/dkls23/multiply.ts';
+import { KAPPA, ELL, MPRIME, oteReceiverStart, oteSenderCheck, oteSenderOutputs, oteReceiverOutputs, transposeFast, transposeReference } from '../../../src/crypto/dkls23/ot/extension.ts';
+import { mulReceiverStart, mulSenderRespond, mulReceiverFinish, WIDTH } from '../../../src/crypto/dkls23/multiply.ts';
 import { Fn, getBit, defaultRng as rng, randomScalar } from '../../../src/crypto/dkls23/util.ts';
 import { ProtocolError } from '../../../src/crypto/types.ts';
 
@@ -64,17 +64,19 @@ function setupPair() {
   return { sender: { delta: choice, seeds: rho }, receiver: { seeds0: rho0, seeds1: rho1 } };
 }
 
-test('KOS + transfer: z_A + z_B = x_j·α, and the check catches an inconsistent receiver', () => {
+test('KOS + random OT: the receiver gets α_{x_j} of the sender\'s pair (α0, α1), and the check catches an inconsistent receiver', () => {
   const { sender, receiver } = setupPair();
   const sid = randomBytes(32);
   const choice = randomBytes(ELL / 8);
   const { keep, msg } = oteReceiverStart(receiver, sid, choice, rng);
   const { rows, sid: exec } = oteSenderCheck(sender, sid, msg, R);
-  const alpha = [randomScalar(rng), randomScalar(rng)];
-  const { out, tau } = oteSenderTransfer(sender, exec, rows, alpha);
-  const zb = oteReceiverTransfer(keep, tau);
-  for (let w = 0; w < 2; w++)
-    for (let j = 0; j < ELL; j++) assert.equal(Fn.add(out[w][j], zb[w][j]), getBit(choice, j) ? alpha[w] : 0n);
+  const { a0, a1 } = oteSenderOutputs(sender, exec, rows, WIDTH);
+  const g = oteReceiverOutputs(keep, WIDTH);
+  for (let w = 0; w < WIDTH; w++)
+    for (let j = 0; j < ELL; j++) {
+      assert.equal(g[w][j], getBit(choice, j) ? a1[w][j] : a0[w][j]);
+      assert.notEqual(a0[w][j], a1[w][j]);
+    }
   // A receiver that flips one bit of u in a column (inconsistent choice vector) is caught.
   for (const pos of [0, 77, 1000, 9983]) {
     const bad = { ...msg, u: flipHex(msg.u, 2 * pos) };
@@ -99,21 +101,22 @@ test('RVOLE: c + d = a·b for both inputs; tampering on either side aborts', () 
   const sid = randomBytes(32);
   const a = [randomScalar(rng), randomScalar(rng)];
   const mk = () => mulReceiverStart(receiver, sid, rng);
-  // A τ_{0,j} altered on the wire is caught whatever Bob's γ_j: χ̃, χ̂ are derived from τ, so Bob's
-  // recomputed r no longer matches H(r). (A cheating Alice who re-derives χ from her altered τ is
-  // caught exactly when γ_j = 1 — the selective failure DKLs19 accounts for; see README.)
-  for (const want of [1, 0]) {
+  // One ã_{j,w} altered on the wire is caught whatever Bob's β_j (θ is derived from ã, so even the
+  // unused payload of a β_j = 0 OT changes θ and hence μ). A cheating Alice who re-derives θ and μ
+  // from her altered ã is caught exactly when β_j = 1 — the selective failure the paper accounts for.
+  for (const want of [1, 0])
+    for (const w of [0, 1, 2]) {
+      const bob = mk();
+      let j = 0;
+      while (getBit(bob.keep.keep.choice, j) !== want) j++;
+      const alice = mulSenderRespond(sender, sid, bob.msg, a, rng, R);
+      const m = { ...alice.msg, at: flipHex(alice.msg.at, 64 * (j * WIDTH + w) + 63) };
+      assert.throws(() => mulReceiverFinish(bob.keep, sid, m, S), (e: any) => e instanceof ProtocolError && e.culprit === S, `β_j = ${want}, w = ${w}`);
+    }
+  for (const f of [(m: any) => ({ ...m, mu: flipHex(m.mu, 0) }), (m: any) => ({ ...m, eta: flipHex(m.eta, 30) })]) {
     const bob = mk();
-    let j = 0;
-    while (getBit(bob.keep.keep.choice, j) !== want) j++;
     const alice = mulSenderRespond(sender, sid, bob.msg, a, rng, R);
-    const m = { ...alice.msg, tau: flipHex(alice.msg.tau, 64 * j + 63) };
-    assert.throws(() => mulReceiverFinish(bob.keep, sid, m, S), (e: any) => e instanceof ProtocolError && e.culprit === S, `γ_j = ${want}`);
-  }
-  for (const f of [(m: any) => ({ ...m, rHash: flipHex(m.rHash, 0) }), (m: any) => ({ ...m, u: [flipHex(m.u[0], 30), m.u[1]] })]) {
-    const bob = mk();
-    const alice = mulSenderRespond(sender, sid, bob.msg, a, rng, R);
-    assert.throws(() => mulReceiverFinish(bob.keep, sid, f(alice.msg), S), (e: any) => e.culprit === S);
+    assert.throws(() => mulReceiverFinish(bob.keep, sid, f(alice.msg), S), (e: any) => e instanceof ProtocolError && e.culprit === S);
   }
 });
 
@@ -162,4 +165,25 @@ test('property: the hot-path integer encodings agree with noble (bytesToNumberBE
     for (let i = 31; i >= 0; i--) { b[i] = Number(v & 0xffn); v >>= 8n; }
     assert.equal(scalarFromBytesFast(b), undefined, 'values ≥ q are rejected');
   }
+});
+
+test('property: the 8×8-block bit transpose equals the bit-by-bit definition', async () => {
+  const fc = (await import('fast-check')).default;
+  const col = fc.uint8Array({ minLength: MPRIME / 8, maxLength: MPRIME / 8 });
+  fc.assert(
+    fc.property(fc.array(col, { minLength: KAPPA, maxLength: KAPPA }), (cols) => assert.deepEqual(transposeFast(cols), transposeReference(cols))),
+    { numRuns: 20 },
+  );
+});
+
+test('VSOT: a receiver that sends A_i = B (so b·A_i − b·B is the identity) still gets well-defined pads', () => {
+  const sid = randomBytes(32);
+  const s = base.baseOtSenderStart(sid, 8, rng);
+  const r = base.baseOtReceiverChoose(sid, 8, randomBytes(1), s.msg, rng, S);
+  const A = [...r.A];
+  A[3] = s.msg.B;
+  base.baseOtSenderChallenge(s.state, { A }, R);
+  const { rho0, rho1 } = base.baseOtSenderOutput(s.state);
+  assert.equal(rho0.length, 8);
+  assert.notDeepEqual(rho0[3], rho1[3]);
 });

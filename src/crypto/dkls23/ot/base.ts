@@ -20,6 +20,7 @@
  * value of ω_i only, learning ω_i at the cost of an abort with probability 1/2. The OT extension that
  * consumes these OTs uses ω as its secret Δ; an abort here must therefore end the pairwise setup.
  */
+import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { ProtocolError } from '../../types.ts';
 import { dlProve, dlVerify, type DlProof } from '../proofs.ts';
 import { H, Point, be32, bytesToHex, concatBytes, ctEqual, getBit, getField, mulG, mulSecret, parseArray, parseBytes, parsePoint, pointToHex, randomScalar, wipe, type Rng } from '../util.ts';
@@ -68,11 +69,17 @@ export function baseOtSenderChallenge(st: BaseOtSender, msg2: unknown, culprit: 
   st.rho0 = [];
   st.rho1 = [];
   const xi: Uint8Array[] = [];
+  const As = list.map((v) => parsePoint(v, 'VSOT A_i', culprit));
+  const bAs: Point[] = [];
   for (let i = 0; i < st.count; i++) {
-    const A = parsePoint(list[i], 'VSOT A_i', culprit);
-    const bA = mulSecret(A, st.b);
-    const r0 = H('vsot-pad', st.sid, be32(i), enc(bA));
-    const r1 = H('vsot-pad', st.sid, be32(i), enc(bA.subtract(bB)));
+    const bA = mulSecret(As[i], st.b);
+    bAs.push(bA, bA.subtract(bB));
+  }
+  // One batched inversion (noble's normalizeZ) instead of one per encoded point.
+  const aff = normalizeZ(Point, bAs);
+  for (let i = 0; i < st.count; i++) {
+    const r0 = H('vsot-pad', st.sid, be32(i), enc(aff[2 * i]));
+    const r1 = H('vsot-pad', st.sid, be32(i), enc(aff[2 * i + 1]));
     st.rho0.push(r0);
     st.rho1.push(r1);
     xi.push(xor(h2(r0), h2(r1)));
@@ -116,14 +123,18 @@ export function baseOtReceiverChoose(sid: Uint8Array, count: number, choice: Uin
     throw new ProtocolError('base OT (VSOT) proof of knowledge of b failed', culprit);
   }
   const Bp = B.precompute(8, false); // fixed base for all a_i·B
-  const A: string[] = [];
-  const rho: Uint8Array[] = [];
+  const pts: Point[] = [];
   for (let i = 0; i < count; i++) {
     const a = randomScalar(rng);
     const aG = mulG(a);
-    const Ai = getBit(choice, i) ? aG.add(B) : aG;
-    A.push(pointToHex(Ai));
-    rho.push(H('vsot-pad', sid, be32(i), enc(mulSecret(Bp, a))));
+    pts.push(getBit(choice, i) ? aG.add(B) : aG, mulSecret(Bp, a)); // A_i, a_i·B
+  }
+  const aff = normalizeZ(Point, pts); // one batched inversion for all encodings
+  const A: string[] = [];
+  const rho: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    A.push(pointToHex(aff[2 * i]));
+    rho.push(H('vsot-pad', sid, be32(i), enc(aff[2 * i + 1])));
   }
   return { state: { sid, count, choice: choice.slice(), rho }, A };
 }

@@ -1,10 +1,10 @@
 /**
  * OT extension: KOS (Keller, Orsini, Scholl, "Actively Secure OT Extension with Optimal Overhead",
  * ePrint 2015/546) in the corrected form of its Fig. 10 (the consistency check re-analysed with
- * SoftSpokenOT, Roy, ePrint 2022/192), with the challenge derived by Fiat-Shamir as DKLs23
- * (ePrint 2023/765, §5 / p. 30 of the revision we could cross-check) suggests, followed by the
- * "Transfer" step of DKLs18 (ePrint 2018/499, Protocol 9) that turns random OTs into correlated
- * OTs over Z_q: sender gets z_A, receiver gets z_B with z_A + z_B = x_j·α.
+ * SoftSpokenOT, Roy, ePrint 2022/192 — DKLs23 recommends SoftSpokenOT, of which KOS is the k = 1
+ * case), with the check challenge derived by Fiat–Shamir as DKLs23 (ePrint 2023/765) suggests,
+ * followed by KOS's "transpose and randomize" step: ELL random OTs over Z_q^width for the random
+ * vector OLE of DKLs23 Protocol 5.2 (multiply.ts).
  *
  * Roles: the OTE *sender* (Alice in the multiplication) was the base-OT *receiver* with choice
  * bits Δ ∈ {0,1}^κ and holds k_i^{Δ_i}; the OTE *receiver* (Bob) was the base-OT sender and holds
@@ -14,19 +14,27 @@
  * Consistency check (KOS Fig. 10 "check correlation"): the receiver sends U(x) and U(t_i) for every
  * column i, where U is a GF(2)-linear 2^-OT_SEC-universal hash of the m' = ELL + OT_SEC extended
  * bits; the sender checks U(q_i) = U(t_i) ⊕ Δ_i·U(x). KOS/0xCarbon instantiate U(v) = χ1·v[0] +
- * χ2·v[1] + v[2] in GF(2^208); noble has no GF(2^208) arithmetic, so we use U(v) = M·v_data ⊕ v_pad
- * with M a uniformly random 208×416 binary matrix from the Fiat-Shamir PRG. Both families are linear
- * and 2^-208-universal (Pr[U(v) = 0] = 2^-208 for v_data ≠ 0; U(v) = v_pad ≠ 0 otherwise), and in both
- * the OT_SEC random padding OTs make U(x) uniform, so U(x) reveals nothing about the choice bits.
- * We compute the check row-wise after transposition: for each r, ⊕_{j: M_rj = 1} q_j ⊕ q_{ELL+r}.
+ * χ2·v[1] + v[2] in GF(2^208); noble has no GF(2^208) arithmetic (its GHASH/POLYVAL give GF(2^128)
+ * only; see README "Deviations"), so we use U(v) = M·v_data ⊕ v_pad with M a uniformly random
+ * 208×416 binary matrix from the Fiat–Shamir PRG. Both families are linear and 2^-208-universal
+ * (Pr[U(v) = 0] = 2^-208 for v_data ≠ 0; U(v) = v_pad ≠ 0 otherwise; the GF(2^208) family is the
+ * sub-family M = [χ1· | χ2·] of ours), and in both the OT_SEC random padding OTs make U(x) uniform,
+ * so U(x) reveals nothing about the choice bits. We compute the check row-wise after transposition:
+ * for each r, ⊕_{j: M_rj = 1} q_j ⊕ q_{ELL+r}.
  */
 import { ProtocolError } from '../../types.ts';
 import { xchacha20 } from '@noble/ciphers/chacha.js';
-import { Fn, H, ScalarOracle, be32, bytesToHex, concatBytes, getBit, parseBytes, prg, type Rng } from '../util.ts';
+import { H, ScalarOracle, bytesToHex, concatBytes, getBit, parseBytes, prg, type Rng } from '../util.ts';
 
-/** Number of base OTs (= computational security parameter of the extension), see README "Parameters". */
+/**
+ * Number of base OTs per ordered pair = the computational security parameter of the extension (KOS15
+ * κ). 128; both public DKLs23 implementations use 256 (0xCarbon `RAW_SECURITY` = λ_c, Silence Labs
+ * `LAMBDA_C`), which we tried and reverted because it doubles the DKG's base-OT work past the
+ * cluster's per-round budget on our hardware — see README "Parameters" and "Deviations". Must be a
+ * multiple of 32; changing it changes the share format.
+ */
 export const KAPPA = 128;
-/** Extended OTs consumed by one multiplication: ξ = |q| + 2s = 256 + 2·80 (DKLs19 Protocol 1). */
+/** Extended OTs consumed by one multiplication: ξ = |q| + 2λ_s = 256 + 2·80 (DKLs23 Protocol 5.2). */
 export const ELL = 416;
 /** Check width / extra random OTs: 128 + 80 (DKLs19 implementation, 0xCarbon OT_SECURITY). */
 export const OT_SEC = 208;
@@ -54,8 +62,47 @@ class ColumnPrg {
   }
 }
 
-/** Columns (κ × m' bits) → rows (m' × κ bits as Uint32 words). */
+/** SPREAD_LO[x] / SPREAD_HI[x]: bit m of x moved to bit 8m (m < 4) / 8(m − 4) (m ≥ 4). */
+const SPREAD_LO = new Uint32Array(256);
+const SPREAD_HI = new Uint32Array(256);
+for (let x = 0; x < 256; x++) {
+  for (let m = 0; m < 4; m++) {
+    SPREAD_LO[x] |= ((x >> m) & 1) << (8 * m);
+    SPREAD_HI[x] |= ((x >> (m + 4)) & 1) << (8 * m);
+  }
+}
+/**
+ * Columns (κ × m' bits) → rows (m' × κ bits as Uint32 words, little-endian bit order as getBit).
+ * Works on 8×8 bit blocks: the bytes x_k = col[8g + k][b] (k < 8) become the bytes y_m, m < 8, of
+ * rows 8b + m at byte g, with bit k of y_m = bit m of x_k, gathered through the SPREAD tables.
+ */
 function transpose(cols: Uint8Array[]): Uint32Array {
+  const rb = new Uint8Array(MPRIME * KB);
+  for (let g = 0; g < KB; g++) {
+    const c0 = cols[8 * g], c1 = cols[8 * g + 1], c2 = cols[8 * g + 2], c3 = cols[8 * g + 3];
+    const c4 = cols[8 * g + 4], c5 = cols[8 * g + 5], c6 = cols[8 * g + 6], c7 = cols[8 * g + 7];
+    for (let b = 0; b < CB; b++) {
+      const lo = SPREAD_LO[c0[b]] | (SPREAD_LO[c1[b]] << 1) | (SPREAD_LO[c2[b]] << 2) | (SPREAD_LO[c3[b]] << 3) | (SPREAD_LO[c4[b]] << 4) | (SPREAD_LO[c5[b]] << 5) | (SPREAD_LO[c6[b]] << 6) | (SPREAD_LO[c7[b]] << 7);
+      const hi = SPREAD_HI[c0[b]] | (SPREAD_HI[c1[b]] << 1) | (SPREAD_HI[c2[b]] << 2) | (SPREAD_HI[c3[b]] << 3) | (SPREAD_HI[c4[b]] << 4) | (SPREAD_HI[c5[b]] << 5) | (SPREAD_HI[c6[b]] << 6) | (SPREAD_HI[c7[b]] << 7);
+      const o = 8 * b * KB + g;
+      rb[o] = lo;
+      rb[o + KB] = lo >>> 8;
+      rb[o + 2 * KB] = lo >>> 16;
+      rb[o + 3 * KB] = lo >>> 24;
+      rb[o + 4 * KB] = hi;
+      rb[o + 5 * KB] = hi >>> 8;
+      rb[o + 6 * KB] = hi >>> 16;
+      rb[o + 7 * KB] = hi >>> 24;
+    }
+  }
+  const rows = new Uint32Array(MPRIME * KW);
+  const dv = new DataView(rb.buffer);
+  for (let x = 0; x < rows.length; x++) rows[x] = dv.getUint32(4 * x, true);
+  rb.fill(0);
+  return rows;
+}
+/** The bit-by-bit definition of {@link transpose} (kept for the equivalence test). */
+export function transposeReference(cols: Uint8Array[]): Uint32Array {
   const rows = new Uint32Array(MPRIME * KW);
   for (let i = 0; i < KAPPA; i++) {
     const col = cols[i];
@@ -65,11 +112,14 @@ function transpose(cols: Uint8Array[]): Uint32Array {
   }
   return rows;
 }
-function rowBytes(rows: Uint32Array, j: number, mask?: Uint32Array): Uint8Array {
-  const out = new Uint8Array(KB);
-  const dv = new DataView(out.buffer);
+export { transpose as transposeFast };
+/** Row j (κ bits) into `out`, optionally XORed with `mask` (Δ). */
+function rowInto(out: Uint8Array, rows: Uint32Array, j: number, mask?: Uint32Array): void {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let w = 0; w < KW; w++) dv.setUint32(4 * w, rows[j * KW + w] ^ (mask ? mask[w] : 0), true);
-  return out;
+}
+function be32Into(out: Uint8Array, n: number): void {
+  new DataView(out.buffer, out.byteOffset, 4).setUint32(0, n, false);
 }
 /** The Fiat-Shamir matrix M (OT_SEC × ELL bits) from the receiver's u-matrix. */
 function checkMatrix(sid: Uint8Array, u: Uint8Array): Uint8Array {
@@ -206,38 +256,50 @@ export function oteSenderCheck(setup: OteSenderSetup, sid: Uint8Array, msg: unkn
 }
 
 /**
- * DKLs18 Protocol 9 "Transfer", `width` correlations at once ("forced reuse", DKLs23 p. 8): for each
- * j < ELL and w < width the sender's output is v0 = H(j, q_j)_w, and it sends τ_{w,j} = v1 − v0 + α_w
- * where v1 = H(j, q_j ⊕ Δ)_w. The receiver then gets z_B = x_j·τ − H(j, t_j)_w, so z_A + z_B = x_j·α_w.
+ * KOS Fig. 10 "transpose and randomize", as the random OT extension (ROTe) that DKLs23 Protocol 5.2
+ * consumes: for each extended OT j < ELL and each of `width` payloads w, the sender gets the pair
+ *   α0_{j,w} = H(j, q_j)_w,   α1_{j,w} = H(j, q_j ⊕ Δ)_w
+ * and the receiver γ_{j,w} = H(j, t_j)_w = α_{x_j; j,w} (q_j = t_j ⊕ x_j·Δ). H is the random oracle
+ * onto Z_q^width keyed by the execution id ("forced reuse", DKLs23 p. 8 of the revision 0xCarbon cites: one batch of Bob's OTs, the
+ * payload length proportional to Alice's input vector). Outputs are indexed [w][j].
  */
-export function oteSenderTransfer(setup: OteSenderSetup, sid: Uint8Array, rows: Uint32Array, alpha: bigint[]): { out: bigint[][]; tau: bigint[][] } {
-  const width = alpha.length;
+export function oteSenderOutputs(setup: OteSenderSetup, sid: Uint8Array, rows: Uint32Array, width: number): { a0: bigint[][]; a1: bigint[][] } {
   const dW = deltaWords(setup.delta);
-  const out: bigint[][] = alpha.map(() => new Array(ELL));
-  const tau: bigint[][] = alpha.map(() => new Array(ELL));
-  const ro = new ScalarOracle('ote-transfer', width, sid);
+  const a0: bigint[][] = Array.from({ length: width }, () => new Array(ELL));
+  const a1: bigint[][] = Array.from({ length: width }, () => new Array(ELL));
+  const ro = new ScalarOracle('ote-randomize', width, sid);
+  const v: bigint[] = new Array(width);
+  const jb = new Uint8Array(4);
+  const row = new Uint8Array(KB);
   for (let j = 0; j < ELL; j++) {
-    const v0 = ro.scalars(width, be32(j), rowBytes(rows, j));
-    const v1 = ro.scalars(width, be32(j), rowBytes(rows, j, dW));
-    for (let w = 0; w < width; w++) {
-      out[w][j] = v0[w];
-      tau[w][j] = Fn.create(v1[w] - v0[w] + alpha[w]); // one reduction (noble's mod handles the negative case)
-    }
+    be32Into(jb, j);
+    rowInto(row, rows, j);
+    ro.scalarsInto(v, jb, row);
+    for (let w = 0; w < width; w++) a0[w][j] = v[w];
+    rowInto(row, rows, j, dW);
+    ro.scalarsInto(v, jb, row);
+    for (let w = 0; w < width; w++) a1[w][j] = v[w];
   }
+  row.fill(0);
+  dW.fill(0);
   rows.fill(0);
-  return { out, tau };
+  return { a0, a1 };
 }
 
-export function oteReceiverTransfer(keep: OteReceiverKeep, tau: bigint[][]): bigint[][] {
-  const width = tau.length;
-  const out: bigint[][] = tau.map(() => new Array(ELL));
-  const ro = new ScalarOracle('ote-transfer', width, keep.sid);
+/** Receiver side of {@link oteSenderOutputs}: γ_{j,w} = H(j, t_j)_w. */
+export function oteReceiverOutputs(keep: OteReceiverKeep, width: number): bigint[][] {
+  const out: bigint[][] = Array.from({ length: width }, () => new Array(ELL));
+  const ro = new ScalarOracle('ote-randomize', width, keep.sid);
+  const v: bigint[] = new Array(width);
+  const jb = new Uint8Array(4);
+  const row = new Uint8Array(KB);
   for (let j = 0; j < ELL; j++) {
-    const v = ro.scalars(width, be32(j), rowBytes(keep.rows, j));
-    const bit = getBit(keep.choice, j);
-    for (let w = 0; w < width; w++) out[w][j] = bit ? Fn.sub(tau[w][j], v[w]) : Fn.neg(v[w]);
+    be32Into(jb, j);
+    rowInto(row, keep.rows, j);
+    ro.scalarsInto(v, jb, row);
+    for (let w = 0; w < width; w++) out[w][j] = v[w];
   }
+  row.fill(0);
   keep.rows.fill(0);
   return out;
 }
-
