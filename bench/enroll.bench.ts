@@ -1,80 +1,64 @@
-/**
- * Enrolment of N devices in one secp256k1-schnorr fleet (issue 5): every device's child public
- * key derived from the fleet root (BIP32 CKDpub, optionally + BIP341 output key), stored as one
- * compact SQLite row. Prints JSON lines; 10,000 devices first, then N.
- *
- *   node --import tsx bench/enroll.bench.ts [--n 1000000] [--workers 2] [--window 8] [--batch 4096] [--modes bare,taproot]
- *
- * noble APIs used: `Point.precompute(W, false)` on a private copy of the generator (`secpFixedBase`:
- * a wider fixed-base table without touching the shared `Point.BASE`), `multiplyUnsafe` (every
- * input is public), `normalizeZ` from `@noble/curves/abstract/curve.js` (one batched inversion per
- * batch instead of one per point), `hmac.create(sha512, c).clone()` (the HMAC key schedule done
- * once), `schnorr.utils.taggedHash` (TapTweak). Work is spread over `node:worker_threads`; the
- * main thread only writes rows (better-sqlite3 prepared statement, one transaction per batch).
- * Timing is reported, never asserted.
- */
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { mkdtempSync, rmSync, statSync, existsSync } from 'node:fs';
-import { tmpdir, loadavg, cpus } from 'node:os';
+// Fleet enrolment: N device wallets derived and stored by the server's own code path
+// (FleetService.enrollBatch: DerivePool workers + FleetStore multi-row inserts through the Db seam,
+// SQLite WAL with synchronous = FULL), in requests of 100,000, the most one
+// `POST /v1/fleets/:id/devices/batch` takes. Compared with the bare point multiplication measured in the same run.
+//
+//   node --import tsx bench/enroll.bench.ts [--n 1000000] [--modes ecdsa,taproot,keys] [--keys-n 20000]
+//
+// Modes: `ecdsa` (ecdsa-secp256k1 fleet: BIP32 CKDpub, one k·G per device; N devices), `taproot`
+// (secp256k1-schnorr fleet: CKDpub then the BIP341 tweak, two k·G per device; at most 100,000),
+// `keys` (ecdsa with a device did:key per device, to measure the extra bytes of the device key and
+// its unique index; --keys-n devices).
+// One JSON line per mode: total wall time, devices/s, CPU, peak RSS, bytes stored per device (the
+// SQLite file after a checkpoint, divided by N), and the ratio of the wall time to N bare
+// multiplications spread over the workers (`ratioToBaseMultiply`: Point.BASE.multiply, noble's
+// constant-time default; `ratioToMultiplyUnsafe`: the variable-time multiply on the W = 8 table the
+// derivation uses).
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { hexToBytes, randomBytes } from '@noble/hashes/utils.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
-import { schnorr } from '@noble/curves/secp256k1.js';
-import Database from 'better-sqlite3';
-import { deriveSecpChildKeys, frostChainCode, frostDkgTranscript, secpFixedBase, secpNodeOf } from '../src/crypto/derive.ts';
+import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
+import { HDKey } from '@scure/bip32';
+import { secpFixedBase } from '../src/crypto/derive.ts';
+import { schemeOf } from '../src/crypto/schemes.ts';
 import { frostDkg } from '../src/crypto/frost.ts';
 import { runInProcess } from '../src/crypto/run.ts';
-import type { KeyGenResult, PartyProtocol } from '../src/crypto/types.ts';
+import type { GroupPublic, KeyGenResult, PartyProtocol } from '../src/crypto/types.ts';
+import { didKeyFromPublicKey } from '../src/identity/index.ts';
+import type { Logger } from '../src/http/common.ts';
+import type { Coordinator } from '../src/server/coordinator.ts';
+import { FleetService, MAX_BATCH } from '../src/server/fleets.ts';
+import { openDb } from '../src/store/db.ts';
+import { FleetStore } from '../src/store/fleet-store.ts';
 import { report } from './lib.ts';
-
-interface Job {
-  from: number;
-  count: number;
-}
-interface Init {
-  bip32Key: Uint8Array;
-  chainCode: Uint8Array;
-  taproot: boolean;
-  window: number;
-}
-
-if (!isMainThread) {
-  const init = workerData as Init;
-  const base = secpFixedBase(init.window);
-  parentPort!.postMessage('ready');
-  parentPort!.on('message', (job: Job) => {
-    const r = deriveSecpChildKeys(init.bip32Key, init.chainCode, job.from, job.count, { taproot: init.taproot, base });
-    const transfer = [r.keys.buffer, ...(r.outputKeys ? [r.outputKeys.buffer] : [])] as ArrayBuffer[];
-    parentPort!.postMessage({ ...job, keys: r.keys, outputKeys: r.outputKeys, invalid: r.invalid }, transfer);
-  });
-} else {
-  await main();
-}
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
 }
 
-/** A 2-of-3 fleet root from a real in-process DKG, with its transcript chain code. */
-function fleetRoot() {
+const load = () => loadavg().map((x) => +x.toFixed(2)).join(' ');
+
+/** A 2-of-3 secp256k1-schnorr root from a real in-process FROST DKG (its chain code included). */
+function taprootRoot(): GroupPublic {
   const parties = [1, 2, 3];
   const protos = new Map<number, PartyProtocol<KeyGenResult>>(parties.map((p) => [p, frostDkg('secp256k1-schnorr', { self: p, parties, threshold: 2 })]));
-  const round1 = new Map<number, Uint8Array[]>();
-  const out = runInProcess(protos, (m) => {
-    if (m.round === 1 && m.kind === 'broadcast') round1.set(m.from, (m.body as { commitment: string[] }).commitment.map(hexToBytes));
-    return m.body;
-  });
-  const pub = out.get(1)!.public;
-  const chainCode = frostChainCode(frostDkgTranscript('secp256k1-schnorr', round1));
-  return secpNodeOf({ ...pub, extra: { ...pub.extra, chainCode: Buffer.from(chainCode).toString('hex') } });
+  return runInProcess(protos, (m) => m.body).get(1)!.public;
 }
 
-/** The bare cost the derivation is compared with: k·G for random k, µs per op, one thread. */
-function pointMulCost(window: number, samples = 1000) {
+/** An ecdsa-secp256k1 root: what derivation reads of it is the group key and the chain code. */
+function ecdsaRoot(): GroupPublic {
+  return { publicKey: bytesToHex(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true)), threshold: 2, parties: [1, 2, 3], verifyingShares: {}, extra: { chainCode: bytesToHex(randomBytes(32)) } };
+}
+
+/** The bare cost: k·G for random k, µs per operation, one thread. */
+function pointMulCost(samples = 1000) {
   const Fn = schnorr.Point.Fn;
   const ks = Array.from({ length: samples }, () => Fn.create(bytesToNumberBE(randomBytes(32))) || 1n);
-  const G = secpFixedBase(window);
+  const G = secpFixedBase(8);
   const time = (f: (k: bigint) => unknown) => {
     const t = performance.now();
     for (const k of ks) f(k);
@@ -84,126 +68,81 @@ function pointMulCost(window: number, samples = 1000) {
   return { multiplyUs: time((k) => schnorr.Point.BASE.multiply(k)), multiplyUnsafeUs: time((k) => G.multiplyUnsafe(k)) };
 }
 
-/** A worker running this file; tsx is registered in it first (loader hooks are not inherited by workers on Node 20). */
-function startWorker(init: Init): Worker {
-  const src = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(import.meta.url)}); })`;
-  return new Worker(src, { eval: true, workerData: init });
-}
+const quiet: Logger = { info() {}, error: (m, f) => process.stderr.write(`${m} ${JSON.stringify(f)}\n`) };
 
-async function enrol(n: number, taproot: boolean, node: { bip32Key: Uint8Array; chainCode: Uint8Array }, o: { workers: number; window: number; batch: number; dir: string }) {
-  const file = join(o.dir, `enrol-${n}-${taproot ? 'tr' : 'bare'}.sqlite`);
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.exec(
-    taproot
-      ? 'CREATE TABLE device (idx INTEGER PRIMARY KEY, pubkey BLOB NOT NULL, outkey BLOB NOT NULL, status INTEGER NOT NULL)'
-      : 'CREATE TABLE device (idx INTEGER PRIMARY KEY, pubkey BLOB NOT NULL, status INTEGER NOT NULL)',
-  );
-  const ins = taproot ? db.prepare('INSERT INTO device VALUES (?, ?, ?, 0)') : db.prepare('INSERT INTO device VALUES (?, ?, 0)');
-  type Res = Job & { keys: Uint8Array; outputKeys?: Uint8Array; invalid: number[] };
-  const write = db.transaction((r: Res) => {
-    const bad = new Set(r.invalid);
-    for (let j = 0; j < r.count; j++) {
-      const i = r.from + j;
-      if (bad.has(i)) continue; // BIP32: no key at this index; the device takes the next one
-      const pk = r.keys.subarray(j * 33, j * 33 + 33);
-      if (taproot) ins.run(i, pk, r.outputKeys!.subarray(j * 32, j * 32 + 32));
-      else ins.run(i, pk);
-    }
-  });
+async function run(mode: string, n: number, dir: string, bare: { multiplyUs: number; multiplyUnsafeUs: number }) {
+  const scheme = mode === 'taproot' ? 'secp256k1-schnorr' : 'ecdsa-secp256k1';
+  const group = mode === 'taproot' ? taprootRoot() : ecdsaRoot();
+  const file = join(dir, `${mode}-${n}.sqlite`);
+  const db = await openDb({ kind: 'sqlite', path: file });
+  const store = new FleetStore(db);
+  await store.init();
+  // The service's only use of the coordinator here is reading the root wallet.
+  const root = { id: 'wal_' + bytesToHex(randomBytes(12)), scheme, publicJson: JSON.stringify({ group }), network: mode === 'taproot' ? 'regtest' : null, threshold: 2, participants: [], address: '' };
+  const coord = { wallet: async () => root, store: { db } } as unknown as Coordinator;
+  const svc = new FleetService(coord, store, quiet);
+  const fleet = await store.createFleet({ id: root.id, scheme, label: null, issuerDid: 'did:example:bench', statusBase: 'https://fleet.example/status', createdAt: Date.now() });
+  // Device keys are made before the clock starts: on a real fleet each device makes its own.
+  const dids = mode === 'keys' ? Array.from({ length: n }, () => didKeyFromPublicKey('Ed25519', ed25519.getPublicKey(ed25519.utils.randomSecretKey()))) : undefined;
 
-  // Worker start-up (tsx, module load, the fixed-base table) is timed apart from the enrolment.
-  const ts = performance.now();
-  const init: Init = { ...node, taproot, window: o.window };
-  const workers = Array.from({ length: o.workers }, () => startWorker(init));
-  await Promise.all(workers.map((w) => new Promise<void>((ok, fail) => (w.once('message', () => ok()), w.once('error', fail)))));
-  const startupMs = performance.now() - ts;
+  const loadBefore = load();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  let next = 0;
-  let done = 0;
-  let invalid = 0;
-  let writeMs = 0;
-  await new Promise<void>((resolve, reject) => {
-    const feed = (w: Worker) => {
-      if (next >= n) return;
-      const count = Math.min(o.batch, n - next);
-      w.postMessage({ from: next, count } satisfies Job);
-      next += count;
-    };
-    for (const w of workers) {
-      w.on('error', reject);
-      w.on('message', (r: Res) => {
-        feed(w); // keep the worker busy while this batch is written
-        const tw = performance.now();
-        write(r);
-        writeMs += performance.now() - tw;
-        invalid += r.invalid.length;
-        done += r.count;
-        if (done === n) resolve();
-      });
-      feed(w); // two batches in flight per worker
-      feed(w);
-    }
-  });
-  await Promise.all(workers.map((w) => w.terminate()));
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  const rows = (db.prepare('SELECT count(*) AS c FROM device').get() as { c: number }).c;
-  db.close();
-  const totalMs = performance.now() - t0;
+  let enrolled = 0;
+  for (let done = 0; done < n; done += MAX_BATCH) {
+    const count = Math.min(MAX_BATCH, n - done);
+    const r = await svc.enrollBatch(fleet, count, dids?.slice(done, done + count));
+    enrolled += r.enrolled;
+    if (process.stderr.isTTY) process.stderr.write(`\r${mode}: ${done + count} / ${n}`);
+  }
+  const totalS = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  await svc.close();
+  const rows = (await db.all('SELECT COUNT(*) AS c FROM fleet_devices'))[0].c;
+  // Spot check of the last device: @scure/bip32 (ECDSA), the scheme's own derivation (taproot).
+  const last = (await store.getDevice(fleet, n - 1))?.publicKey;
+  const want =
+    mode === 'taproot'
+      ? schemeOf(scheme).deriveChildPublic(group, n - 1).publicKey
+      : bytesToHex(new HDKey({ publicKey: hexToBytes(group.publicKey), chainCode: hexToBytes(String(group.extra!.chainCode)) }).deriveChild(n - 1).publicKey!);
+  if (last !== want) throw new Error('stored key differs from an independent derivation');
+  await db.run('PRAGMA wal_checkpoint(TRUNCATE)');
+  await db.close();
   const bytes = statSync(file).size + (existsSync(file + '-wal') ? statSync(file + '-wal').size : 0);
+  const workers = svc.pool.size;
+  const muls = mode === 'taproot' ? 2 : 1;
+  report(`enroll/${mode}`, {
+    devices: n,
+    rows: Number(rows),
+    enrolled,
+    totalS,
+    devicesPerS: n / totalS,
+    cpuS: (cpu.user + cpu.system) / 1e6,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    bytesPerDevice: bytes / n,
+    fileMiB: bytes / 2 ** 20,
+    ratioToBaseMultiply: totalS / ((n * muls * bare.multiplyUs) / 1e6 / workers),
+    ratioToMultiplyUnsafe: totalS / ((n * muls * bare.multiplyUnsafeUs) / 1e6 / workers),
+    workers,
+    cores: cpus().length,
+    loadBefore,
+    loadAfter: load(),
+  });
   rmSync(file, { force: true });
   rmSync(file + '-wal', { force: true });
   rmSync(file + '-shm', { force: true });
-  return { totalMs, startupMs, writeMs, cpuS: (cpu.user + cpu.system) / 1e6, rows, invalid, bytes };
 }
 
-async function main() {
-  const N = Number(arg('n', '1000000'));
-  const workers = Number(arg('workers', String(Math.max(1, cpus().length))));
-  const window = Number(arg('window', '8'));
-  const batch = Number(arg('batch', '4096'));
-  const modes = arg('modes', 'bare,taproot').split(',');
-  if (!Number.isSafeInteger(N) || N < 1 || N > 0x80000000) throw new Error('--n must be in [1, 2^31]');
-  const dir = mkdtempSync(join(tmpdir(), 'fleetkey-enrol-'));
-  try {
-    const node = fleetRoot();
-    const bare = pointMulCost(window);
-    report('enroll/point-mul-baseline', { ...bare, window, load: loadavg().map((x) => +x.toFixed(2)).join(' ') });
-    const sizes = N === 10_000 ? [N] : [10_000, N];
-    for (const n of sizes)
-      for (const mode of modes) {
-        const taproot = mode === 'taproot';
-        const load = loadavg().map((x) => +x.toFixed(2)).join(' ');
-        const r = await enrol(n, taproot, node, { workers, window, batch, dir });
-        // The bare cost of the same work: one k·G per device (two with the taproot key), spread over the workers.
-        const mulsPerDevice = taproot ? 2 : 1;
-        const bareS = (n * mulsPerDevice * bare.multiplyUs) / 1e6 / workers;
-        const bareUnsafeS = (n * mulsPerDevice * bare.multiplyUnsafeUs) / 1e6 / workers;
-        report(`enroll/${mode}`, {
-          devices: n,
-          rows: r.rows,
-          invalidIndexes: r.invalid,
-          totalS: r.totalMs / 1000,
-          workerStartupS: r.startupMs / 1000,
-          devicesPerS: n / (r.totalMs / 1000),
-          sqliteWriteS: r.writeMs / 1000,
-          cpuS: r.cpuS,
-          peakRssMiB: process.resourceUsage().maxRSS / 1024,
-          bytesPerDevice: r.bytes / n,
-          fileMiB: r.bytes / 2 ** 20,
-          ratioToBaseMultiply: (r.totalMs / 1000) / bareS,
-          ratioToMultiplyUnsafe: (r.totalMs / 1000) / bareUnsafeS,
-          workers,
-          window,
-          batch,
-          loadBefore: load,
-          loadAfter: loadavg().map((x) => +x.toFixed(2)).join(' '),
-        });
-      }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+const N = Number(arg('n', '1000000'));
+const KEYS_N = Number(arg('keys-n', '20000'));
+const modes = arg('modes', 'ecdsa,taproot,keys').split(',');
+if (!Number.isSafeInteger(N) || N < 1 || N >= 0x80000000) throw new Error('--n must be in [1, 2^31)');
+const dir = mkdtempSync(join(tmpdir(), 'fleetkey-enrol-'));
+try {
+  const bare = pointMulCost();
+  report('enroll/point-mul-baseline', { ...bare, load: load() });
+  for (const mode of modes) await run(mode, mode === 'keys' ? Math.min(N, KEYS_N) : mode === 'taproot' ? Math.min(N, 100_000) : N, dir, bare);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
 }

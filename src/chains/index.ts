@@ -51,7 +51,7 @@ const PayloadSchemas = {
   evm_typed_data: z.union([text(256 * KiB), json]),
   solana_transaction: text(64 * KiB),
   bitcoin_psbt: text(2048 * KiB),
-  raw_message: text(1024 * KiB),
+  raw_message: z.string().max(1024 * KiB), // may be empty: signing the empty message is legitimate
   raw_hash: text(66),
 } satisfies Record<PayloadKind, z.ZodType>;
 

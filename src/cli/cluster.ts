@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { PeerInfo } from '../signer/envelope.ts';
+import { ensureOwnerKey } from '../control/owner.ts';
 
 export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/fleetkey');
 
@@ -20,6 +21,8 @@ export interface ClusterOptions {
   threshold?: number;
   /** A PostgreSQL URL; each process then uses its own schema in that database. */
   postgres?: string;
+  /** Give the server the owner key file (default true: `fleetkey dev`). False models a production server. */
+  ownerKeyOnServer?: boolean;
   quiet?: boolean;
   onExit?: (name: string, code: number | null, signal: string | null) => void;
 }
@@ -27,6 +30,8 @@ export interface ClusterOptions {
 export interface ClusterInfo {
   url: string;
   token: string;
+  /** Path of the owner key file (hex Ed25519 secret, 0600) the CLI signs control documents with. */
+  ownerKey: string;
   signers: { nodeId: string; url: string }[];
 }
 
@@ -92,6 +97,9 @@ export class LocalCluster {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const clusterToken = secretFile(join(dataDir, 'cluster-token'));
     const adminToken = secretFile(join(dataDir, 'admin-token'));
+    // The owner key: signs policies, grants and admin signing authorizations. Every signer pins its public key.
+    const ownerKeyFile = join(dataDir, 'owner.key');
+    const ownerPub = ensureOwnerKey(ownerKeyFile);
     const quiet = o.quiet ?? false;
     const procs = new Map<string, Proc>();
     const dbArg = (name: string) => (o.postgres ? ['--db', o.postgres, '--db-schema', name.replace(/-/g, '_')] : []);
@@ -104,6 +112,7 @@ export class LocalCluster {
           // Reuse the port of an earlier run, so peers recorded before a restart still match.
           const portFile = join(dir, 'port');
           const port = existsSync(portFile) ? readFileSync(portFile, 'utf8').trim() : '0';
+          writeFileSync(join(dir, 'owner.pub'), ownerPub + '\n');
           return start(name, ['signer', '--data', dir, '--port', port, ...dbArg(name)], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit).catch(() =>
             start(name, ['signer', '--data', dir, '--port', '0', ...dbArg(name)], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit),
           );
@@ -123,9 +132,12 @@ export class LocalCluster {
       const serverDir = join(dataDir, 'server');
       mkdirSync(serverDir, { recursive: true, mode: 0o700 });
       writeFileSync(join(serverDir, 'peers.json'), peersJson);
-      const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2) }, quiet, o.onExit);
+      writeFileSync(join(serverDir, 'owner.pub'), ownerPub + '\n');
+      // `fleetkey dev` lets its server use the owner key (admin signing with just the admin token). Never in production.
+      const ownerEnv = o.ownerKeyOnServer === false ? {} : { FLEETKEY_OWNER_KEY_FILE: ownerKeyFile };
+      const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit);
       procs.set('server', server);
-      const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url })) };
+      const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url })) };
       writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
       return new LocalCluster(dataDir, info, procs, quiet, o.onExit);
     } catch (e) {

@@ -5,10 +5,15 @@
  * The server is found from FLEETKEY_URL and FLEETKEY_TOKEN, else ./.fleetkey/cluster.json.
  */
 import { parseArgs } from 'node:util';
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FleetkeyError } from '../errors.ts';
 import { LocalCluster } from './cluster.ts';
+import { controlCli } from './control.ts';
+import { fleetCli } from './fleet.ts';
+import type { CliModule } from './module.ts';
+
+const MODULES: CliModule[] = [controlCli, fleetCli];
+import { api, connection, int, need, print, processOptions, readInput, RemoteError, type Flags } from './common.ts';
 
 const HELP = `fleetkey — threshold keys and policy signing for agents and device fleets
 
@@ -33,77 +38,8 @@ Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/clus
 
 Every verb takes --json.`;
 
-class RemoteError extends Error {
-  constructor(readonly body: { error: { code: string; message: string; requestId?: string } }) {
-    super(body.error.message);
-  }
-}
-
-type Flags = Record<string, string | boolean | string[] | undefined>;
-
-function connection(): { url: string; token: string } {
-  const url = process.env.FLEETKEY_URL;
-  const token = process.env.FLEETKEY_TOKEN;
-  if (url && token) return { url: url.replace(/\/$/, ''), token };
-  const file = resolve('.fleetkey/cluster.json');
-  if (existsSync(file)) {
-    const c = JSON.parse(readFileSync(file, 'utf8')) as { url: string; token: string };
-    return { url: url ?? c.url, token: token ?? c.token };
-  }
-  throw new FleetkeyError('bad_request', 'no server: set FLEETKEY_URL and FLEETKEY_TOKEN, or run `fleetkey dev` here first');
-}
-
-async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const { url, token } = connection();
-  let res: Response;
-  try {
-    res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch {
-    throw new FleetkeyError('unreachable', `cannot reach the server at ${url}`);
-  }
-  const json = (await res.json().catch(() => ({ error: { code: 'internal', message: `HTTP ${res.status}` } }))) as T & { error?: never };
-  if (!res.ok) throw new RemoteError(json as never);
-  return json;
-}
-
-function readInput(v: string): string {
-  if (v === '-') return readFileSync(0, 'utf8').trim();
-  if (v.startsWith('@')) return readFileSync(v.slice(1), 'utf8').trim();
-  return v;
-}
-
-function need(flags: Flags, name: string): string {
-  const v = flags[name];
-  if (typeof v !== 'string' || !v) throw new FleetkeyError('validation_failed', `--${name} is required`);
-  return v;
-}
-
-function int(flags: Flags, name: string): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new FleetkeyError('validation_failed', `--${name} must be a whole number`);
-  return n;
-}
-
-/** The options `fleetkey server` and `fleetkey signer` share. */
-function processOptions(flags: Flags, defaultPort: number) {
-  return {
-    dataDir: need(flags, 'data'),
-    port: int(flags, 'port') ?? defaultPort,
-    host: flags.host as string | undefined,
-    db: flags.db as string | undefined,
-    dbSchema: flags['db-schema'] as string | undefined,
-    quiet: flags.quiet as boolean | undefined,
-  };
-}
-
-function print(flags: Flags, value: unknown, human: () => string): void {
-  process.stdout.write((flags.json ? JSON.stringify(value) : human()) + '\n');
-}
-
 async function main(argv: string[]): Promise<number> {
-  const { values: flags, positionals } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
@@ -131,12 +67,19 @@ async function main(argv: string[]): Promise<number> {
       from: { type: 'string' },
       now: { type: 'string' },
       quiet: { type: 'boolean' },
+      ...(Object.assign({}, ...MODULES.map((m) => m.options)) as Record<string, never>),
     },
   });
+  const flags = values as Flags;
   const [noun, verb, arg] = positionals;
   if (flags.help || !noun) {
-    process.stdout.write(HELP + '\n');
+    process.stdout.write([HELP, ...MODULES.map((m) => m.help).filter(Boolean)].join('\n\n') + '\n');
     return 0;
+  }
+  const mod = MODULES.find((m) => m.nouns.includes(noun));
+  if (mod) {
+    const code = await mod.run(noun, verb, positionals.slice(2), flags);
+    if (code !== undefined) return code;
   }
   switch (noun) {
     case 'dev': {
@@ -154,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
       if (flags.json) process.stdout.write(JSON.stringify(info) + '\n');
       else
         process.stdout.write(
-          `fleetkey dev: ${cluster.info.signers.length} signer nodes and a server are running.\n\n  URL          ${cluster.info.url}\n  admin token  ${cluster.info.token}\n  data         ${dataDir} (cluster.json)\n\n` +
+          `fleetkey dev: ${cluster.info.signers.length} signer nodes and a server are running.\n\n  URL          ${cluster.info.url}\n  admin token  ${cluster.info.token}\n  data         ${dataDir} (cluster.json)\n  owner key    ${cluster.info.ownerKey} (signs policies, grants and revocations; keep it offline in production)\n\n` +
             `Try:  fleetkey wallet create --scheme ed25519 --threshold ${t} --signers ${cluster.info.signers.length}\nStop with Ctrl-C.\n`,
         );
       const stop = async () => {

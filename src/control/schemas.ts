@@ -87,12 +87,45 @@ export const approversDocSchema = z.strictObject({
   issuedAt: msSchema,
 });
 
-export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema]);
+/** A wallet's standing (a device wallet revoked or suspended by its fleet): latest `seq` wins; 'revoked' is final. */
+export const walletStatusDocSchema = z.strictObject({
+  kind: z.literal('wallet_status'),
+  walletId: idSchema,
+  status: z.enum(['active', 'suspended', 'revoked']),
+  seq: version,
+  issuedAt: msSchema,
+});
+
+export const PAYLOAD_KINDS = ['evm_transaction', 'evm_message', 'evm_typed_data', 'solana_transaction', 'bitcoin_psbt', 'raw_message', 'raw_hash'] as const;
+
+/** What is to be signed: decoded by every signer itself (src/chains), never taken on trust. */
+export const payloadSchema = z.strictObject({
+  kind: z.enum(PAYLOAD_KINDS),
+  data: canonicalValue.refine((v) => v !== undefined && v !== null, 'required'),
+  opts: z
+    .strictObject({ chainId: z.union([z.string().min(1).max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]).optional(), from: z.string().min(1).max(128).optional(), network: z.string().min(1).max(32).optional() })
+    .optional(),
+});
+export type Payload = z.infer<typeof payloadSchema>;
+
+/**
+ * The owner's own signing authorization (admin signing, including raw hashes): verified by every
+ * signer like an agent request, but not judged by a policy. Never stored as a standing document.
+ */
+export const signDocSchema = z
+  .strictObject({ kind: z.literal('sign'), walletId: idSchema, requestId: requestIdSchema, payload: payloadSchema, expiresAt: msSchema, issuedAt: msSchema })
+  .superRefine((r, ctx) => {
+    if (r.expiresAt <= r.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
+  });
+
+export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema, walletStatusDocSchema, signDocSchema]);
 
 export type PolicyDoc = z.infer<typeof policyDocSchema>;
 export type GrantDoc = z.infer<typeof grantDocSchema>;
 export type RevocationDoc = z.infer<typeof revocationDocSchema>;
 export type ApproversDoc = z.infer<typeof approversDocSchema>;
+export type WalletStatusDoc = z.infer<typeof walletStatusDocSchema>;
+export type SignDoc = z.infer<typeof signDocSchema>;
 export type ControlDoc = z.infer<typeof controlDocSchema>;
 
 /** `{ doc, sig, signer }`: sig is the owner's Ed25519 signature (hex) of the doc, signer its public key (hex). */
@@ -103,20 +136,12 @@ export interface SignedControlDoc<D extends ControlDoc = ControlDoc> {
   signer: string;
 }
 
-export const PAYLOAD_KINDS = ['evm_transaction', 'evm_message', 'evm_typed_data', 'solana_transaction', 'bitcoin_psbt', 'raw_message', 'raw_hash'] as const;
-
 export const agentRequestSchema = z
   .strictObject({
     grantId: idSchema,
     walletId: idSchema,
     requestId: requestIdSchema,
-    payload: z.strictObject({
-      kind: z.enum(PAYLOAD_KINDS),
-      data: canonicalValue.refine((v) => v !== undefined && v !== null, 'required'),
-      opts: z
-        .strictObject({ chainId: z.union([z.string().min(1).max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]).optional(), from: z.string().min(1).max(128).optional(), network: z.string().min(1).max(32).optional() })
-        .optional(),
-    }),
+    payload: payloadSchema,
     expiresAt: msSchema,
     issuedAt: msSchema,
   })

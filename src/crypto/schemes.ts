@@ -8,6 +8,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { publicKeyToAddress } from 'viem/accounts';
 import { bytesToHex as viemHex } from 'viem';
 import * as dkls23 from './dkls23/index.ts';
+import { deriveChildPublic as frostChildPublic, deriveChildShare as frostChildShare } from './derive.ts';
 import { frostAddress, frostDkg, frostRefresh, isFrostScheme, type BitcoinNetwork, type FrostSchemeName } from './frost.ts';
 import type { GroupPublic, KeyGenResult, PartyProtocol, SecretShare } from './types.ts';
 
@@ -28,6 +29,13 @@ export interface Scheme {
   keygen(p: KeygenParams): PartyProtocol<KeyGenResult>;
   refresh(p: { share: SecretShare; public: GroupPublic; sessionId: string }): PartyProtocol<KeyGenResult>;
   address(publicKeyHex: string, network?: BitcoinNetwork): string;
+  /**
+   * Non-hardened child `index` (0 ≤ index < 2^31) by a public tweak: BIP32 for the secp256k1 schemes
+   * (for secp256k1-schnorr on the untweaked internal key, then BIP341-tweaked again), an additive
+   * tweak for Ed25519 (src/crypto/derive.ts). Each signer derives its own child share locally.
+   */
+  deriveChildPublic(gp: GroupPublic, index: number): GroupPublic;
+  deriveChildShare(gp: GroupPublic, share: SecretShare, index: number): { public: GroupPublic; share: SecretShare };
 }
 
 const frost = (name: FrostSchemeName): Scheme => ({
@@ -36,6 +44,8 @@ const frost = (name: FrostSchemeName): Scheme => ({
   keygen: (p) => frostDkg(name, p),
   refresh: (p) => frostRefresh(name, p),
   address: (pk, network) => frostAddress(name, pk, network),
+  deriveChildPublic: (gp, i) => frostChildPublic(name, gp, i),
+  deriveChildShare: (gp, s, i) => frostChildShare(name, gp, s, i),
 });
 
 const ecdsa: Scheme = {
@@ -45,6 +55,8 @@ const ecdsa: Scheme = {
   refresh: (p) => dkls23.refresh(p),
   // EIP-55 checksummed address of the (uncompressed) group key, computed by viem.
   address: (pk) => publicKeyToAddress(viemHex(uncompressed(pk))),
+  deriveChildPublic: (gp, i) => dkls23.deriveChildPublic(gp, i),
+  deriveChildShare: (gp, s, i) => dkls23.deriveChild(gp, s, i),
 };
 
 function uncompressed(pkHex: string): Uint8Array {

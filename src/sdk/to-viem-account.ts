@@ -3,6 +3,9 @@ import { bytesToHex, getAddress, hexToBytes, parseSignature, serializeTransactio
 import { publicKeyToAddress, toAccount, type NonceManager } from 'viem/accounts';
 import { FleetkeyError } from '../errors.ts';
 import type { FleetkeyClient } from './types.ts';
+import type { FleetkeyAgent } from './agent.ts';
+import type { Payload } from '../control/index.ts';
+import { toJson } from './to-json.ts';
 
 /**
  * A viem `LocalAccount` whose key is an `ecdsa-secp256k1` fleetkey wallet: use it wherever viem
@@ -18,7 +21,8 @@ import type { FleetkeyClient } from './types.ts';
  * const account = await toViemAccount(createClient({ url, token }), 'wal_…')
  * const wallet = createWalletClient({ account, chain, transport: http() })
  */
-export async function toViemAccount(client: FleetkeyClient, walletId: string, options: { nonceManager?: NonceManager } = {}): Promise<LocalAccount<'fleetkey'>> {
+export async function toViemAccount(client: FleetkeyClient | FleetkeyAgent, walletId: string, options: { nonceManager?: NonceManager } = {}): Promise<LocalAccount<'fleetkey'>> {
+  if ('grantId' in client) return agentAccount(client, walletId, options);
   const wallet = await client.getWallet({ walletId });
   if (wallet.scheme !== 'ecdsa-secp256k1')
     throw new FleetkeyError('unsupported', `wallet ${walletId} is ${wallet.scheme}: an Ethereum account needs an ecdsa-secp256k1 wallet`);
@@ -44,6 +48,37 @@ export async function toViemAccount(client: FleetkeyClient, walletId: string, op
       const signable = transaction.type === 'eip4844' ? { ...transaction, sidecars: false as const } : transaction;
       const unsigned = (await serializer(signable)) as Hex;
       const { signature } = await client.signTransaction({ walletId, transaction: unsigned });
+      return serializer(transaction, parseSignature(signature));
+    },
+  });
+  return { ...account, publicKey, source: 'fleetkey' };
+}
+
+/** The same, for an agent: every signature is an agent request under its grant, judged by the wallet's policy. */
+async function agentAccount(agent: FleetkeyAgent, walletId: string, options: { nonceManager?: NonceManager }): Promise<LocalAccount<'fleetkey'>> {
+  const wallet = await agent.wallet(walletId);
+  if (wallet.scheme !== 'ecdsa-secp256k1')
+    throw new FleetkeyError('unsupported', `wallet ${walletId} is ${wallet.scheme}: an Ethereum account needs an ecdsa-secp256k1 wallet`);
+  const publicKey = bytesToHex(secp256k1.Point.fromBytes(hexToBytes(`0x${wallet.publicKey.replace(/^0x/, '')}`)).toBytes(false));
+  const address = getAddress(wallet.address);
+  if (publicKeyToAddress(publicKey) !== address) throw new FleetkeyError('internal', `wallet ${walletId}: address ${address} is not that of its public key`);
+  const sig = async (payload: Payload) => (await agent.request(walletId, payload)).signature as Hex;
+  const account = toAccount({
+    address,
+    nonceManager: options.nonceManager,
+    async sign() {
+      throw new FleetkeyError('forbidden', 'raw-hash signing is for the owner only, never for agent grants');
+    },
+    async signMessage({ message }) {
+      return sig({ kind: 'evm_message', data: typeof message === 'string' ? { text: message } : { raw: typeof message.raw === 'string' ? message.raw : bytesToHex(message.raw) } });
+    },
+    async signTypedData(typedData) {
+      return sig({ kind: 'evm_typed_data', data: toJson(typedData) as never });
+    },
+    async signTransaction(transaction, { serializer = serializeTransaction } = {}) {
+      const signable = transaction.type === 'eip4844' ? { ...transaction, sidecars: false as const } : transaction;
+      const unsigned = (await serializer(signable)) as Hex;
+      const signature = await sig({ kind: 'evm_transaction', data: unsigned, ...(transaction.chainId !== undefined ? { opts: { chainId: transaction.chainId } } : {}) });
       return serializer(transaction, parseSignature(signature));
     },
   });

@@ -19,8 +19,14 @@ import { ethMessageSchema, ethTransactionSchema, ethTypedDataSchema, signEthMess
 import { openApiDocument } from './openapi.ts';
 import { createWalletSchema, signSchema } from './schemas.ts';
 import { SignerPool } from './signers.ts';
+import { fleetRoutes, initFleets } from './fleets.ts';
+import { ControlStore } from '../store/control-store.ts';
+import { Authorizer } from '../enforce/authorize.ts';
+import { AgentDesk, approveSchema, submitSchema } from './requests.ts';
+import { requestIdSchema, signedControlDocSchema, type GrantDoc } from '../control/schemas.ts';
+import { loadOwnerKeys, readOwnerSecret } from '../control/owner.ts';
 
-const walletIdSchema = z.string().regex(/^wal_[0-9a-f]{24}$/, 'not a wallet id');
+const walletIdSchema = z.string().regex(/^wal_[0-9a-f]{24}(\.\d{1,10})?$/, 'not a wallet id (wal_… or wal_….INDEX for a child wallet)');
 
 export function serverApp(coord: Coordinator, adminToken: string, log: Logger, defaults = { threshold: 2 }) {
   const app = baseApp(log);
@@ -29,7 +35,22 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
     return c.json({ status: 'ok', signers: { up: peers.filter((p) => coord.signers.isUp(p.nodeId)).length, total: peers.length } });
   });
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
+  // Agents and approvers authenticate by signature (agent request, approval), not by the admin token.
+  const desk = new AgentDesk(coord, log);
+  app.post('/v1/requests', async (c) => {
+    const r = await desk.submit(parse(submitSchema, await jsonBody(c)));
+    return c.json(r.view, r.status as 200);
+  });
+  app.get('/v1/requests/:id', async (c) => c.json(await desk.get(parse(requestIdSchema, c.req.param('id'), 'id'))));
+  app.post('/v1/approvals/:id', async (c) => c.json(await desk.decide(parse(requestIdSchema, c.req.param('id'), 'id'), parse(approveSchema, await jsonBody(c)))));
+  // A wallet's public record (no secret in it): what an agent needs to build its account.
+  app.get('/v1/public/wallets/:id', async (c) => {
+    const w = await coord.wallet(parse(walletIdSchema, c.req.param('id'), 'id'));
+    return c.json({ id: w.id, scheme: w.scheme, publicKey: w.publicKey, address: w.address });
+  });
   app.use('/v1/*', async (c, next) => {
+    if (c.req.method === 'GET' && c.req.path.startsWith('/v1/public/')) return next();
+    if ((c.req.method === 'POST' && c.req.path === '/v1/requests') || c.req.path.startsWith('/v1/requests/') || (c.req.method === 'POST' && c.req.path.startsWith('/v1/approvals/'))) return next();
     const t = bearer(c);
     if (!t || !secretEquals(t, adminToken)) throw new FleetkeyError('unauthorized', 'missing or wrong bearer token');
     await next();
@@ -78,6 +99,29 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
     await Promise.all(peers.map((p) => coord.signers.probe(p.nodeId, 800)));
     return c.json(peers.map((p) => ({ id: p.nodeId, url: p.url, status: coord.signers.statusOf(p.nodeId) })));
   });
+  // The owner's control plane: documents are signed by the owner key (CLI), verified here and by every signer.
+  app.post('/v1/control', async (c) => c.json(await coord.submitControl(parse(signedControlDocSchema, await jsonBody(c)))));
+  app.get('/v1/grants', async (c) => {
+    const now = Date.now();
+    const grants = await coord.control.documents('grant');
+    return c.json({
+      grants: await Promise.all(
+        grants.map(async (g) => {
+          const d = g.doc as GrantDoc;
+          const revoked = await coord.control.isRevoked(d.id);
+          return { ...d, status: revoked ? 'revoked' : now >= d.expiresAt ? 'expired' : 'active', uses: await coord.control.usesSoFar(d.id, now) };
+        }),
+      ),
+    });
+  });
+  app.get('/v1/wallets/:id/policy', async (c) => {
+    const id = parse(walletIdSchema, c.req.param('id'), 'id');
+    const p = await coord.control.latestPolicy(id);
+    if (!p) throw new FleetkeyError('not_found', `wallet ${id} has no policy`);
+    return c.json({ walletId: id, version: p.version, digest: p.digest, policy: p.doc.policy, signed: p.signed });
+  });
+  app.get('/v1/approvals', async (c) => c.json({ requests: await desk.pending() }));
+  fleetRoutes(app, coord, log);
   return app;
 }
 
@@ -90,6 +134,8 @@ export interface ServerOptions {
   dbSchema?: string;
   adminToken?: string;
   clusterToken?: string;
+  /** A file holding the owner's Ed25519 secret (hex): lets the server authorize admin signing itself. Development only. */
+  ownerKeyFile?: string;
   quiet?: boolean;
 }
 
@@ -106,8 +152,19 @@ export async function runServer(o: ServerOptions) {
   const audit = new AuditLog(db, ed25519CheckpointSigner(keyFile(join(o.dataDir, 'audit.key'))), 'server');
   await audit.init();
   const signers = new SignerPool(() => (existsSync(peersFile) ? (JSON.parse(readFileSync(peersFile, 'utf8')) as PeerInfo[]) : []), clusterToken);
-  const coord = new Coordinator(store, signers, log, audit);
-  signers.startProbing(1000, () => coord.deliverOwedCommits());
+  const ownerKeys = loadOwnerKeys(process.env.FLEETKEY_OWNER_KEYS, join(o.dataDir, 'owner.pub'));
+  if (!ownerKeys.length) throw new FleetkeyError('bad_request', 'no owner key pinned: set FLEETKEY_OWNER_KEYS (hex Ed25519, comma-separated) or write DATA/owner.pub');
+  const control = new ControlStore(db, { ownerPublicKeys: ownerKeys });
+  await control.init();
+  // Development only: a server that holds the owner key can authorize admin signing itself.
+  const ownerKeyFile = o.ownerKeyFile ?? process.env.FLEETKEY_OWNER_KEY_FILE;
+  const ownerSecret = ownerKeyFile ? readOwnerSecret(ownerKeyFile) : undefined;
+  const coord = new Coordinator(store, signers, log, audit, { control, authz: new Authorizer(control, ownerKeys), ownerSecret });
+  signers.startProbing(1000, async () => {
+    await coord.deliverOwedControl();
+    await coord.deliverOwedCommits();
+  });
+  const fleets = await initFleets(coord, { dataDir: o.dataDir, log });
   const app = serverApp(coord, adminToken, log, { threshold: Number(process.env.FLEETKEY_DEFAULT_THRESHOLD ?? 2) || 2 });
   const { port, close } = await listen(app, o.port, o.host);
   log.info('server listening', { port });
@@ -116,6 +173,7 @@ export async function runServer(o: ServerOptions) {
     port,
     async close() {
       signers.stop();
+      await fleets.close();
       await close();
       await db.close();
     },

@@ -19,10 +19,41 @@ import type { Participant, ServerStore, WalletRecord } from '../store/server-sto
 import type { AuditLog } from '../store/audit-store.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SignerCallError, type SignerPool } from './signers.ts';
+import { signControlDoc } from '../control/documents.ts';
+import type { ControlDoc, Payload, SignedControlDoc } from '../control/schemas.ts';
+import { splitWalletId, type Authorizer, type SignAuth } from '../enforce/authorize.ts';
+import type { ControlStore, PutResult } from '../store/control-store.ts';
+import { storedDocEntry } from '../enforce/audit-entries.ts';
+import { bytesToHex as hexOf } from '@noble/hashes/utils.js';
 
 const POOL_LOW = 8;
 const POOL_BATCH = 32;
 const SIGN_ATTEMPTS = 4;
+/** Signatures in flight at once; the rest wait their turn here instead of timing out at the signers. */
+const SIGN_CONCURRENCY = Math.max(1, Number(process.env.FLEETKEY_SIGN_CONCURRENCY ?? 8) || 8);
+
+/** An API request id as a control-plane request id (8-128 of A-Z a-z 0-9 _ -). */
+export function asRequestId(id: string): string {
+  return id.replace(/[^\w-]/g, '_').padEnd(8, '_').slice(0, 128);
+}
+
+/** A counting semaphore: `run(f)` starts f when fewer than `max` are running, in arrival order. */
+class Slots {
+  private running = 0;
+  private waiting: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async run<T>(f: () => Promise<T>): Promise<T> {
+    if (this.running >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    else this.running++;
+    try {
+      return await f();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
 
 type StepAnswer = { messages: Envelope[]; result?: Envelope; public?: SharePublic };
 type PooledCommitment = { id: string } & CommitmentJson;
@@ -64,12 +95,92 @@ export class Coordinator {
   private pools = new Map<string, PooledCommitment[]>();
   private refills = new Map<string, Promise<void>>();
 
+  private children = new Map<string, WalletRecord>();
+  private slots = new Slots(SIGN_CONCURRENCY);
+  private ownerAuths = new Map<string, { auth: SignAuth; expiresAt: number }>();
+  readonly control: ControlStore;
+  readonly authz: Authorizer;
+  private readonly ownerSecret?: Uint8Array;
+
   constructor(
     readonly store: ServerStore,
     readonly signers: SignerPool,
     private readonly log: Logger,
     readonly audit: AuditLog,
-  ) {}
+    opts: { control: ControlStore; authz: Authorizer; ownerSecret?: Uint8Array },
+  ) {
+    this.control = opts.control;
+    this.authz = opts.authz;
+    this.ownerSecret = opts.ownerSecret;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The owner's control documents
+
+  /** Whether this server holds the owner key (`fleetkey dev`: yes; a production server: no). */
+  get holdsOwnerKey(): boolean {
+    return this.ownerSecret !== undefined;
+  }
+
+  /** Signs a control document with the owner key this server holds (development set-ups only). */
+  ownerSign<D extends ControlDoc>(doc: D): SignedControlDoc<D> {
+    if (!this.ownerSecret) throw new FleetkeyError('owner_authorization_required', 'this server holds no owner key: sign the document with the owner key (fleetkey CLI --owner-key) and submit it');
+    return signControlDoc(doc, this.ownerSecret);
+  }
+
+  /**
+   * An owner authorization to sign `payload` with `walletId` (admin signing through a server that
+   * holds the owner key). The same request id and payload get the same document while it is valid,
+   * so a client's retry is the same request to every signer (a new document would be a conflict).
+   */
+  ownerAuth(walletId: string, requestId: string, payload: Payload, ttlMs = 5 * 60_000): SignAuth {
+    const key = `${walletId}|${requestId}|${hexOf(sha256(new TextEncoder().encode(JSON.stringify(payload))))}`;
+    const now = Date.now();
+    const hit = this.ownerAuths.get(key);
+    if (hit && hit.expiresAt - now > 60_000) return hit.auth;
+    const auth = { owner: this.ownerSign({ kind: 'sign', walletId, requestId, payload, issuedAt: now, expiresAt: now + ttlMs }) };
+    if (this.ownerAuths.size > 10_000) this.ownerAuths.clear();
+    this.ownerAuths.set(key, { auth, expiresAt: now + ttlMs });
+    return auth;
+  }
+
+  /**
+   * Verifies and stores an owner-signed document, then forwards it to every signer node. A node
+   * that is down gets it (in order) when it is back; the answer says which nodes have it now.
+   */
+  async submitControl(signed: unknown): Promise<PutResult & { delivered: string[]; pending: string[] }> {
+    const r = await this.control.putControlDoc(signed);
+    if (r.status === 'stored') await this.audit.append(storedDocEntry(r, signed));
+    const peers = this.signers.peers().map((p) => p.nodeId);
+    const sent = await Promise.allSettled(peers.map((n) => this.signers.call(n, '/v1/control', signed, 5000)));
+    const delivered: string[] = [];
+    const pending: string[] = [];
+    for (const [i, x] of sent.entries()) {
+      // 'conflict' from a node: it already holds a newer or identical version; nothing is owed.
+      if (x.status === 'fulfilled' || (x.reason instanceof SignerCallError && x.reason.remoteCode === 'conflict')) delivered.push(peers[i]);
+      else {
+        pending.push(peers[i]);
+        await this.store.oweControl(peers[i], r.digest, JSON.stringify(signed));
+      }
+    }
+    return { ...r, delivered, pending };
+  }
+
+  /** Delivers control documents a node missed, oldest first. Idempotent. */
+  async deliverOwedControl(): Promise<void> {
+    for (const o of await this.store.owedControl()) {
+      if (!this.signers.isUp(o.nodeId)) continue;
+      try {
+        await this.signers.call(o.nodeId, '/v1/control', JSON.parse(o.signedJson), 5000);
+      } catch (e) {
+        if (!(e instanceof SignerCallError && e.remoteCode === 'conflict')) {
+          this.log.error('control delivery failed', { nodeId: o.nodeId, code: (e as FleetkeyError).code });
+          continue;
+        }
+      }
+      await this.store.controlDelivered(o.nodeId, o.digest);
+    }
+  }
 
   // -------------------------------------------------------------------------------------------
   // Key generation and refresh: relay rounds, then commit once every party agrees.
@@ -193,10 +304,25 @@ export class Coordinator {
   // -------------------------------------------------------------------------------------------
   // Signing
 
+  /**
+   * A wallet record; for a child id `<root>.<index>` the record of the derived child (public key,
+   * address and group package derived from the root's by the public tweak; the root's signers).
+   */
   async wallet(id: string): Promise<WalletRecord> {
-    const w = await this.store.getWallet(id);
-    if (!w) throw new FleetkeyError('not_found', `no wallet ${id}`);
-    return w;
+    const { rootId, index } = splitWalletId(id);
+    const w = await this.store.getWallet(rootId);
+    if (!w) throw new FleetkeyError('not_found', `no wallet ${rootId}`);
+    if (index === undefined) return w;
+    const key = `${id}|${w.epoch}`;
+    const hit = this.children.get(key);
+    if (hit) return hit;
+    const pub = JSON.parse(w.publicJson) as SharePublic;
+    const scheme = schemeOf(w.scheme);
+    const group = scheme.deriveChildPublic(pub.group, index);
+    const child: WalletRecord = { ...w, id, publicKey: group.publicKey, address: scheme.address(group.publicKey, (w.network ?? undefined) as BitcoinNetwork | undefined), publicJson: JSON.stringify({ ...pub, group }) };
+    if (this.children.size > 100_000) this.children.clear();
+    this.children.set(key, child);
+    return child;
   }
 
   /**
@@ -205,11 +331,19 @@ export class Coordinator {
    * nonces for everyone: a nonce touched once is never offered again). A cheating signer is
    * named and excluded.
    */
-  async sign(walletId: string, message: Uint8Array, requestId = newId('req')): Promise<{ signature: string; signers: string[] }> {
+  async sign(walletId: string, message: Uint8Array, requestId = newId('req'), auth?: SignAuth): Promise<{ signature: string; signers: string[] }> {
     const requestDigest = bytesToHex(sha256(message));
     let r: { signature: string; signers: string[] };
     try {
-      r = await this.signInner(walletId, message, requestId);
+      if (!auth) {
+        // Admin signing: the owner authorizes exactly these bytes (the server must hold the owner key).
+        const w = await this.wallet(walletId);
+        const raw = schemeOf(w.scheme).signing === 'interactive';
+        auth = this.ownerAuth(walletId, asRequestId(requestId), { kind: raw ? 'raw_hash' : 'raw_message', data: hexOf(message) });
+        requestId = ((auth as { owner: SignedControlDoc }).owner.doc as { requestId: string }).requestId;
+      }
+      const a = auth;
+      r = await this.slots.run(() => this.signInner(walletId, message, requestId, a));
     } catch (e) {
       const err = e as FleetkeyError;
       if (err.code !== 'not_found' && err.code !== 'validation_failed')
@@ -221,7 +355,7 @@ export class Coordinator {
     return r;
   }
 
-  private async signInner(walletId: string, message: Uint8Array, requestId: string): Promise<{ signature: string; signers: string[] }> {
+  private async signInner(walletId: string, message: Uint8Array, requestId: string, auth: SignAuth): Promise<{ signature: string; signers: string[] }> {
     const w = await this.wallet(walletId);
     const pub = JSON.parse(w.publicJson) as SharePublic;
     const scheme = schemeOf(w.scheme);
@@ -238,11 +372,11 @@ export class Coordinator {
       if (chosen.length < w.threshold) break;
       try {
         if (scheme.signing === 'interactive') {
-          const signature = await this.signSession(w, chosen, message);
+          const signature = await this.signSession(w, chosen, message, auth);
           return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
         }
         const name = scheme.name as FrostSchemeName;
-        const signature = w.threshold === 1 ? await this.signSingle(w, chosen[0], message, requestId) : await this.signRound(w, pub, chosen, message, requestId);
+        const signature = w.threshold === 1 ? await this.signSingle(w, chosen[0], message, requestId, auth) : await this.signRound(w, pub, chosen, message, requestId, auth);
         if (!frostVerify(name, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'aggregate signature failed verification');
         return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
       } catch (e) {
@@ -251,7 +385,8 @@ export class Coordinator {
             const culprit = (e.remoteDetails?.culprit as string | undefined) ?? e.nodeId;
             throw this.cheater(new FleetkeyError('cheating_signer', `signer ${culprit} sent an invalid protocol message (reported by ${e.nodeId})`, { details: { nodeId: culprit, reportedBy: e.nodeId } }), walletId, requestId);
           }
-          if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
+          if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.bannedPeer === 'string') excluded.add(e.remoteDetails.bannedPeer);
+          else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
           else if (e.unavailable || e.remoteCode === 'not_found' || e.remoteCode === 'protocol_state') excluded.add(e.nodeId);
           else if (e.remoteCode !== 'nonce_consumed' && e.remoteCode !== 'nonce_unknown') throw e;
           continue;
@@ -274,10 +409,10 @@ export class Coordinator {
    * with the signature; all must agree, and it must verify (low-s, prehashed) under the group key
    * before it is returned as r‖s‖v with v = 27 + recovery id.
    */
-  private async signSession(w: WalletRecord, chosen: Participant[], hash: Uint8Array): Promise<Uint8Array> {
+  private async signSession(w: WalletRecord, chosen: Participant[], hash: Uint8Array, auth: SignAuth): Promise<Uint8Array> {
     const { results } = await this.runSession(
       chosen.map((p) => p.nodeId),
-      { kind: 'sign', walletId: w.id, scheme: w.scheme, threshold: w.threshold, participants: w.participants, epoch: w.epoch, signers: chosen.map((p) => p.index), messageHash: bytesToHex(hash) },
+      { kind: 'sign', walletId: w.id, scheme: w.scheme, threshold: w.threshold, participants: w.participants, epoch: w.epoch, signers: chosen.map((p) => p.index), messageHash: bytesToHex(hash), auth, ...this.net(w) },
       20_000,
     );
     const bodies = results.map((r) => r.body as { signature: string; v: number; messageHash: string });
@@ -294,19 +429,23 @@ export class Coordinator {
     return out;
   }
 
-  private async signSingle(w: WalletRecord, p: Participant, message: Uint8Array, requestId: string): Promise<Uint8Array> {
-    const r = await this.signers.call<{ signature: string }>(p.nodeId, '/v1/sign', { requestId, walletId: w.id, epoch: w.epoch, message: bytesToHex(message) });
+  private net(w: WalletRecord): { network?: string } {
+    return w.network ? { network: w.network } : {};
+  }
+
+  private async signSingle(w: WalletRecord, p: Participant, message: Uint8Array, requestId: string, auth: SignAuth): Promise<Uint8Array> {
+    const r = await this.signers.call<{ signature: string }>(p.nodeId, '/v1/sign', { requestId, walletId: w.id, epoch: w.epoch, message: bytesToHex(message), auth, ...this.net(w) });
     return hexToBytes(r.signature);
   }
 
-  private async signRound(w: WalletRecord, pub: SharePublic, chosen: Participant[], message: Uint8Array, requestId: string): Promise<Uint8Array> {
+  private async signRound(w: WalletRecord, pub: SharePublic, chosen: Participant[], message: Uint8Array, requestId: string, auth: SignAuth): Promise<Uint8Array> {
     const picked = await Promise.all(chosen.map((p) => this.takeCommitment(w, p.nodeId)));
     const commitments: Record<number, CommitmentJson> = {};
     chosen.forEach((p, i) => (commitments[p.index] = { hiding: picked[i].hiding, binding: picked[i].binding }));
     const msgHex = bytesToHex(message);
     const shares = await this.all(
       chosen.map((p) => p.nodeId),
-      (n) => this.signers.call<{ index: number; share: string }>(n, '/v1/sign', { requestId, walletId: w.id, epoch: w.epoch, message: msgHex, nonceId: picked[chosen.findIndex((p) => p.nodeId === n)].id, commitments }),
+      (n) => this.signers.call<{ index: number; share: string }>(n, '/v1/sign', { requestId, walletId: w.id, epoch: w.epoch, message: msgHex, nonceId: picked[chosen.findIndex((p) => p.nodeId === n)].id, commitments, auth, ...this.net(w) }),
     );
     const byIndex: Record<number, string> = {};
     chosen.forEach((p, i) => (byIndex[p.index] = shares[i].share));
@@ -321,8 +460,9 @@ export class Coordinator {
     }
   }
 
+  /** Nonces belong to the root wallet's shares: a child wallet signs with its root's pool. */
   private poolKey(w: WalletRecord, nodeId: string): string {
-    return `${w.id}|${w.epoch}|${nodeId}`;
+    return `${splitWalletId(w.id).rootId}|${w.epoch}|${nodeId}`;
   }
 
   private async takeCommitment(w: WalletRecord, nodeId: string): Promise<PooledCommitment> {
@@ -343,7 +483,7 @@ export class Coordinator {
     const running = this.refills.get(key);
     if (running) return running;
     const p = this.signers
-      .call<{ commitments: PooledCommitment[] }>(nodeId, '/v1/nonces', { walletId: w.id, epoch: w.epoch, count: POOL_BATCH })
+      .call<{ commitments: PooledCommitment[] }>(nodeId, '/v1/nonces', { walletId: splitWalletId(w.id).rootId, epoch: w.epoch, count: POOL_BATCH })
       .then((r) => {
         const pool = this.pools.get(key) ?? [];
         pool.push(...r.commitments);

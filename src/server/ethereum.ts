@@ -4,13 +4,12 @@
  * the standard way (src/chains, on viem), the digest is signed by the cluster, and the answer is
  * what viem's own local accounts return.
  */
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { keccak256, parseTransaction, serializeTransaction, type Hex, type TransactionSerializable } from 'viem';
 import { z } from 'zod';
 import { decode } from '../chains/index.ts';
 import type { PayloadKind } from '../chains/types.ts';
 import { FleetkeyError } from '../errors.ts';
-import type { Coordinator } from './coordinator.ts';
+import { asRequestId, type Coordinator } from './coordinator.ts';
+import { evmSigned } from './requests.ts';
 
 export const ethTransactionSchema = z.object({ transaction: z.union([z.string(), z.record(z.string(), z.unknown())]), requestId: z.string().max(128).optional() }).strict();
 export const ethMessageSchema = z.object({ message: z.union([z.string(), z.object({ raw: z.string() }).strict()]), requestId: z.string().max(128).optional() }).strict();
@@ -22,23 +21,15 @@ async function signDigest(coord: Coordinator, walletId: string, kind: PayloadKin
   const decoded = decode(kind, payload, { from: w.address });
   const digest = decoded.signingPayloads[0];
   if (!digest || digest.length !== 32) throw new FleetkeyError('decode_failed', 'payload has no 32-byte signing digest');
-  const { signature } = await coord.sign(walletId, digest, requestId);
+  // The owner authorizes the payload itself, so every signer decodes and logs what it signs.
+  const rid = asRequestId(requestId);
+  const { signature } = await coord.sign(walletId, digest, rid, coord.ownerAuth(walletId, rid, { kind, data: payload as never }));
   return { decoded, signature };
 }
 
 export async function signEthTransaction(coord: Coordinator, walletId: string, body: z.infer<typeof ethTransactionSchema>, requestId: string) {
   const { decoded, signature } = await signDigest(coord, walletId, 'evm_transaction', body.transaction, requestId);
-  // The exact unsigned serialization that was hashed, re-serialized with the signature by viem.
-  const unsigned = (decoded.encoded ?? body.transaction) as Hex;
-  if (typeof unsigned !== 'string') throw new FleetkeyError('internal', 'decoder gave no serialization');
-  const sig = hexToBytes(signature);
-  const yParity = sig[64] - 27;
-  const tx = parseTransaction(unsigned) as TransactionSerializable;
-  const r = ('0x' + bytesToHex(sig.subarray(0, 32))) as Hex;
-  const s = ('0x' + bytesToHex(sig.subarray(32, 64))) as Hex;
-  // viem derives the EIP-155 v for legacy transactions from v = 27 + yParity and the chain id.
-  const signed = serializeTransaction(tx, { r, s, v: BigInt(27 + yParity), yParity });
-  return { signature: '0x' + signature, serializedTransaction: signed, hash: keccak256(signed) };
+  return { signature: '0x' + signature, ...evmSigned(decoded, body.transaction, signature) };
 }
 
 export async function signEthMessage(coord: Coordinator, walletId: string, body: z.infer<typeof ethMessageSchema>, requestId: string) {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { createWalletSchema, signSchema } from './schemas.ts';
 import { ethMessageSchema, ethTransactionSchema, ethTypedDataSchema } from './ethereum.ts';
+import { agentRequestSchema, approvalSchema, controlDocSchema } from '../control/schemas.ts';
 
 const error = {
   type: 'object',
@@ -99,6 +100,35 @@ export function openApiDocument() {
       '/v1/wallets/{id}/refresh': {
         post: { summary: 'Proactive share refresh: new shares on every signer, same public key', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'wallet', ...json({ $ref: '#/components/schemas/Wallet' }) }, ...errors(401, 404, 503) } },
       },
+      '/v1/control': {
+        post: {
+          summary: 'Submit an owner-signed control document (policy, grant, revocation, approvers, wallet_status); verified here and forwarded to every signer',
+          requestBody: json({ type: 'object', required: ['doc', 'sig', 'signer'], properties: { doc: z.toJSONSchema(controlDocSchema, { unrepresentable: 'any', io: 'input' }), sig: { type: 'string', description: 'owner Ed25519 signature (hex)' }, signer: { type: 'string', description: 'owner public key (hex), pinned by every signer' } } }),
+          responses: { '200': { description: 'stored and forwarded', ...json({ type: 'object', properties: { kind: { type: 'string' }, status: { type: 'string', enum: ['stored', 'exists'] }, digest: { type: 'string' }, delivered: { type: 'array', items: { type: 'string' } }, pending: { type: 'array', items: { type: 'string' } } } }) }, ...errors(400, 401, 409) },
+        },
+      },
+      '/v1/grants': { get: { summary: 'Grants, with status (active, expired, revoked) and uses so far', responses: { '200': { description: 'grants' }, ...errors(401) } } },
+      '/v1/wallets/{id}/policy': { get: { summary: "The wallet's latest policy", parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'policy' }, ...errors(401, 404) } } },
+      '/v1/requests': {
+        post: {
+          security: [],
+          summary: "An agent's signed request (authenticated by the agent's signature under an owner-issued grant): signed now, queued for approval, or refused with the policy's reasons",
+          requestBody: json({ type: 'object', required: ['request', 'sig'], properties: { request: z.toJSONSchema(agentRequestSchema, { unrepresentable: 'any', io: 'input' }), sig: { type: 'string' }, approvals: { type: 'array' } } }),
+          responses: { '200': { description: 'signed: {status, signature, signatures, serializedTransaction?, hash?}' }, '202': { description: 'pending_approval' }, ...errors(400, 401, 403, 409, 429, 502, 503) },
+        },
+      },
+      '/v1/requests/{id}': { get: { security: [], summary: "A request's status and result", parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'request' }, ...errors(404) } } },
+      '/v1/approvals': { get: { summary: 'Requests waiting for human approval', responses: { '200': { description: 'requests' }, ...errors(401) } } },
+      '/v1/approvals/{id}': {
+        post: {
+          security: [],
+          summary: "An approver's signed approve or reject (authenticated by the approver's key in the owner's registry)",
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: json({ type: 'object', required: ['approval', 'sig'], properties: { approval: z.toJSONSchema(approvalSchema, { io: 'input' }), sig: { type: 'string' } } }),
+          responses: { '200': { description: 'the request (signed at M approvals)' }, ...errors(400, 403, 404, 409) },
+        },
+      },
+      '/v1/public/wallets/{id}': { get: { security: [], summary: "A wallet's public record (id, scheme, publicKey, address)", parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'wallet' }, ...errors(404) } } },
       '/v1/nodes': {
         get: { summary: 'Signer nodes and whether they answer', responses: { '200': { description: 'nodes', ...json({ type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, url: { type: 'string' }, status: { type: 'string', enum: ['up', 'down', 'quarantined'] } } } }) }, ...errors(401) } },
       },

@@ -10,6 +10,8 @@ import { dbConfigFrom, openDb } from '../store/db.ts';
 import { SignerStore } from '../store/signer-store.ts';
 import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, startSchema } from './node.ts';
 import { loadKek, makeSealer } from './seal.ts';
+import { signedControlDocSchema } from '../control/schemas.ts';
+import { loadOwnerKeys } from '../control/owner.ts';
 
 export function signerApp(node: SignerNode, token: string, log: Logger) {
   const app = baseApp(log);
@@ -26,6 +28,7 @@ export function signerApp(node: SignerNode, token: string, log: Logger) {
   app.post('/v1/commit', async (c) => c.json(await node.commit(parse(commitSchema, await jsonBody(c)))));
   app.post('/v1/nonces', async (c) => c.json(await node.makeNonces(parse(noncesSchema, await jsonBody(c)))));
   app.post('/v1/sign', async (c) => c.json(await node.sign(parse(signSchema, await jsonBody(c)))));
+  app.post('/v1/control', async (c) => c.json(await node.putControl(parse(signedControlDocSchema, await jsonBody(c)))));
   app.get('/v1/audit', async (c) => c.body(await node.audit.exportJsonl(), 200, { 'content-type': 'application/x-ndjson' }));
   app.get('/v1/stats', async (c) => c.json({ consumedNonces: await node.store.consumedCount() }));
   return app;
@@ -50,7 +53,9 @@ export async function runSigner(o: SignerOptions) {
   if (!token) throw new FleetkeyError('bad_request', 'no cluster token: set FLEETKEY_CLUSTER_TOKEN or write DATA/cluster-token');
   const sealer = makeSealer(loadKek(join(o.dataDir, 'kek.key')));
   const db = await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'signer.db'), o.dbSchema));
-  const node = await SignerNode.open(new SignerStore(db), sealer, join(o.dataDir, 'peers.json'), log);
+  const ownerKeys = loadOwnerKeys(process.env.FLEETKEY_OWNER_KEYS, join(o.dataDir, 'owner.pub'));
+  if (!ownerKeys.length) throw new FleetkeyError('bad_request', 'no owner key pinned: set FLEETKEY_OWNER_KEYS (hex Ed25519, comma-separated) or write DATA/owner.pub');
+  const node = await SignerNode.open(new SignerStore(db), sealer, join(o.dataDir, 'peers.json'), log, ownerKeys);
   const app = signerApp(node, token, log);
   const { port, close } = await listen(app, o.port, o.host);
   log.info('signer listening', { nodeId: node.keys.nodeId, port });

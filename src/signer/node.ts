@@ -17,11 +17,17 @@ import type { Participant } from '../store/server-store.ts';
 import type { SignerStore } from '../store/signer-store.ts';
 import { AuditLog } from '../store/audit-store.ts';
 import { ed25519CheckpointSigner } from '../audit/index.ts';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { newNodeKeys, openDirect, publicHash, publicOf, sealDirect, signEnvelope, verifyEnvelope, type Envelope, type NodeKeys, type PeerInfo } from './envelope.ts';
 import type { Sealer } from './seal.ts';
+import { Authorizer, signAuthSchema, splitWalletId, type Authorized, type SignAuth } from '../enforce/authorize.ts';
+import { ControlStore, refusalError } from '../store/control-store.ts';
+import { refusalEntry, storedDocEntry } from '../enforce/audit-entries.ts';
+import type { Queryable } from '../store/db.ts';
+import type { BitcoinNetwork } from '../crypto/frost.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
+/** How long an interactive session's reservation holds before it stops counting by itself. */
+const RESERVATION_TTL_MS = 2 * 60_000;
 
 /** What a session step answers: the next round's envelopes, or the signed result. */
 export type StepAnswer = { messages: Envelope[]; result?: Envelope; public?: SharePublic };
@@ -50,6 +56,9 @@ interface Session {
   self: number;
   proto: PartyProtocol<unknown>;
   messageHash?: string;
+  /** For 'sign': the authorized request whose reservation is committed before the last round's messages leave. */
+  authorized?: Authorized;
+  committed?: boolean;
   /** The last round whose messages were delivered to this node (0 = none yet). */
   delivered: number;
   expires: number;
@@ -60,10 +69,11 @@ export const participantsSchema = z
   .min(1)
   .max(64);
 
+const walletIdSchema = z.string().regex(/^[\w-]{3,80}(\.\d{1,10})?$/);
 export const startSchema = z.object({
   session: z.string().regex(/^[\w-]{8,80}$/),
   kind: z.enum(['dkg', 'refresh', 'sign']),
-  walletId: z.string().regex(/^[\w-]{3,80}$/),
+  walletId: walletIdSchema,
   scheme: z.string(),
   threshold: z.number().int().min(1).max(64),
   participants: participantsSchema,
@@ -73,6 +83,10 @@ export const startSchema = z.object({
   signers: z.array(z.number().int().min(1).max(255)).max(64).optional(),
   /** For sign: the 32-byte digest to sign (interactive schemes only). */
   messageHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /** For sign: the owner's authorization or the agent's signed request (checked here, never trusted). */
+  auth: signAuthSchema.optional(),
+  /** The wallet's network (Bitcoin addresses), for decoding. */
+  network: z.enum(['mainnet', 'testnet', 'signet', 'regtest']).optional(),
 });
 
 const envelopeSchema = z.object({
@@ -91,7 +105,9 @@ export const noncesSchema = z.object({ walletId: z.string().max(80), epoch: z.nu
 const hex = z.string().regex(/^([0-9a-f]{2})*$/);
 export const signSchema = z.object({
   requestId: z.string().min(1).max(128),
-  walletId: z.string().max(80),
+  walletId: walletIdSchema,
+  auth: signAuthSchema,
+  network: z.enum(['mainnet', 'testnet', 'signet', 'regtest']).optional(),
   epoch: z.number().int().min(0),
   message: hex.max(2 * 65536),
   nonceId: z.string().max(80).optional(),
@@ -104,26 +120,34 @@ export class SignerNode {
   readonly audit: AuditLog;
   private peersCache: { mtime: number; peers: Map<string, PeerInfo> } | undefined;
 
+  /** The owner's documents this node accepted, its request log and its own spend counters. */
+  readonly control: ControlStore;
+  readonly authz: Authorizer;
+
   constructor(
     readonly store: SignerStore,
     private readonly sealer: Sealer,
     readonly keys: NodeKeys,
     private readonly peersFile: string,
     private readonly log: Logger,
+    ownerKeys: readonly string[],
   ) {
     this.audit = new AuditLog(store.db, ed25519CheckpointSigner(keys.signSecret), keys.nodeId);
+    this.control = new ControlStore(store.db, { ownerPublicKeys: ownerKeys });
+    this.authz = new Authorizer(this.control, ownerKeys);
   }
 
-  /** Loads this node's identity, or creates it (sealed) on first start. */
-  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger): Promise<SignerNode> {
+  /** Loads this node's identity, or creates it (sealed) on first start. `ownerKeys`: the pinned owner public keys (hex Ed25519). */
+  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger, ownerKeys: readonly string[]): Promise<SignerNode> {
     await store.init();
     const fresh = newNodeKeys(`node_${bytesToHex(randomBytes(6))}`);
     const sealed = sealer.seal(utf8ToBytes(JSON.stringify({ nodeId: fresh.nodeId, sign: bytesToHex(fresh.signSecret), enc: bytesToHex(fresh.encSecret) })), 'identity');
     const stored = await store.initMeta('identity', sealed);
     const id = JSON.parse(new TextDecoder().decode(sealer.open(stored, 'identity')));
     const keys: NodeKeys = { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
-    const node = new SignerNode(store, sealer, keys, peersFile, log);
+    const node = new SignerNode(store, sealer, keys, peersFile, log, ownerKeys);
     await node.audit.init();
+    await node.control.init();
     return node;
   }
 
@@ -171,7 +195,10 @@ export class SignerNode {
     const sessionId = req.session;
     let proto: PartyProtocol<unknown>;
     let epoch = 0;
+    let authorized: Authorized | undefined;
     try {
+      if (req.kind !== 'sign' && splitWalletId(req.walletId).index !== undefined)
+        throw new FleetkeyError('validation_failed', 'a child wallet is derived from its root; it has no key generation or refresh of its own', { details: { path: 'walletId' } });
       if (req.kind === 'dkg') {
         if (await this.store.getActiveShare(req.walletId)) throw new FleetkeyError('conflict', `wallet ${req.walletId} already has a key on this node`);
         proto = scheme.keygen({ self: me.index, parties: participants.map((p) => p.index), threshold: req.threshold, sessionId });
@@ -191,13 +218,28 @@ export class SignerNode {
             throw new FleetkeyError('validation_failed', `signers must be at least ${pub.threshold} of the wallet's parties, including this node`);
           participants = participants.filter((p) => signers.includes(p.index));
           epoch = req.epoch;
+          // DKLs23's checks can leak a bit of this node's long-lived OT state per abort a peer causes
+          // (src/crypto/dkls23/README.md): after an abort blamed on a peer, no signing with it until a refresh.
+          const banned = (await this.store.bannedPeers(splitWalletId(req.walletId).rootId, req.epoch)).filter((n) => participants.some((p) => p.nodeId === n));
+          if (banned.length)
+            throw new FleetkeyError('protocol_state', `this node does not sign wallet ${splitWalletId(req.walletId).rootId} with ${banned.join(', ')} until the wallet is refreshed (an earlier signing aborted on it)`, { details: { bannedPeer: banned[0] } });
+          if (!req.auth) throw new FleetkeyError('owner_authorization_required', 'signing needs an owner authorization or an agent request');
+          const a = await this.authorizeSign(req.auth, req.walletId, pub, hexToBytes(req.messageHash), req.network);
+          // Reserve now; commit before this node's last-round message (the one that completes the signature) leaves.
+          const r = await this.control.reserve(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now: Date.now(), ttlMs: RESERVATION_TTL_MS, grant: a.grant });
+          if (!r.ok) {
+            const err = refusalError(r);
+            await this.logRefusal(err, req.auth, req.walletId);
+            throw err;
+          }
+          authorized = a;
           proto = dkls23.sign({ share, public: pub.group, signers, messageHash: req.messageHash, sessionId });
         }
       }
     } catch (e) {
       throw asFleetkeyError(e, participants);
     }
-    const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, self: me.index, proto, messageHash: req.messageHash, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
+    const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, self: me.index, proto, messageHash: req.messageHash, authorized, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
     if (proto.rounds === 0) return this.finishSession(s, { broadcast: {}, direct: {} });
     this.sessions.set(s.id, s);
     return { messages: this.wrap(s, 1, this.step(s, () => proto.round(1, { broadcast: {}, direct: {} }))) };
@@ -212,19 +254,51 @@ export class SignerNode {
     try {
       input = this.open(s, req.round, req.messages as Envelope[]);
     } catch (e) {
-      this.sessions.delete(s.id); // a session that saw a bad message is over
+      this.abandon(s); // a session that saw a bad message is over
       throw e;
     }
     s.delivered = req.round;
-    if (req.round < s.proto.rounds) return { messages: this.wrap(s, req.round + 1, this.step(s, () => s.proto.round(req.round + 1, input))) };
+    if (req.round < s.proto.rounds) {
+      const out = this.step(s, () => s.proto.round(req.round + 1, input));
+      if (req.round + 1 === s.proto.rounds && s.authorized && !s.committed) await this.commitSession(s);
+      return { messages: this.wrap(s, req.round + 1, out) };
+    }
     return this.finishSession(s, input);
+  }
+
+  /** The last round's message completes the signature: the reservation counts for good (and is logged) first. */
+  private async commitSession(s: Session): Promise<void> {
+    const a = s.authorized!;
+    try {
+      await this.store.db.tx(async (q) => {
+        await this.control.commitHook(a.requestId)(q);
+        await this.audit.appendIn(q, this.allowedEntry(a, s.walletId, { session: s.id }));
+      });
+    } catch (e) {
+      this.sessions.delete(s.id);
+      throw e;
+    }
+    s.committed = true;
+  }
+
+  /** Ends a failed session; a reservation that never got committed stops counting. A signing abort blamed on a peer bans it until refresh. */
+  private abandon(s: Session, e?: unknown): void {
+    this.sessions.delete(s.id);
+    if (s.kind === 'sign' && e instanceof ProtocolError && e.culprit !== undefined) {
+      const culprit = s.participants.find((p) => p.index === e.culprit)?.nodeId;
+      if (culprit && culprit !== this.keys.nodeId) {
+        void this.store.banPeer(splitWalletId(s.walletId).rootId, s.epoch, culprit, e.message).catch(() => undefined);
+        this.log.error('signing aborted; peer banned for this wallet until refresh', { walletId: s.walletId, culprit });
+      }
+    }
+    if (s.authorized && !s.committed) void this.control.release(s.authorized.requestId).catch(() => undefined);
   }
 
   private step(s: Session, f: () => RoundOutput): RoundOutput {
     try {
       return f();
     } catch (e) {
-      this.sessions.delete(s.id);
+      this.abandon(s, e);
       throw asFleetkeyError(e, s.participants);
     }
   }
@@ -235,6 +309,7 @@ export class SignerNode {
     try {
       finished = s.proto.finish(input);
     } catch (e) {
+      this.abandon(s, e);
       throw asFleetkeyError(e, s.participants);
     }
     if (s.kind === 'sign') {
@@ -325,12 +400,83 @@ export class SignerNode {
   // -------------------------------------------------------------------------------------------
   // Signing
 
+  /**
+   * This node's share of a wallet at `epoch`, unsealed. For a child wallet (`<root>.<index>`) the
+   * child share is derived here, locally, from the root share (Scheme.deriveChildShare).
+   */
   private async activeShare(walletId: string, epoch: number): Promise<{ share: SecretShare; pub: SharePublic }> {
-    const rec = await this.store.getActiveShare(walletId);
-    if (!rec) throw new FleetkeyError('not_found', `no active share for wallet ${walletId} on this node`);
-    if (rec.epoch !== epoch) throw new FleetkeyError('protocol_state', `wallet ${walletId} is at epoch ${rec.epoch} here, request names ${epoch}`, { details: { epoch: rec.epoch } });
-    const share = JSON.parse(new TextDecoder().decode(this.sealer.open(rec.sealed, shareContext(walletId, rec.epoch)))) as SecretShare;
-    return { share, pub: JSON.parse(rec.publicJson) as SharePublic };
+    const { rootId, index } = splitWalletId(walletId);
+    const rec = await this.store.getActiveShare(rootId);
+    if (!rec) throw new FleetkeyError('not_found', `no active share for wallet ${rootId} on this node`);
+    if (rec.epoch !== epoch) throw new FleetkeyError('protocol_state', `wallet ${rootId} is at epoch ${rec.epoch} here, request names ${epoch}`, { details: { epoch: rec.epoch } });
+    const share = JSON.parse(new TextDecoder().decode(this.sealer.open(rec.sealed, shareContext(rootId, rec.epoch)))) as SecretShare;
+    const pub = JSON.parse(rec.publicJson) as SharePublic;
+    if (index === undefined) return { share, pub };
+    try {
+      const child = schemeOf(pub.scheme).deriveChildShare(pub.group, share, index);
+      return { share: child.share, pub: { ...pub, group: child.public } };
+    } catch (e) {
+      throw asFleetkeyError(e, pub.participants);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Policy before every signature
+
+  /** Stores an owner-signed control document (verified against the pinned owner keys) and logs it. */
+  async putControl(signed: unknown) {
+    const r = await this.control.putControlDoc(signed);
+    if (r.status === 'stored') await this.audit.append(storedDocEntry(r, signed));
+    return r;
+  }
+
+  /**
+   * Checks the signing request itself (src/enforce/authorize.ts): owner authorization, or agent
+   * request + grant + policy + approvals, against this node's own documents; the message must be
+   * what the payload commits to. A refusal is logged in this node's audit chain.
+   */
+  private async authorizeSign(auth: SignAuth, walletId: string, pub: SharePublic, message: Uint8Array, network?: string): Promise<Authorized> {
+    try {
+      const address = schemeOf(pub.scheme).address(pub.group.publicKey, network as BitcoinNetwork | undefined);
+      return await this.authz.authorize(auth, { walletId, address, network }, message);
+    } catch (e) {
+      if (e instanceof FleetkeyError) await this.logRefusal(e, auth, walletId);
+      throw e;
+    }
+  }
+
+  private async logRefusal(e: FleetkeyError, auth: SignAuth, walletId: string): Promise<void> {
+    const req = 'agent' in auth ? (auth.agent.request as { requestId?: unknown; grantId?: unknown }) : ((auth.owner.doc as { requestId?: unknown }) ?? {});
+    await this.audit.append(refusalEntry(e, { walletId, by: 'agent' in auth ? 'agent' : 'owner', requestId: req.requestId, grantId: 'grantId' in req ? req.grantId : undefined }));
+  }
+
+  /** The audit entry of an allowed request whose share this node issues (written in the same transaction). */
+  private allowedEntry(a: Authorized, walletId: string, extra: Record<string, Json>) {
+    return {
+      type: 'signature' as const,
+      requestDigest: a.requestDigest,
+      outcome: 'share_issued',
+      ...(a.decision ? { policyVersion: a.decision.policyVersion, decision: { outcome: a.decision.outcome, reasons: a.decision.reasons.map((r) => r.code) } } : {}),
+      data: {
+        walletId,
+        requestId: a.requestId,
+        by: a.by,
+        payloadKind: a.payload.kind,
+        ...(a.grant ? { grantId: a.grant.id } : {}),
+        ...(a.approvedBy?.length ? { approvedBy: a.approvedBy } : {}),
+        reservations: a.reservations.map((r) => ({ counterKey: r.counterKey, amount: r.amount.toString() })),
+        ...extra,
+      },
+    };
+  }
+
+  /** Reserve and commit `a`'s amounts and log the share, inside the transaction that consumes the nonce. */
+  private shareHook(a: Authorized, walletId: string, extra: Record<string, Json>): (q: Queryable) => Promise<void> {
+    const reserve = this.control.reserveAndCommitHook(a.requestId, a.reservations, { walletId, requestDigest: a.requestDigest, now: Date.now(), ttlMs: RESERVATION_TTL_MS, grant: a.grant });
+    return async (q) => {
+      await reserve(q);
+      await this.audit.appendIn(q, this.allowedEntry(a, walletId, extra));
+    };
   }
 
   /** RFC 9591 §5.1 ahead of time: `count` fresh nonce pairs, stored sealed; only commitments leave. */
@@ -355,11 +501,14 @@ export class SignerNode {
    * signature share is computed, so no crash or retry can make this node use it twice.
    */
   async sign(req: z.infer<typeof signSchema>): Promise<{ index: number; share?: string; signature?: string }> {
+    const { rootId } = splitWalletId(req.walletId);
     const { share, pub } = await this.activeShare(req.walletId, req.epoch);
     if (!isFrostScheme(pub.scheme)) throw new FleetkeyError('unsupported', `${pub.scheme} signs in a session (POST /v1/sessions kind "sign")`);
     const message = hexToBytes(req.message);
+    const a = await this.authorizeSign(req.auth, req.walletId, pub, message, req.network);
+    if (a.requestId !== req.requestId) throw new FleetkeyError('validation_failed', 'requestId differs from the authorized request', { details: { path: 'requestId' } });
     if (pub.threshold === 1) {
-      await this.audit.append({ type: 'signature', requestDigest: bytesToHex(sha256(message)), outcome: 'signed', data: { walletId: req.walletId, requestId: req.requestId } });
+      await this.refusalsLogged(req.auth, req.walletId, () => this.store.db.tx(this.shareHook(a, req.walletId, {})));
       return { index: share.index, signature: bytesToHex(frostSignSingle(pub.scheme, share, message)) };
     }
     if (!req.nonceId || !req.commitments) throw new FleetkeyError('validation_failed', 'nonceId and commitments are required');
@@ -372,15 +521,13 @@ export class SignerNode {
     const n = Object.keys(commitments).length;
     if (n < pub.threshold || n > pub.participants.length) throw new FleetkeyError('validation_failed', `need ${pub.threshold}..${pub.participants.length} commitments, got ${n}`);
     if (!(share.index in commitments)) throw new FleetkeyError('validation_failed', 'commitments do not include this node');
-    const digest = bytesToHex(sha256(message));
-    const taken = await this.store.consumeNonce(req.nonceId, req.walletId, req.requestId, (q) =>
-      this.audit.appendIn(q, { type: 'signature', requestDigest: digest, outcome: 'share_issued', data: { walletId: req.walletId, requestId: req.requestId, nonceId: req.nonceId } }),
-    );
+    // One transaction: the nonce is consumed, the amounts reserved and committed, the share logged.
+    const taken = await this.refusalsLogged(req.auth, req.walletId, () => this.store.consumeNonce(req.nonceId!, rootId, req.requestId, this.shareHook(a, req.walletId, { nonceId: req.nonceId! })));
     if (!taken.ok)
       throw taken.reason === 'consumed'
         ? new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} was already used`, { details: { nonceId: req.nonceId } })
         : new FleetkeyError('nonce_unknown', `nonce ${req.nonceId} is not known for this wallet`, { details: { nonceId: req.nonceId } });
-    const nonces = JSON.parse(new TextDecoder().decode(this.sealer.open(taken.nonce.sealed, nonceContext(taken.nonce.id, req.walletId, taken.nonce.epoch)))) as NonceJson;
+    const nonces = JSON.parse(new TextDecoder().decode(this.sealer.open(taken.nonce.sealed, nonceContext(taken.nonce.id, rootId, taken.nonce.epoch)))) as NonceJson;
     const mine = JSON.parse(taken.nonce.commitment) as CommitmentJson;
     if (mine.hiding !== commitments[share.index].hiding || mine.binding !== commitments[share.index].binding)
       throw new FleetkeyError('validation_failed', 'the commitment listed for this node is not the one it issued for that nonce');
@@ -388,6 +535,16 @@ export class SignerNode {
       return { index: share.index, share: frostSignShare(pub.scheme, share, pub.group, nonces, commitments, message) };
     } catch (e) {
       throw new FleetkeyError('validation_failed', `cannot sign with these commitments: ${(e as Error).message}`);
+    }
+  }
+
+  /** Runs `f`; a refusal it raises (limit, revocation, used-up grant) is logged before it is thrown. */
+  private async refusalsLogged<T>(auth: SignAuth, walletId: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof FleetkeyError && ['limit_exceeded', 'grant_revoked', 'grant_exhausted', 'conflict'].includes(e.code)) await this.logRefusal(e, auth, walletId);
+      throw e;
     }
   }
 }

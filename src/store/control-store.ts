@@ -46,6 +46,8 @@ export const CONTROL_MIGRATIONS = [
      request_id TEXT NOT NULL, idx INTEGER NOT NULL, counter TEXT NOT NULL, counter_key TEXT NOT NULL, kind TEXT NOT NULL,
      amount TEXT NOT NULL, at BIGINT NOT NULL, keep_until BIGINT NOT NULL, PRIMARY KEY (request_id, idx));
    CREATE INDEX control_usage_counter ON control_usage (counter, at)`,
+  `CREATE TABLE control_wallet_status (
+     wallet_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, status TEXT NOT NULL, digest TEXT NOT NULL, signed_json TEXT NOT NULL, stored_at BIGINT NOT NULL)`,
 ];
 
 /** Longest window a policy may have (366 days) plus a day: what an unfiltered usage view loads. */
@@ -189,6 +191,19 @@ export class ControlStore {
           const n = await q.run(`INSERT INTO control_revocations (grant_id, digest, signed_json, stored_at) VALUES ($1, $2, $3, $4) ON CONFLICT (grant_id) DO NOTHING`, [doc.grantId, digest, json, now]);
           return done(n ? 'stored' : 'exists');
         }
+        case 'wallet_status': {
+          await lockAll(q, [`status/${doc.walletId}`]);
+          const old = (await q.all(`SELECT seq, status, digest FROM control_wallet_status WHERE wallet_id = $1`, [doc.walletId]))[0];
+          if (old) {
+            if (old.digest === digest) return done('exists');
+            if (old.status === 'revoked') throw new FleetkeyError('conflict', `wallet ${doc.walletId} is revoked for good`, { details: { walletId: doc.walletId } });
+            if (doc.seq <= Number(old.seq)) throw new FleetkeyError('conflict', `wallet_status seq ${doc.seq} is not newer than the stored seq ${Number(old.seq)}`, { details: { seq: Number(old.seq) } });
+            await q.run(`UPDATE control_wallet_status SET seq = $1, status = $2, digest = $3, signed_json = $4, stored_at = $5 WHERE wallet_id = $6`, [doc.seq, doc.status, digest, json, now, doc.walletId]);
+          } else await q.run(`INSERT INTO control_wallet_status (wallet_id, seq, status, digest, signed_json, stored_at) VALUES ($1, $2, $3, $4, $5, $6)`, [doc.walletId, doc.seq, doc.status, digest, json, now]);
+          return done('stored');
+        }
+        case 'sign':
+          throw new FleetkeyError('validation_failed', 'a sign authorization is sent with its signing request, not stored', { details: { path: 'doc.kind' } });
       }
     });
   }
@@ -202,6 +217,12 @@ export class ControlStore {
     return (await this.db.all(`SELECT 1 AS x FROM control_revocations WHERE grant_id = $1`, [grantId])).length > 0;
   }
 
+  /** The highest policy version's number and digest only: cheap, for callers that cache compiled policies by digest. */
+  async policyHead(walletId: string): Promise<{ version: number; digest: string } | undefined> {
+    const r = await this.db.all(`SELECT version, digest FROM control_policies WHERE wallet_id = $1 ORDER BY version DESC LIMIT 1`, [walletId]);
+    return r[0] ? { version: Number(r[0].version), digest: r[0].digest as string } : undefined;
+  }
+
   /** The highest policy version stored for the wallet, with its signed document (to forward or audit). */
   async latestPolicy(walletId: string): Promise<StoredPolicy | undefined> {
     const r = await this.db.all(`SELECT version, digest, signed_json FROM control_policies WHERE wallet_id = $1 ORDER BY version DESC LIMIT 1`, [walletId]);
@@ -209,6 +230,19 @@ export class ControlStore {
     const signed = JSON.parse(r[0].signed_json as string) as SignedControlDoc<PolicyDoc>;
     const doc = parseOrThrow(policyDocSchema, signed.doc, 'stored policy');
     return { walletId, version: Number(r[0].version), digest: r[0].digest as string, doc, signed: { ...signed, doc } };
+  }
+
+  /** The wallet's standing: 'active' unless a wallet_status document said otherwise. */
+  async walletStatus(walletId: string): Promise<{ status: 'active' | 'suspended' | 'revoked'; seq: number }> {
+    const r = (await this.db.all(`SELECT seq, status FROM control_wallet_status WHERE wallet_id = $1`, [walletId]))[0];
+    return r ? { status: r.status as 'active' | 'suspended' | 'revoked', seq: Number(r.seq) } : { status: 'active', seq: 0 };
+  }
+
+  /** Every stored document of one kind (signed, as received), oldest first: for listing and re-forwarding. */
+  async documents(kind: 'grant' | 'revocation' | 'policy' | 'approvers' | 'wallet_status'): Promise<SignedControlDoc[]> {
+    const table = { grant: 'control_grants', revocation: 'control_revocations', policy: 'control_policies', approvers: 'control_approvers', wallet_status: 'control_wallet_status' }[kind];
+    const rows = await this.db.all(`SELECT signed_json FROM ${table} ORDER BY stored_at`);
+    return rows.map((r) => JSON.parse(r.signed_json as string) as SignedControlDoc);
   }
 
   /** The latest approver registry. */
@@ -263,65 +297,33 @@ export class ControlStore {
    * afresh. A request id reused for another request (digest or wallet differs) is a `conflict`.
    */
   async reserve(requestId: string, reservations: readonly Reservation[], options: ReserveOptions): Promise<ReserveResult> {
-    const id = parseOrThrow(requestIdSchema, requestId, 'requestId');
-    const list = reservations.map((r, i) => parseOrThrow(reservationSchema, r, `reservations[${i}]`));
-    const o = parseOrThrow(reserveOptionsSchema, options, 'options');
+    const v = validReserve(requestId, reservations, options);
     try {
-      return await this.db.tx(async (q) => {
-        // Claim the request id first: a concurrent reserve of the same id waits here for us.
-        const claimed = await q.run(
-          `INSERT INTO control_requests (request_id, wallet_id, grant_id, request_digest, status, reserved_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7) ON CONFLICT (request_id) DO NOTHING`,
-          [id, o.walletId, o.grant?.id ?? null, o.requestDigest, o.now, o.now + o.ttlMs, o.now],
-        );
-        if (!claimed) {
-          const old = (await q.all(`SELECT * FROM control_requests WHERE request_id = $1${this.db.kind === 'postgres' ? ' FOR UPDATE' : ''}`, [id]))[0];
-          if (old.request_digest !== o.requestDigest || old.wallet_id !== o.walletId || (old.grant_id ?? null) !== (o.grant?.id ?? null))
-            throw new FleetkeyError('conflict', `request id ${id} was already used for another request`, { details: { requestId: id } });
-          const status = old.status as RequestStatus;
-          if (status === 'committed' || (status === 'reserved' && Number(old.expires_at) > o.now)) return { ok: true as const, replayed: true, request: (await readRequest(q, id))! };
-          // released or expired: start over (the old rows stop existing; on refusal the rollback restores them)
-          await q.run(`DELETE FROM control_usage WHERE request_id = $1`, [id]);
-          await q.run(`UPDATE control_requests SET status = 'reserved', reserved_at = $1, expires_at = $2, updated_at = $3 WHERE request_id = $4`, [o.now, o.now + o.ttlMs, o.now, id]);
-        }
-        const stored = list.map((r) => ({ ...r, counter: storageKey(o.walletId, r.counterKey) }));
-        await lockAll(q, [...stored.map((r) => `counter/${r.counter}`), ...(o.grant?.maxUses ? [`grant/${o.grant.id}`] : [])]);
-
-        if (o.grant && (await q.all(`SELECT 1 AS x FROM control_revocations WHERE grant_id = $1`, [o.grant.id])).length) throw new Refused({ ok: false, reason: 'grant_revoked' });
-        if (o.grant?.maxUses !== undefined) {
-          const used = await usesOf(q, o.grant.id, o.now, id);
-          if (used >= o.grant.maxUses) throw new Refused({ ok: false, reason: 'grant_exhausted', usesSoFar: used, maxUses: o.grant.maxUses });
-        }
-        // This request's total per counter (a decision normally has one reservation per key).
-        const mine = new Map<string, bigint>();
-        for (const r of stored) mine.set(r.counter, (mine.get(r.counter) ?? 0n) + r.amount);
-        const exceeded: ExceededCheck[] = [];
-        const seen = new Set<string>();
-        for (const r of stored)
-          for (const c of r.checks) {
-            const tag = `${r.counter}\n${c.windowMs}\n${c.max}`;
-            if (seen.has(tag)) continue;
-            seen.add(tag);
-            const amounts = await q.all(
-              `SELECT u.amount FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE u.counter = $1 AND u.at > $2 AND ${LIVE.replace('$NOW', '$3')}`,
-              [r.counter, o.now - c.windowMs, o.now],
-            );
-            const used = r.kind === 'sum' ? amounts.reduce((s, a) => s + BigInt(a.amount as string), 0n) : BigInt(amounts.length);
-            const amount = mine.get(r.counter)!;
-            if (used + amount > c.max) exceeded.push({ counterKey: r.counterKey, windowMs: c.windowMs, max: c.max, used, amount });
-          }
-        if (exceeded.length) throw new Refused({ ok: false, reason: 'limit_exceeded', exceeded });
-        for (let i = 0; i < stored.length; i++) {
-          const r = stored[i];
-          await q.run(`INSERT INTO control_usage (request_id, idx, counter, counter_key, kind, amount, at, keep_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
-            id, i, r.counter, r.counterKey, r.kind, r.amount.toString(), o.now, o.now + r.windowMs,
-          ]);
-        }
-        return { ok: true as const, replayed: false, request: (await readRequest(q, id))! };
-      });
+      return await this.db.tx((q) => reserveIn(q, v, this.db.kind === 'postgres'));
     } catch (e) {
       if (e instanceof Refused) return e.result;
       throw e;
     }
+  }
+
+  /**
+   * `reserve` and `commit` as one hook for another repository's transaction (SignerStore.consumeNonce),
+   * so that taking the nonce, checking every cap and counting the amounts for good are one durable
+   * step: a refusal throws (rolling the nonce back too) and a crash leaves neither. A request that
+   * is already committed counts nothing again.
+   */
+  reserveAndCommitHook(requestId: string, reservations: readonly Reservation[], options: ReserveOptions): (q: Queryable) => Promise<void> {
+    const v = validReserve(requestId, reservations, options);
+    return async (q) => {
+      try {
+        await reserveIn(q, v, this.db.kind === 'postgres');
+      } catch (e) {
+        if (e instanceof Refused) throw refusalError(e.result);
+        throw e;
+      }
+      const r = await commitIn(q, v.id, v.o.now);
+      if (r !== 'committed' && r !== 'already_committed') throw new FleetkeyError('conflict', `request ${v.id} cannot be committed (${r})`, { details: { requestId: v.id, state: r } });
+    };
   }
 
   /**
@@ -369,9 +371,9 @@ export class ControlStore {
     return readRequest(this.db, requestId);
   }
 
-  /** Requests made under the grant that count as uses: committed, or reserved and live at `now`. */
-  async usesSoFar(grantId: string, now = Date.now()): Promise<number> {
-    return usesOf(this.db, grantId, now);
+  /** Requests made under the grant that count as uses: committed, or reserved and live at `now` (not counting request `except`, a retry's own earlier attempt). */
+  async usesSoFar(grantId: string, now = Date.now(), except?: string): Promise<number> {
+    return usesOf(this.db, grantId, now, except);
   }
 
 }
@@ -423,4 +425,81 @@ async function readRequest(q: Queryable, id: string): Promise<RequestRecord | un
     expiresAt: Number(r.expires_at),
     reservations: usage.map((u) => ({ counterKey: u.counter_key as string, kind: u.kind as 'sum' | 'count', amount: BigInt(u.amount as string), at: Number(u.at) })),
   };
+}
+
+type ValidReserve = { id: string; list: z.output<typeof reservationSchema>[]; o: z.output<typeof reserveOptionsSchema> };
+
+function validReserve(requestId: string, reservations: readonly Reservation[], options: ReserveOptions): ValidReserve {
+  return {
+    id: parseOrThrow(requestIdSchema, requestId, 'requestId'),
+    list: reservations.map((r, i) => parseOrThrow(reservationSchema, r, `reservations[${i}]`)),
+    o: parseOrThrow(reserveOptionsSchema, options, 'options'),
+  };
+}
+
+/** A refused reservation as the error a caller answers with (stable codes). */
+export function refusalError(r: Extract<ReserveResult, { ok: false }>): FleetkeyError {
+  switch (r.reason) {
+    case 'grant_revoked':
+      return new FleetkeyError('grant_revoked', 'the grant was revoked');
+    case 'grant_exhausted':
+      return new FleetkeyError('grant_exhausted', `the grant was used ${r.usesSoFar} of ${r.maxUses} times`, { details: { maxUses: r.maxUses } });
+    case 'limit_exceeded':
+      return new FleetkeyError('limit_exceeded', `policy limit reached: ${r.exceeded.map((x) => `${x.counterKey} used ${x.used} + ${x.amount} > ${x.max} per ${x.windowMs} ms`).join('; ')}`, {
+        details: { exceeded: r.exceeded.map((x) => ({ counterKey: x.counterKey, windowMs: x.windowMs, max: x.max.toString(), used: x.used.toString(), amount: x.amount.toString() })) },
+      });
+  }
+}
+
+/** The body of `reserve`, inside the caller's transaction; throws Refused (roll back) on refusal. */
+async function reserveIn(q: Queryable, { id, list, o }: ValidReserve, postgres: boolean): Promise<Extract<ReserveResult, { ok: true }>> {
+    // Claim the request id first: a concurrent reserve of the same id waits here for us.
+    const claimed = await q.run(
+      `INSERT INTO control_requests (request_id, wallet_id, grant_id, request_digest, status, reserved_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7) ON CONFLICT (request_id) DO NOTHING`,
+      [id, o.walletId, o.grant?.id ?? null, o.requestDigest, o.now, o.now + o.ttlMs, o.now],
+    );
+    if (!claimed) {
+      const old = (await q.all(`SELECT * FROM control_requests WHERE request_id = $1${postgres ? ' FOR UPDATE' : ''}`, [id]))[0];
+      if (old.request_digest !== o.requestDigest || old.wallet_id !== o.walletId || (old.grant_id ?? null) !== (o.grant?.id ?? null))
+        throw new FleetkeyError('conflict', `request id ${id} was already used for another request`, { details: { requestId: id } });
+      const status = old.status as RequestStatus;
+      if (status === 'committed' || (status === 'reserved' && Number(old.expires_at) > o.now)) return { ok: true as const, replayed: true, request: (await readRequest(q, id))! };
+      // released or expired: start over (the old rows stop existing; on refusal the rollback restores them)
+      await q.run(`DELETE FROM control_usage WHERE request_id = $1`, [id]);
+      await q.run(`UPDATE control_requests SET status = 'reserved', reserved_at = $1, expires_at = $2, updated_at = $3 WHERE request_id = $4`, [o.now, o.now + o.ttlMs, o.now, id]);
+    }
+    const stored = list.map((r) => ({ ...r, counter: storageKey(o.walletId, r.counterKey) }));
+    await lockAll(q, [...stored.map((r) => `counter/${r.counter}`), ...(o.grant?.maxUses ? [`grant/${o.grant.id}`] : [])]);
+
+    if (o.grant && (await q.all(`SELECT 1 AS x FROM control_revocations WHERE grant_id = $1`, [o.grant.id])).length) throw new Refused({ ok: false, reason: 'grant_revoked' });
+    if (o.grant?.maxUses !== undefined) {
+      const used = await usesOf(q, o.grant.id, o.now, id);
+      if (used >= o.grant.maxUses) throw new Refused({ ok: false, reason: 'grant_exhausted', usesSoFar: used, maxUses: o.grant.maxUses });
+    }
+    // This request's total per counter (a decision normally has one reservation per key).
+    const mine = new Map<string, bigint>();
+    for (const r of stored) mine.set(r.counter, (mine.get(r.counter) ?? 0n) + r.amount);
+    const exceeded: ExceededCheck[] = [];
+    const seen = new Set<string>();
+    for (const r of stored)
+      for (const c of r.checks) {
+        const tag = `${r.counter}\n${c.windowMs}\n${c.max}`;
+        if (seen.has(tag)) continue;
+        seen.add(tag);
+        const amounts = await q.all(
+          `SELECT u.amount FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE u.counter = $1 AND u.at > $2 AND ${LIVE.replace('$NOW', '$3')}`,
+          [r.counter, o.now - c.windowMs, o.now],
+        );
+        const used = r.kind === 'sum' ? amounts.reduce((s, a) => s + BigInt(a.amount as string), 0n) : BigInt(amounts.length);
+        const amount = mine.get(r.counter)!;
+        if (used + amount > c.max) exceeded.push({ counterKey: r.counterKey, windowMs: c.windowMs, max: c.max, used, amount });
+      }
+    if (exceeded.length) throw new Refused({ ok: false, reason: 'limit_exceeded', exceeded });
+    for (let i = 0; i < stored.length; i++) {
+      const r = stored[i];
+      await q.run(`INSERT INTO control_usage (request_id, idx, counter, counter_key, kind, amount, at, keep_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
+        id, i, r.counter, r.counterKey, r.kind, r.amount.toString(), o.now, o.now + r.windowMs,
+      ]);
+    }
+    return { ok: true as const, replayed: false, request: (await readRequest(q, id))! };
 }

@@ -12,7 +12,30 @@ export const SERVER_MIGRATIONS = [
    CREATE TABLE pending_commits (
      wallet_id TEXT NOT NULL, epoch INTEGER NOT NULL, node_id TEXT NOT NULL, evidence TEXT NOT NULL,
      PRIMARY KEY (wallet_id, epoch, node_id))`,
+  `CREATE TABLE control_owed (
+     node_id TEXT NOT NULL, digest TEXT NOT NULL, signed_json TEXT NOT NULL, created_at BIGINT NOT NULL,
+     PRIMARY KEY (node_id, digest));
+   CREATE TABLE agent_requests (
+     request_id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL, grant_id TEXT, request_digest TEXT NOT NULL,
+     status TEXT NOT NULL, signed_json TEXT NOT NULL, approvals_json TEXT NOT NULL, detail_json TEXT,
+     result_json TEXT, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+   CREATE INDEX agent_requests_status ON agent_requests (status, created_at)`,
 ];
+
+/** An agent request the server has seen: waiting for approvals, signed, refused, or expired. */
+export interface AgentRequestRecord {
+  requestId: string;
+  walletId: string;
+  grantId: string | null;
+  requestDigest: string;
+  status: 'pending_approval' | 'signing' | 'signed' | 'rejected' | 'expired' | 'failed';
+  signed: unknown;
+  approvals: unknown[];
+  detail: Record<string, unknown> | null;
+  result: Record<string, unknown> | null;
+  createdAt: number;
+  expiresAt: number;
+}
 
 /** Who holds which share index of a wallet. */
 export interface Participant {
@@ -90,6 +113,84 @@ export class ServerStore {
   async commitDelivered(walletId: string, epoch: number, nodeId: string): Promise<void> {
     await this.db.run(`DELETE FROM pending_commits WHERE wallet_id = $1 AND epoch = $2 AND node_id = $3`, [walletId, epoch, nodeId]);
   }
+
+  // ---- control documents a signer has not received yet ----
+
+  async oweControl(nodeId: string, digest: string, signedJson: string): Promise<void> {
+    await this.db.run(`INSERT INTO control_owed (node_id, digest, signed_json, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (node_id, digest) DO NOTHING`, [nodeId, digest, signedJson, Date.now()]);
+  }
+
+  async owedControl(): Promise<{ nodeId: string; digest: string; signedJson: string }[]> {
+    const r = await this.db.all(`SELECT node_id, digest, signed_json FROM control_owed ORDER BY created_at`);
+    return r.map((x) => ({ nodeId: x.node_id as string, digest: x.digest as string, signedJson: x.signed_json as string }));
+  }
+
+  async controlDelivered(nodeId: string, digest: string): Promise<void> {
+    await this.db.run(`DELETE FROM control_owed WHERE node_id = $1 AND digest = $2`, [nodeId, digest]);
+  }
+
+  // ---- agent requests (approval queue and idempotent answers) ----
+
+  /** Records a new request; false when the id exists (the caller reads it). */
+  async insertRequest(r: AgentRequestRecord): Promise<boolean> {
+    const n = await this.db.run(
+      `INSERT INTO agent_requests (request_id, wallet_id, grant_id, request_digest, status, signed_json, approvals_json, detail_json, result_json, created_at, expires_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (request_id) DO NOTHING`,
+      [r.requestId, r.walletId, r.grantId, r.requestDigest, r.status, JSON.stringify(r.signed), JSON.stringify(r.approvals), r.detail ? JSON.stringify(r.detail) : null, r.result ? JSON.stringify(r.result) : null, r.createdAt, r.expiresAt, Date.now()],
+    );
+    return n === 1;
+  }
+
+  async getRequest(requestId: string): Promise<AgentRequestRecord | undefined> {
+    const r = (await this.db.all(`SELECT * FROM agent_requests WHERE request_id = $1`, [requestId]))[0];
+    return r ? requestOf(r) : undefined;
+  }
+
+  async listRequests(status: string, limit = 100): Promise<AgentRequestRecord[]> {
+    const r = await this.db.all(`SELECT * FROM agent_requests WHERE status = $1 ORDER BY created_at LIMIT $2`, [status, limit]);
+    return r.map(requestOf);
+  }
+
+  /**
+   * Moves a request from one of `from` to `to`, in one transaction with the row locked; `update`
+   * sees the current record and returns what to change. False if it was not in `from`.
+   */
+  async updateRequest(
+    requestId: string,
+    from: AgentRequestRecord['status'][],
+    to: AgentRequestRecord['status'],
+    update: (cur: AgentRequestRecord) => { approvals?: unknown[]; detail?: Record<string, unknown> | null; result?: Record<string, unknown> | null } = () => ({}),
+  ): Promise<boolean> {
+    return this.db.tx(async (q) => {
+      const row = (await q.all(`SELECT * FROM agent_requests WHERE request_id = $1${this.db.kind === 'postgres' ? ' FOR UPDATE' : ''}`, [requestId]))[0];
+      if (!row) return false;
+      const cur = requestOf(row);
+      if (!from.includes(cur.status)) return false;
+      const set = update(cur);
+      const detail = set.detail === undefined ? cur.detail : set.detail;
+      const result = set.result === undefined ? cur.result : set.result;
+      await q.run(`UPDATE agent_requests SET status = $1, approvals_json = $2, detail_json = $3, result_json = $4, updated_at = $5 WHERE request_id = $6`, [
+        to, JSON.stringify(set.approvals ?? cur.approvals), detail ? JSON.stringify(detail) : null, result ? JSON.stringify(result) : null, Date.now(), requestId,
+      ]);
+      return true;
+    });
+  }
+}
+
+function requestOf(r: Record<string, unknown>): AgentRequestRecord {
+  return {
+    requestId: r.request_id as string,
+    walletId: r.wallet_id as string,
+    grantId: (r.grant_id as string | null) ?? null,
+    requestDigest: r.request_digest as string,
+    status: r.status as AgentRequestRecord['status'],
+    signed: JSON.parse(r.signed_json as string),
+    approvals: JSON.parse(r.approvals_json as string),
+    detail: r.detail_json ? JSON.parse(r.detail_json as string) : null,
+    result: r.result_json ? JSON.parse(r.result_json as string) : null,
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+  };
 }
 
 function walletOf(r: Record<string, unknown>): WalletRecord {

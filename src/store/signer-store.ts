@@ -19,6 +19,8 @@ export const SIGNER_MIGRATIONS = [
      sealed TEXT NOT NULL, commitment TEXT NOT NULL, created_at BIGINT NOT NULL);
    CREATE INDEX nonces_wallet ON nonces (wallet_id, epoch);
    CREATE TABLE consumed_nonces (id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL, request_id TEXT, consumed_at BIGINT NOT NULL)`,
+  `CREATE TABLE peer_bans (wallet_id TEXT NOT NULL, epoch INTEGER NOT NULL, node_id TEXT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL,
+     PRIMARY KEY (wallet_id, epoch, node_id))`,
 ];
 
 export type ShareStatus = 'pending' | 'active';
@@ -135,6 +137,17 @@ export class SignerStore {
       const r = rows[0];
       return { ok: true, nonce: { id: r.id as string, walletId: r.wallet_id as string, epoch: Number(r.epoch), sealed: r.sealed as string, commitment: r.commitment as string } };
     });
+  }
+
+  /** Records that this node stops signing `walletId` at `epoch` with `nodeId` (an abort it caused). */
+  async banPeer(walletId: string, epoch: number, nodeId: string, reason: string): Promise<void> {
+    await this.db.run(`INSERT INTO peer_bans (wallet_id, epoch, node_id, reason, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (wallet_id, epoch, node_id) DO NOTHING`, [walletId, epoch, nodeId, reason.slice(0, 500), Date.now()]);
+  }
+
+  /** The peers this node will not sign `walletId` with at `epoch`. */
+  async bannedPeers(walletId: string, epoch: number): Promise<string[]> {
+    const r = await this.db.all(`SELECT node_id FROM peer_bans WHERE wallet_id = $1 AND epoch = $2`, [walletId, epoch]);
+    return r.map((x) => x.node_id as string);
   }
 
   async countNonces(walletId: string): Promise<number> {

@@ -12,12 +12,22 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
 import { api, call, startCluster } from '../helpers/cluster.ts';
+import { ownerSign } from '../helpers/agent.ts';
 
 describe('compromised server vs signer nodes', () => {
   let c: LocalCluster;
   let token: string;
   let nodes: { nodeId: string; url: string }[];
   const S = (i: number, method: string, path: string, body?: unknown) => call(nodes[i].url, token, method, path, body);
+  /** The owner's authorization to sign `message` (hex): these tests are about nonces, not policy. */
+  const authorizations = new Map<string, unknown>();
+  const owner = (walletId: string, requestId: string, message: string) => {
+    // One document per request id: a request id names one request (its digest) for good.
+    const key = `${walletId}/${requestId}/${message}`;
+    const now = Date.now();
+    if (!authorizations.has(key)) authorizations.set(key, { owner: ownerSign(c, { kind: 'sign', walletId, requestId, payload: { kind: 'raw_message', data: message }, issuedAt: now, expiresAt: now + 600_000 }) });
+    return authorizations.get(key);
+  };
 
   before(async () => {
     c = await startCluster(3);
@@ -88,7 +98,7 @@ describe('compromised server vs signer nodes', () => {
     const n1 = (await S(0, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 2 })).body;
     const n2 = (await S(1, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })).body;
     const commitments = { [n1.index]: { hiding: n1.commitments[0].hiding, binding: n1.commitments[0].binding }, [n2.index]: { hiding: n2.commitments[0].hiding, binding: n2.commitments[0].binding } };
-    const req = (i: number, nonceId: string, message: string) => S(i, 'POST', '/v1/sign', { requestId: 'r1', walletId: w.id, epoch: 0, message, nonceId, commitments });
+    const req = (i: number, nonceId: string, message: string) => S(i, 'POST', '/v1/sign', { requestId: `request1-${message}`, walletId: w.id, epoch: 0, message, nonceId, commitments, auth: owner(w.id, `request1-${message}`, message) });
     let r = await req(0, n1.commitments[0].id, '00');
     assert.equal(r.status, 200);
     r = await req(0, n1.commitments[0].id, '01');
@@ -99,9 +109,9 @@ describe('compromised server vs signer nodes', () => {
     assert.equal(r.body.error.code, 'nonce_unknown');
     // The server lists a different commitment for the signer's own nonce: refused, and burnt.
     const lying = { ...commitments, [n1.index]: { hiding: n2.commitments[0].hiding, binding: n2.commitments[0].binding } };
-    r = await S(0, 'POST', '/v1/sign', { requestId: 'r2', walletId: w.id, epoch: 0, message: '00', nonceId: n1.commitments[1].id, commitments: lying });
+    r = await S(0, 'POST', '/v1/sign', { requestId: 'r2-00000', walletId: w.id, epoch: 0, message: '00', nonceId: n1.commitments[1].id, commitments: lying, auth: owner(w.id, 'r2-00000', '00') });
     assert.equal(r.status, 400);
-    r = await S(0, 'POST', '/v1/sign', { requestId: 'r3', walletId: w.id, epoch: 0, message: '00', nonceId: n1.commitments[1].id, commitments });
+    r = await S(0, 'POST', '/v1/sign', { requestId: 'r3-00000', walletId: w.id, epoch: 0, message: '00', nonceId: n1.commitments[1].id, commitments, auth: owner(w.id, 'r3-00000', '00') });
     assert.equal(r.body.error.code, 'nonce_consumed');
   });
 
@@ -126,24 +136,24 @@ describe('compromised server vs signer nodes', () => {
         await c.kill(`signer-${victim + 1}`);
         kills++;
       });
-      const answers = await Promise.all(pair.map((i, k) => S(i, 'POST', '/v1/sign', { requestId: `crash-${round}`, walletId: w.id, epoch: 0, message, nonceId: got[k].body.commitments[0].id, commitments }).catch(() => undefined)));
+      const answers = await Promise.all(pair.map((i, k) => S(i, 'POST', '/v1/sign', { requestId: `crash-round-${round}`, walletId: w.id, epoch: 0, message, nonceId: got[k].body.commitments[0].id, commitments, auth: owner(w.id, `crash-round-${round}`, message) }).catch(() => undefined)));
       await killing;
       answers.forEach((a, k) => {
         if (a?.status !== 200) return;
         const key = `${pair[k]}:${JSON.stringify(commitments[got[k].body.index])}`;
         assert.ok(!used.has(key), `nonce commitment ${key} used twice`);
-        used.set(key, `crash-${round}`);
+        used.set(key, `crash-round-${round}`);
       });
       if (answers.every((a) => a?.status === 200)) complete++;
       await c.restart(`signer-${victim + 1}`);
       // After the restart, every nonce id handed out so far is either consumed or still unused,
       // never usable twice: re-sending each one for signing must not return a second share.
       for (const { i, id } of issued.filter((x) => x.i === victim)) {
-        const again = await S(i, 'POST', '/v1/sign', { requestId: `replay-${round}`, walletId: w.id, epoch: 0, message: '00', nonceId: id, commitments });
+        const again = await S(i, 'POST', '/v1/sign', { requestId: `replay-round-${round}`, walletId: w.id, epoch: 0, message: '00', nonceId: id, commitments, auth: owner(w.id, `replay-round-${round}`, '00') });
         if (again.status === 200) {
           const key = `${i}:${JSON.stringify(commitments[again.body.index])}`;
           assert.ok(!used.has(key), 'a nonce that produced a share produced a second one');
-          used.set(key, `replay-${round}`);
+          used.set(key, `replay-round-${round}`);
         } else assert.ok(['nonce_consumed', 'validation_failed'].includes(again.body.error.code), JSON.stringify(again.body));
       }
     }

@@ -1,0 +1,77 @@
+/**
+ * What every CLI module shares: the connection to the server, the API call, flag readers and
+ * output. Errors the server returned are RemoteError (exit 2); local ones FleetkeyError (exit 1).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { FleetkeyError } from '../errors.ts';
+
+export class RemoteError extends Error {
+  constructor(readonly body: { error: { code: string; message: string; requestId?: string } }) {
+    super(body.error.message);
+  }
+}
+
+export type Flags = Record<string, string | boolean | string[] | undefined>;
+
+export function connection(): { url: string; token: string } {
+  const url = process.env.FLEETKEY_URL;
+  const token = process.env.FLEETKEY_TOKEN;
+  if (url && token) return { url: url.replace(/\/$/, ''), token };
+  const file = resolve('.fleetkey/cluster.json');
+  if (existsSync(file)) {
+    const c = JSON.parse(readFileSync(file, 'utf8')) as { url: string; token: string };
+    return { url: url ?? c.url, token: token ?? c.token };
+  }
+  throw new FleetkeyError('bad_request', 'no server: set FLEETKEY_URL and FLEETKEY_TOKEN, or run `fleetkey dev` here first');
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const { url, token } = connection();
+  let res: Response;
+  try {
+    res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new FleetkeyError('unreachable', `cannot reach the server at ${url}`);
+  }
+  const json = (await res.json().catch(() => ({ error: { code: 'internal', message: `HTTP ${res.status}` } }))) as T & { error?: never };
+  if (!res.ok) throw new RemoteError(json as never);
+  return json;
+}
+
+export function readInput(v: string): string {
+  if (v === '-') return readFileSync(0, 'utf8').trim();
+  if (v.startsWith('@')) return readFileSync(v.slice(1), 'utf8').trim();
+  return v;
+}
+
+export function need(flags: Flags, name: string): string {
+  const v = flags[name];
+  if (typeof v !== 'string' || !v) throw new FleetkeyError('validation_failed', `--${name} is required`);
+  return v;
+}
+
+export function int(flags: Flags, name: string): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new FleetkeyError('validation_failed', `--${name} must be a whole number`);
+  return n;
+}
+
+/** The options `fleetkey server` and `fleetkey signer` share. */
+export function processOptions(flags: Flags, defaultPort: number) {
+  return {
+    dataDir: need(flags, 'data'),
+    port: int(flags, 'port') ?? defaultPort,
+    host: flags.host as string | undefined,
+    db: flags.db as string | undefined,
+    dbSchema: flags['db-schema'] as string | undefined,
+    quiet: flags.quiet as boolean | undefined,
+  };
+}
+
+export function print(flags: Flags, value: unknown, human: () => string): void {
+  process.stdout.write((flags.json ? JSON.stringify(value) : human()) + '\n');
+}
+

@@ -1,0 +1,84 @@
+/**
+ * The agent side of fleetkey: an agent holds its own session key (Ed25519 or P-256, generated where
+ * it runs) and an owner-issued grant. Every request is signed with that key; the server and every
+ * signer check it, the grant and the wallet's policy before any signature exists. No admin token.
+ */
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { signAgentRequest, type KeyType, type Payload } from '../control/index.ts';
+import { createRequest } from './create-request.ts';
+import { FleetkeyApiError } from './errors.ts';
+
+export type AgentConfig = {
+  /** The server's base URL. */
+  url: string;
+  /** The grant the owner issued to this agent's key. */
+  grantId: string;
+  /** The agent's 32-byte secret key. */
+  secretKey: Uint8Array;
+  keyType?: KeyType;
+  /** How long each request stays valid (default 5 minutes; wait for approvals within it). */
+  requestTtlMs?: number;
+  /** How long `request` waits for human approvals before it throws `approval_required` (default 0: do not wait). */
+  approvalTimeoutMs?: number;
+  fetch?: typeof globalThis.fetch;
+};
+
+/** What the server answers about a request: its status and, once signed, the signature(s). */
+export type AgentRequestView = {
+  status: 'pending_approval' | 'signing' | 'signed' | 'rejected' | 'expired' | 'failed';
+  requestId: string;
+  requestDigest: string;
+  walletId: string;
+  signature?: string;
+  signatures?: { input?: number; signature: string }[];
+  serializedTransaction?: string;
+  hash?: string;
+  [k: string]: unknown;
+};
+
+export type FleetkeyAgent = {
+  grantId: string;
+  /** Signs `payload` with `walletId` under the grant: resolves once signed; throws on refusal. */
+  request(walletId: string, payload: Payload, options?: { requestId?: string }): Promise<AgentRequestView>;
+  /** The current state of a request this agent made. */
+  get(requestId: string): Promise<AgentRequestView>;
+  /** A wallet's public record (id, scheme, publicKey, address): no token needed. */
+  wallet(walletId: string): Promise<{ id: string; scheme: string; publicKey: string; address: string }>;
+};
+
+/**
+ * @example
+ * const agent = createAgent({ url, grantId: 'grant_…', secretKey })
+ * const r = await agent.request('wal_…', { kind: 'evm_message', data: { text: 'hello' } })
+ */
+export function createAgent(config: AgentConfig): FleetkeyAgent {
+  const http = createRequest({ url: config.url, token: '', fetch: config.fetch });
+  const keyType = config.keyType ?? 'ed25519';
+  const get = (requestId: string) => http<AgentRequestView>('GET', `/v1/requests/${encodeURIComponent(requestId)}`);
+  return {
+    grantId: config.grantId,
+    get,
+    wallet: (walletId) => http('GET', `/v1/public/wallets/${encodeURIComponent(walletId)}`),
+    async request(walletId, payload, options = {}) {
+      const now = Date.now();
+      const signed = signAgentRequest(
+        { grantId: config.grantId, walletId, requestId: options.requestId ?? `r${bytesToHex(randomBytes(12))}`, payload, issuedAt: now, expiresAt: now + (config.requestTtlMs ?? 5 * 60_000) },
+        config.secretKey,
+        keyType,
+      );
+      let view = await http<AgentRequestView>('POST', '/v1/requests', signed);
+      const deadline = Date.now() + (config.approvalTimeoutMs ?? 0);
+      while (view.status === 'pending_approval' || view.status === 'signing') {
+        if (Date.now() >= deadline)
+          throw new FleetkeyApiError({ code: 'approval_required', message: `request ${view.requestId} waits for human approval`, status: 403, data: { requestId: view.requestId, requestDigest: view.requestDigest } });
+        await new Promise((r) => setTimeout(r, 500));
+        view = await get(view.requestId);
+      }
+      if (view.status !== 'signed') {
+        const err = view.error as { code?: string; message?: string } | undefined;
+        throw new FleetkeyApiError({ code: (view.status === 'rejected' ? 'approval_rejected' : view.status === 'expired' ? 'request_expired' : (err?.code ?? 'internal')) as never, message: err?.message ?? `request ${view.requestId} was ${view.status}`, status: 403, data: { requestId: view.requestId } });
+      }
+      return view;
+    },
+  };
+}

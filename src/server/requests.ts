@@ -1,0 +1,256 @@
+/**
+ * Agent requests at the server: the fast, honest-path half of "policy before every signature".
+ *
+ * The server runs the same check every signer runs (src/enforce/authorize.ts) with its own copy of
+ * the owner's documents and its own counters, so a request the policy forbids fails before any
+ * signer is asked, a request that needs approval waits in a queue, and concurrent requests cannot
+ * overshoot a limit (the server reserves atomically before it asks the signers, commits on success,
+ * releases on failure). None of this is what keeps a compromised server from getting a forbidden
+ * signature: each signer checks the agent's signature, the grant and the policy again itself.
+ *
+ * Idempotent by request id: the same request again returns what the first one got (the signature,
+ * or the pending state); another request under a used id is a conflict.
+ */
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { keccak256, parseTransaction, serializeTransaction, type Hex, type TransactionSerializable } from 'viem';
+import { z } from 'zod';
+import type { Decoded } from '../chains/types.ts';
+import { agentRequestSchema, approvalSchema, parseOrThrow, requestDigest, signedAgentRequestSchema, signedApprovalSchema, verifyApprovals, type AgentRequest, type SignedApproval } from '../control/index.ts';
+import { MAX_REQUEST_TTL_MS, type Authorized } from '../enforce/authorize.ts';
+import { FleetkeyError, isFleetkeyError } from '../errors.ts';
+import type { Logger } from '../http/common.ts';
+import { refusalError } from '../store/control-store.ts';
+import { refusalEntry } from '../enforce/audit-entries.ts';
+import type { AgentRequestRecord } from '../store/server-store.ts';
+import type { Coordinator } from './coordinator.ts';
+
+/** The body of POST /v1/requests: the agent's signed request, and approvals gathered elsewhere (optional). */
+export const submitSchema = z.strictObject({ request: z.unknown(), sig: z.string().max(200), approvals: z.array(z.unknown()).max(64).optional() });
+export const approveSchema = z.strictObject({ approval: z.unknown(), sig: z.string().max(200) });
+
+export type RequestView = {
+  status: AgentRequestRecord['status'];
+  requestId: string;
+  requestDigest: string;
+  walletId: string;
+  grantId: string | null;
+  expiresAt: string;
+  approvals?: { rule: string; required: number; approvers: string[]; granted: string[] }[];
+  approvedBy?: string[];
+  error?: { code: string; message: string };
+} & Record<string, unknown>;
+
+const RESERVATION_TTL_MS = 3 * 60_000;
+
+export class AgentDesk {
+  constructor(
+    private readonly coord: Coordinator,
+    private readonly log: Logger,
+  ) {}
+
+  /** POST /v1/requests. Answers 200 signed, 202 pending_approval, or throws a stable 4xx. */
+  async submit(body: z.infer<typeof submitSchema>): Promise<{ status: number; view: RequestView }> {
+    const signed = parseOrThrow(signedAgentRequestSchema, { request: body.request, sig: body.sig }, 'body');
+    const req = parseOrThrow(agentRequestSchema, signed.request, 'request');
+    const digest = requestDigest(signed as never);
+    const existing = await this.coord.store.getRequest(req.requestId);
+    if (existing) {
+      if (existing.requestDigest !== digest) throw new FleetkeyError('conflict', `request id ${req.requestId} was already used for another request`, { details: { requestId: req.requestId } });
+      if (existing.status !== 'failed') return { status: existing.status === 'pending_approval' ? 202 : 200, view: await this.view(existing) };
+    }
+    const approvals = body.approvals ?? [];
+    let a: Authorized;
+    try {
+      a = await this.authorize(signed, approvals);
+    } catch (e) {
+      if (isFleetkeyError(e) && e.code === 'approval_required') return this.queue(signed, req, digest, e.details ?? {}, approvals);
+      await this.logRefusal(e, req, digest);
+      throw e;
+    }
+    return { status: 200, view: await this.signNow(signed, req, a, approvals, existing) };
+  }
+
+  /** GET /v1/requests/:id */
+  async get(requestId: string): Promise<RequestView> {
+    const r = await this.coord.store.getRequest(requestId);
+    if (!r) throw new FleetkeyError('not_found', `no request ${requestId}`);
+    return this.view(await this.expireIfDue(r));
+  }
+
+  /** GET /v1/approvals: requests waiting for approval (expired ones are marked on the way). */
+  async pending(): Promise<RequestView[]> {
+    const out: RequestView[] = [];
+    for (const r of await this.coord.store.listRequests('pending_approval', 1000)) {
+      const cur = await this.expireIfDue(r);
+      if (cur.status === 'pending_approval') out.push(await this.view(cur));
+    }
+    return out;
+  }
+
+  /**
+   * POST /v1/approvals/:requestId: one approver's signed approve or reject. A valid reject from an
+   * eligible approver ends the request; at M approvals it is signed at once.
+   */
+  async decide(requestId: string, body: z.infer<typeof approveSchema>): Promise<RequestView> {
+    const rec = await this.coord.store.getRequest(requestId);
+    if (!rec) throw new FleetkeyError('not_found', `no request ${requestId}`);
+    const cur = await this.expireIfDue(rec);
+    if (cur.status !== 'pending_approval') throw new FleetkeyError('conflict', `request ${requestId} is ${cur.status}, not waiting for approval`, { details: { status: cur.status } });
+    const env = parseOrThrow(signedApprovalSchema, body, 'body') as SignedApproval;
+    const approval = parseOrThrow(approvalSchema, env.approval, 'approval');
+    const registry = await this.coord.control.approvers();
+    if (!registry) throw new FleetkeyError('forbidden', 'no approver registry has been set');
+    const requirements = (cur.detail?.approvals as { rule: string; required: number; approvers: string[] }[] | undefined) ?? [];
+    const tally = verifyApprovals(cur.requestDigest, [env], registry, { required: 1, approvers: [...new Set(requirements.flatMap((r) => r.approvers))] });
+    if (tally.ignored.length) throw new FleetkeyError('forbidden', `approval not accepted: ${tally.ignored[0].reason}`, { details: { reason: tally.ignored[0].reason } });
+    const all = [...cur.approvals.filter((x) => (x as SignedApproval).approval?.approver !== approval.approver), env];
+    await this.coord.audit.append({ type: 'approval', requestDigest: cur.requestDigest, outcome: approval.decision, data: { requestId, walletId: cur.walletId, approver: approval.approver } });
+    if (approval.decision === 'reject') {
+      await this.coord.store.updateRequest(requestId, ['pending_approval'], 'rejected', () => ({ approvals: all, detail: { ...cur.detail, rejectedBy: approval.approver } }));
+      return this.get(requestId);
+    }
+    await this.coord.store.updateRequest(requestId, ['pending_approval'], 'pending_approval', () => ({ approvals: all }));
+    const signed = cur.signed as { request: AgentRequest; sig: string };
+    let a: Authorized;
+    try {
+      a = await this.authorize(signed, all);
+    } catch (e) {
+      if (isFleetkeyError(e) && e.code === 'approval_required') {
+        await this.coord.store.updateRequest(requestId, ['pending_approval'], 'pending_approval', () => ({ detail: { ...cur.detail, ...e.details } }));
+        return this.get(requestId);
+      }
+      await this.coord.store.updateRequest(requestId, ['pending_approval'], 'failed', () => ({ detail: { ...cur.detail, error: errorOf(e) } }));
+      await this.logRefusal(e, signed.request, cur.requestDigest);
+      throw e;
+    }
+    if (!(await this.coord.store.updateRequest(requestId, ['pending_approval'], 'signing'))) return this.get(requestId);
+    return this.signNow(signed, signed.request, a, all, { ...cur, status: 'signing' });
+  }
+
+  private async authorize(signed: unknown, approvals: unknown[]): Promise<Authorized> {
+    const req = (signed as { request: AgentRequest }).request;
+    const w = await this.coord.wallet(req.walletId);
+    return this.coord.authz.authorize({ agent: signed as never, approvals }, { walletId: w.id, address: w.address, ...(w.network ? { network: w.network } : {}) });
+  }
+
+  private async queue(signed: unknown, req: AgentRequest, digest: string, detail: Record<string, unknown>, approvals: unknown[]): Promise<{ status: number; view: RequestView }> {
+    const now = Date.now();
+    const rec: AgentRequestRecord = {
+      requestId: req.requestId,
+      walletId: req.walletId,
+      grantId: req.grantId,
+      requestDigest: digest,
+      status: 'pending_approval',
+      signed,
+      approvals,
+      detail: { approvals: detail.approvals, policyVersion: detail.policyVersion },
+      result: null,
+      createdAt: now,
+      expiresAt: Math.min(req.expiresAt, now + MAX_REQUEST_TTL_MS),
+    };
+    if (!(await this.coord.store.insertRequest(rec))) await this.coord.store.updateRequest(req.requestId, ['failed'], 'pending_approval', () => ({ detail: rec.detail, approvals }));
+    await this.coord.audit.append({ type: 'request', requestDigest: digest, outcome: 'pending_approval', policyVersion: detail.policyVersion as string | number | undefined, data: { requestId: req.requestId, walletId: req.walletId, grantId: req.grantId } });
+    this.log.info('request waits for approval', { requestId: req.requestId, walletId: req.walletId });
+    return { status: 202, view: await this.view((await this.coord.store.getRequest(req.requestId))!) };
+  }
+
+  /** Reserve on the server, sign every payload through the signers, commit; release on failure. */
+  private async signNow(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[], existing?: AgentRequestRecord): Promise<RequestView> {
+    const now = Date.now();
+    if (!existing) {
+      const inserted = await this.coord.store.insertRequest({
+        requestId: req.requestId, walletId: req.walletId, grantId: req.grantId, requestDigest: a.requestDigest, status: 'signing', signed, approvals,
+        detail: null, result: null, createdAt: now, expiresAt: req.expiresAt,
+      });
+      if (!inserted) {
+        const other = (await this.coord.store.getRequest(req.requestId))!;
+        if (other.status === 'signing') throw new FleetkeyError('in_progress', `request ${req.requestId} is being signed`, { details: { requestId: req.requestId } });
+        return this.view(other);
+      }
+    } else if (existing.status === 'failed' && !(await this.coord.store.updateRequest(req.requestId, ['failed'], 'signing'))) {
+      throw new FleetkeyError('in_progress', `request ${req.requestId} is being signed`, { details: { requestId: req.requestId } });
+    }
+    await this.coord.audit.append({
+      type: 'decision', requestDigest: a.requestDigest, outcome: 'allow', policyVersion: a.decision?.policyVersion,
+      decision: { outcome: a.decision?.outcome ?? 'allow', reasons: a.decision?.reasons.map((r) => r.code) ?? [] },
+      data: { requestId: req.requestId, walletId: req.walletId, grantId: req.grantId, payloadKind: req.payload.kind, ...(a.approvedBy?.length ? { approvedBy: a.approvedBy } : {}) },
+    });
+    const reserved = await this.coord.control.reserve(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now, ttlMs: RESERVATION_TTL_MS, grant: a.grant });
+    if (!reserved.ok) {
+      const err = refusalError(reserved);
+      await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(err) } }));
+      await this.logRefusal(err, req, a.requestDigest);
+      throw err;
+    }
+    try {
+      const result = await this.signPayloads(signed, req, a, approvals);
+      await this.coord.control.commit(a.requestId);
+      await this.coord.store.updateRequest(req.requestId, ['signing'], 'signed', () => ({ result, detail: a.approvedBy?.length ? { approvedBy: a.approvedBy } : null }));
+      return this.get(req.requestId);
+    } catch (e) {
+      await this.coord.control.release(a.requestId);
+      await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(e) } }));
+      throw e;
+    }
+  }
+
+  private async signPayloads(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[]): Promise<Record<string, unknown>> {
+    const w = await this.coord.wallet(req.walletId);
+    const auth = { agent: signed as never, ...(approvals.length ? { approvals } : {}) };
+    const sigs: { input?: number; signature: string }[] = [];
+    let signers: string[] = [];
+    for (const [i, p] of a.decoded.signingPayloads.entries()) {
+      const r = await this.coord.sign(req.walletId, p, req.requestId, auth);
+      signers = r.signers;
+      sigs.push({ ...(a.decoded.signing?.[i]?.input !== undefined ? { input: a.decoded.signing[i].input } : {}), signature: w.scheme === 'ecdsa-secp256k1' ? '0x' + r.signature : r.signature });
+    }
+    return { signature: sigs[0].signature, signatures: sigs, signers, ...(req.payload.kind === 'evm_transaction' ? evmSigned(a.decoded, req.payload.data, sigs[0].signature) : {}) };
+  }
+
+  private async expireIfDue(r: AgentRequestRecord): Promise<AgentRequestRecord> {
+    if (r.status !== 'pending_approval' || Date.now() < r.expiresAt) return r;
+    if (await this.coord.store.updateRequest(r.requestId, ['pending_approval'], 'expired')) {
+      await this.coord.audit.append({ type: 'request', requestDigest: r.requestDigest, outcome: 'expired', data: { requestId: r.requestId, walletId: r.walletId } });
+    }
+    return (await this.coord.store.getRequest(r.requestId))!;
+  }
+
+  private async view(r: AgentRequestRecord): Promise<RequestView> {
+    const d = r.detail ?? {};
+    return {
+      status: r.status,
+      requestId: r.requestId,
+      requestDigest: r.requestDigest,
+      walletId: r.walletId,
+      grantId: r.grantId,
+      expiresAt: new Date(r.expiresAt).toISOString(),
+      ...(d.approvals ? { approvals: d.approvals as RequestView['approvals'] } : {}),
+      ...(r.approvals.length ? { approvedBy: r.approvals.map((x) => (x as SignedApproval).approval?.approver).filter(Boolean) as string[] } : {}),
+      ...(d.error ? { error: d.error as RequestView['error'] } : {}),
+      ...(d.rejectedBy ? { rejectedBy: d.rejectedBy } : {}),
+      ...(r.result ?? {}),
+    };
+  }
+
+  private async logRefusal(e: unknown, req: AgentRequest, digest: string): Promise<void> {
+    if (isFleetkeyError(e)) await this.coord.audit.append(refusalEntry(e, { walletId: req.walletId, requestId: req.requestId, grantId: req.grantId, requestDigest: digest }));
+  }
+}
+
+function errorOf(e: unknown): { code: string; message: string } {
+  return isFleetkeyError(e) ? { code: e.code, message: e.message } : { code: 'internal', message: 'signing failed' };
+}
+
+/** An EVM transaction, signed: the exact unsigned serialization that was hashed, re-serialized with r, s, v by viem. */
+export function evmSigned(decoded: Decoded, data: unknown, signature: string): { serializedTransaction: Hex; hash: Hex } {
+  const unsigned = (decoded.encoded ?? data) as Hex;
+  if (typeof unsigned !== 'string') throw new FleetkeyError('internal', 'decoder gave no serialization');
+  const sig = hexToBytes(signature.replace(/^0x/, ''));
+  const yParity = sig[64] - 27;
+  const tx = parseTransaction(unsigned) as TransactionSerializable;
+  const r = ('0x' + bytesToHex(sig.subarray(0, 32))) as Hex;
+  const s = ('0x' + bytesToHex(sig.subarray(32, 64))) as Hex;
+  // viem derives the EIP-155 v for legacy transactions from v = 27 + yParity and the chain id.
+  const signedTx = serializeTransaction(tx, { r, s, v: BigInt(27 + yParity), yParity });
+  return { serializedTransaction: signedTx, hash: keccak256(signedTx) };
+}

@@ -1,0 +1,65 @@
+/**
+ * DKLs23 aborts can leak a bit of a node's long-lived pairwise OT state to the peer that caused
+ * them (src/crypto/dkls23/README.md). A signer therefore stops signing a wallet with a peer that an
+ * abort was blamed on, until the wallet is refreshed; the server routes around it.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import type { LocalCluster } from '../../src/cli/cluster.ts';
+import { keyFile, makeSealer } from '../../src/signer/seal.ts';
+import { openDb } from '../../src/store/db.ts';
+import { SignerStore } from '../../src/store/signer-store.ts';
+import { api, call, startCluster } from '../helpers/cluster.ts';
+
+describe('threshold ECDSA: a peer that caused an abort is not signed with until refresh', { timeout: 600_000 }, () => {
+  let c: LocalCluster;
+  before(async () => {
+    c = await startCluster(3);
+  });
+  after(async () => c?.stop());
+
+  test('corrupted pairwise OT state on signer-2: named, banned by its peer, signing goes on without it', async () => {
+    const A = api(c);
+    const w = (await A('POST', '/v1/wallets', { scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 })).body;
+    assert.equal((await A('POST', `/v1/wallets/${w.id}/sign`, { hash: bytesToHex(randomBytes(32)) })).status, 200);
+    // Signer-2's OT-extension secret towards signer-1 (Δ) is corrupted at rest.
+    await c.kill('signer-2');
+    const dir = join(c.dataDir, 'signer-2');
+    const db = await openDb({ kind: 'sqlite', path: join(dir, 'signer.db') });
+    const sealer = makeSealer(keyFile(join(dir, 'kek.key')));
+    const rec = (await new SignerStore(db).getActiveShare(w.id))!;
+    const ctx = `share|${w.id}|${rec.epoch}`;
+    const share = JSON.parse(new TextDecoder().decode(sealer.open(rec.sealed, ctx)));
+    const d = hexToBytes(share.secret.pairs['1'].delta);
+    d[0] ^= 1;
+    share.secret.pairs['1'].delta = bytesToHex(d);
+    await db.run(`UPDATE shares SET sealed = $1 WHERE wallet_id = $2`, [sealer.seal(utf8ToBytes(JSON.stringify(share)), ctx), w.id]);
+    await db.close();
+    await c.restart('signer-2');
+    const [n1, n2] = [c.info.signers[0].nodeId, c.info.signers[1].nodeId];
+
+    // The check that fails is the one signer-2 makes with its bad Δ on signer-1's message: a node
+    // cannot tell its own corrupted state from a cheating peer, so the abort names one of the pair.
+    const bad = await A('POST', `/v1/wallets/${w.id}/sign`, { hash: bytesToHex(randomBytes(32)) });
+    assert.equal(bad.status, 502, JSON.stringify(bad.body));
+    assert.equal(bad.body.error.code, 'cheating_signer');
+    const { nodeId: culprit, reportedBy } = bad.body.error.details;
+    assert.deepEqual([culprit, reportedBy].sort(), [n1, n2].sort());
+
+    // The reporting node itself now refuses a session with the named peer for this wallet, whoever asks.
+    const token = readFileSync(join(c.dataDir, 'cluster-token'), 'utf8').trim();
+    const reporter = c.info.signers.findIndex((s) => s.nodeId === reportedBy);
+    const r = await call(c.info.signers[reporter].url, token, 'POST', '/v1/sessions', { session: 'ses_after_abort_1', kind: 'sign', walletId: w.id, scheme: w.scheme, threshold: 2, participants: w.participants, epoch: 0, signers: [1, 2], messageHash: bytesToHex(randomBytes(32)) });
+    assert.equal(r.status, 409, JSON.stringify(r.body));
+    assert.equal(r.body.error.details.bannedPeer, culprit);
+
+    // A fresh server (no quarantine in memory) still signs, routed around the banned pair.
+    await c.restart('server');
+    const ok = await A('POST', `/v1/wallets/${w.id}/sign`, { hash: bytesToHex(randomBytes(32)) });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.ok(!(ok.body.signers.includes(n1) && ok.body.signers.includes(n2)), JSON.stringify(ok.body.signers));
+  });
+});

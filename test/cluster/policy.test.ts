@@ -1,0 +1,388 @@
+/**
+ * Policy before every signature, end to end: real signer processes, real HTTP. Agents sign requests
+ * under owner-issued grants; the server pre-checks and reserves; every signer checks the request,
+ * the grant and the policy again with its own counters. A compromised server (the cluster token in
+ * hand, talking to signers directly) gets no share for anything the owner has not allowed.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
+import { recoverTransactionAddress, serializeTransaction, parseEther } from 'viem';
+import { decode } from '../../src/chains/index.ts';
+import type { LocalCluster } from '../../src/cli/cluster.ts';
+import { signApproval, signControlDoc, type Payload } from '../../src/control/index.ts';
+import { api, call, startCluster } from '../helpers/cluster.ts';
+import { grant, newAgent, ownerSign, publish, request, SOL_ASSETS, SOL_DEST, solTransfer, type Agent } from '../helpers/agent.ts';
+
+/** Policy amounts are base units: 1 SOL = 10^9 lamports. */
+const LAMPORTS = 1_000_000_000n;
+const solPolicy = (extra: unknown[] = [], version = 1) => ({
+  version,
+  assets: SOL_ASSETS,
+  rules: [{ id: 'allow-sol', type: 'allow', chainIds: ['mainnet-beta'], to: [SOL_DEST] }, { id: 'per-tx', type: 'tx_cap', asset: 'SOL', max: '500000000' }, { id: 'daily', type: 'window_cap', asset: 'SOL', max: '1000000000', window: '24h' }, ...extra],
+});
+const solPayload = (from: string, lamports: bigint, salt = 0, to?: string): Payload => ({ kind: 'solana_transaction', data: solTransfer(from, lamports, to, salt), opts: { network: 'mainnet-beta' } });
+
+describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeout: 600_000 }, () => {
+  let c: LocalCluster;
+  let A: ReturnType<typeof api>;
+  const signerCall = (i: number, method: string, path: string, body?: unknown) => call(c.info.signers[i].url, clusterToken(), method, path, body);
+  /** A signer's audit chain (JSON lines), as a compromised server could read it. */
+  const signerLog = async (i: number) => {
+    const res = await fetch(c.info.signers[i].url + '/v1/audit', { headers: { authorization: `Bearer ${clusterToken()}` } });
+    return (await res.text()).split('\n').filter(Boolean).map((x) => JSON.parse(x));
+  };
+  let clusterToken: () => string;
+
+  async function newWallet(scheme = 'ed25519'): Promise<{ id: string; address: string; publicKey: string }> {
+    const w = await A('POST', '/v1/wallets', { scheme, threshold: 2, signers: 3 });
+    assert.equal(w.status, 201, JSON.stringify(w.body));
+    return w.body;
+  }
+
+  async function setPolicy(walletId: string, policy: unknown) {
+    const r = await publish(c, { kind: 'policy', walletId, version: (policy as { version: number }).version, policy, issuedAt: Date.now() });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.delivered.length, 3, 'every signer has the policy');
+  }
+
+  before(async () => {
+    c = await startCluster(3);
+    A = api(c);
+    const token = readFileSync(join(c.dataDir, 'cluster-token'), 'utf8').trim();
+    clusterToken = () => token;
+  });
+  after(async () => c?.stop());
+
+  test('an agent signs a Solana transfer its grant and policy allow; the same request again returns the same answer', async () => {
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy());
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    const payload = solPayload(w.address, LAMPORTS / 100n);
+    const signed = request(agent, g, w.id, payload);
+    const r = await A('POST', '/v1/requests', signed);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.status, 'signed');
+    const msg = decode('solana_transaction', payload.data, { from: w.address }).signingPayloads[0];
+    assert.ok(ed25519.verify(hexToBytes(r.body.signature), msg, hexToBytes(w.publicKey), { zip215: false }), 'the transaction message verifies under the wallet key');
+    const again = await A('POST', '/v1/requests', signed);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.signature, r.body.signature);
+    const got = await A('GET', `/v1/requests/${signed.request.requestId}`);
+    assert.equal(got.body.status, 'signed');
+    // The same request id for another request is a conflict.
+    const other = request(agent, g, w.id, solPayload(w.address, 2n), { requestId: signed.request.requestId });
+    assert.equal((await A('POST', '/v1/requests', other)).body.error.code, 'conflict');
+    // Every signer that took part logged the decision with the policy version, in its own chain.
+    const logs = await Promise.all([0, 1, 2].map(signerLog));
+    const issued = logs.flat().filter((e) => e.outcome === 'share_issued' && e.data.requestId === signed.request.requestId);
+    assert.equal(issued.length, 2, 'two signers issued a share, once each');
+    for (const e of issued) assert.equal(e.policyVersion, 1);
+  });
+
+  test('agents may not sign raw hashes, or for a wallet outside their grant; a wallet without a policy refuses agents', async () => {
+    const w = await newWallet();
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    const none = await A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, 1n)));
+    assert.equal(none.body.error.code, 'no_policy');
+    await setPolicy(w.id, solPolicy());
+    const raw = await A('POST', '/v1/requests', request(agent, g, w.id, { kind: 'raw_hash', data: bytesToHex(randomBytes(32)) }));
+    assert.equal(raw.status, 403);
+    assert.equal(raw.body.error.code, 'forbidden');
+    const w2 = await newWallet();
+    const outside = await A('POST', '/v1/requests', request(agent, g, w2.id, solPayload(w2.address, 1n)));
+    assert.equal(outside.body.error.code, 'wallet_not_in_grant');
+    const big = await A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, LAMPORTS)));
+    assert.equal(big.body.error.code, 'policy_denied');
+    assert.deepEqual(big.body.error.details.reasons.map((x: { code: string }) => x.code), ['tx_cap_exceeded']);
+  });
+
+  /** Sends `n` requests of 1/100 of the daily cap at once; returns the answers. */
+  async function burst(agent: Agent, g: string, w: { id: string; address: string }, n: number, onProgress?: (signed: number) => void) {
+    let signedSoFar = 0;
+    const reqs = Array.from({ length: n }, (_, i) => request(agent, g, w.id, solPayload(w.address, LAMPORTS / 100n, i)));
+    const answers = await Promise.all(
+      reqs.map(async (q) => {
+        const r = await A('POST', '/v1/requests', q);
+        if (r.status === 200) onProgress?.(++signedSoFar);
+        return { q, r };
+      }),
+    );
+    return answers;
+  }
+
+  /**
+   * What an agent does with a 503 (a signer timed out or was down): send the same signed request
+   * again. Retrying is safe because a request id is signed or counted once, ever. Returns how many
+   * answers needed a retry.
+   */
+  async function retryUnavailable(t: { diagnostic(m: string): void }, answers: { q: ReturnType<typeof request>; r: { status: number; body: any } }[]): Promise<number> {
+    let retried = 0;
+    for (let round = 0; round < 5; round++) {
+      const failed = answers.filter((a) => a.r.status >= 500);
+      if (!failed.length) break;
+      retried += failed.length;
+      for (const a of failed) a.r = await A('POST', '/v1/requests', a.q);
+    }
+    t.diagnostic(`${retried} answers were 5xx and retried`);
+    return retried;
+  }
+
+  function signersCountFor(logs: { outcome?: string; data: { walletId?: string } }[][], walletId: string): number[] {
+    return logs.map((l) => l.filter((e) => e.outcome === 'share_issued' && e.data.walletId === walletId).length);
+  }
+
+  test('1,000 concurrent requests of 1/100 of a rolling limit: exactly 100 signed, the rest refused with limit_exceeded', async (t) => {
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy());
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    const answers = await burst(agent, g, w, 1000);
+    // Under heavy load a signer call can time out (503); the agent sends the same request again.
+    await retryUnavailable(t, answers);
+    const ok = answers.filter((a) => a.r.status === 200);
+    const refused = answers.filter((a) => a.r.status !== 200);
+    assert.equal(ok.length, 100);
+    assert.ok(refused.every((a) => a.r.status === 429 && a.r.body.error.code === 'limit_exceeded'), JSON.stringify(refused.find((a) => a.r.body.error?.code !== 'limit_exceeded')?.r.body));
+    const sum = ok.reduce((s, a) => s + decode('solana_transaction', a.q.request.payload.data, { from: w.address }).action.effects.reduce((t, e) => t + (e.type === 'transfer' ? e.amount : 0n), 0n), 0n);
+    assert.equal(sum, LAMPORTS, 'the sum signed is the limit, not more');
+    // Each signer's own counters agree: none took part in more than the limit allows.
+    const logs = await Promise.all([0, 1, 2].map(signerLog));
+    for (const n of signersCountFor(logs, w.id)) assert.ok(n <= 100, `a signer issued ${n} shares`);
+  });
+
+  test('the same with a signer SIGKILLed in the middle: never more than the limit; retried requests reach exactly 100', async (t) => {
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy());
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    let killed = false;
+    const answers = await burst(agent, g, w, 1000, (n) => {
+      if (n === 30 && !killed) {
+        killed = true;
+        c.kill('signer-2');
+      }
+    });
+    assert.ok(killed);
+    assert.ok(answers.filter((a) => a.r.status === 200).length <= 100);
+    // Agents retry what failed for lack of a signer (same request, same id): it is signed or refused, never counted twice.
+    await retryUnavailable(t, answers);
+    const refused = answers.filter((a) => a.r.status !== 200);
+    assert.ok(refused.every((a) => a.r.body.error?.code === 'limit_exceeded'), JSON.stringify(refused.find((a) => a.r.body.error?.code !== 'limit_exceeded')?.r.body));
+    assert.equal(answers.length - refused.length, 100);
+    await c.restart('signer-2');
+  });
+
+  test('a compromised server calling signers directly gets no share for anything the owner did not allow', async () => {
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy());
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    const revokedGrant = await grant(c, agent, [w.id]);
+    assert.equal((await publish(c, { kind: 'revocation', grantId: revokedGrant, issuedAt: Date.now() })).body.delivered.length, 3);
+    // Real nonces of signers 1 and 2, so a missing check would really produce a share.
+    const n1 = (await signerCall(0, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })).body;
+    const n2 = (await signerCall(1, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })).body;
+    const commitments = { [n1.index]: { hiding: n1.commitments[0].hiding, binding: n1.commitments[0].binding }, [n2.index]: { hiding: n2.commitments[0].hiding, binding: n2.commitments[0].binding } };
+    const direct = (message: Uint8Array, auth: unknown, requestId = 'direct-request-1') =>
+      signerCall(0, 'POST', '/v1/sign', { requestId, walletId: w.id, epoch: 0, message: bytesToHex(message), nonceId: n1.commitments[0].id, commitments, ...(auth === undefined ? {} : { auth }) });
+    const msgOf = (p: Payload) => decode(p.kind, p.data, { from: w.address }).signingPayloads[0];
+
+    const tooBig = solPayload(w.address, LAMPORTS);
+    const elsewhere = solPayload(w.address, 1000n, 0, w.address);
+    const okPayload = solPayload(w.address, 1000n);
+    const forger = ed25519.utils.randomSecretKey();
+    const forgedGrant = signControlDoc({ kind: 'grant', id: 'forged-grant', agent: { keyType: 'ed25519', publicKey: agent.publicKey }, wallets: [w.id], expiresAt: Date.now() + 60_000, issuedAt: Date.now() }, forger);
+    assert.equal((await signerCall(0, 'POST', '/v1/control', forgedGrant)).body.error.code, 'bad_signature', 'a grant not signed by the owner is not stored');
+    const tampered = request(agent, g, w.id, okPayload, { requestId: 'direct-request-2' });
+    const tamperedData = solTransfer(w.address, 900_000_000n);
+    tampered.request = { ...tampered.request, payload: { ...okPayload, data: tamperedData } };
+    const cases: [string, Uint8Array, unknown, string][] = [
+      ['no authorization at all', msgOf(okPayload), undefined, 'validation_failed'],
+      ['a transfer over the per-transaction cap', msgOf(tooBig), { agent: request(agent, g, w.id, tooBig) }, 'policy_denied'],
+      ['a destination the policy does not allow', msgOf(elsewhere), { agent: request(agent, g, w.id, elsewhere) }, 'policy_denied'],
+      ['a grant forged with another key', msgOf(okPayload), { agent: request(agent, 'forged-grant', w.id, okPayload) }, 'unknown_grant'],
+      ['a revoked grant', msgOf(okPayload), { agent: request(agent, revokedGrant, w.id, okPayload) }, 'grant_revoked'],
+      ['a payload changed after the agent signed it', msgOf({ ...okPayload, data: tamperedData }), { agent: tampered }, 'bad_signature'],
+      ['a message other than the one the payload commits to', randomBytes(40), { agent: request(agent, g, w.id, okPayload) }, 'forbidden'],
+      ['a raw hash under an agent grant', randomBytes(32), { agent: request(agent, g, w.id, { kind: 'raw_hash', data: bytesToHex(randomBytes(32)) }) }, 'forbidden'],
+      ['an owner authorization signed by another key', msgOf(okPayload), { owner: signControlDoc({ kind: 'sign', walletId: w.id, requestId: 'direct-request-1', payload: okPayload, issuedAt: Date.now(), expiresAt: Date.now() + 60_000 }, forger) }, 'bad_signature'],
+    ];
+    for (const [what, message, auth, code] of cases) {
+      const r = await direct(message, auth, (auth as { agent?: { request: { requestId: string } } })?.agent?.request.requestId ?? 'direct-request-1');
+      assert.equal(r.body.error?.code, code, `${what}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.share, undefined, `${what}: no share`);
+    }
+    // The same nonces with a request the owner did allow: both signers answer with a share.
+    const good = request(agent, g, w.id, okPayload);
+    const s1 = await direct(msgOf(okPayload), { agent: good }, good.request.requestId);
+    assert.equal(s1.status, 200, JSON.stringify(s1.body));
+    assert.match(s1.body.share, /^[0-9a-f]+$/);
+  });
+
+  test('after grant revoke returns, every signer refuses the grant', async () => {
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy());
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    assert.equal((await A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, 1000n)))).status, 200);
+    const rv = await publish(c, { kind: 'revocation', grantId: g, issuedAt: Date.now() });
+    assert.deepEqual(rv.body.pending, []);
+    const next = await A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, 1000n, 1)));
+    assert.equal(next.body.error.code, 'grant_revoked');
+    const p = solPayload(w.address, 1000n, 2);
+    for (const i of [0, 1, 2]) {
+      const r = await signerCall(i, 'POST', '/v1/sign', { requestId: 'after-revoke', walletId: w.id, epoch: 0, message: bytesToHex(decode(p.kind, p.data, { from: w.address }).signingPayloads[0]), nonceId: 'x', commitments: {}, auth: { agent: request(agent, g, w.id, p, { requestId: 'after-revoke' }) } });
+      assert.equal(r.body.error.code, 'grant_revoked', `signer ${i + 1}`);
+    }
+    const grants = await A('GET', '/v1/grants');
+    assert.equal(grants.body.grants.find((x: { id: string }) => x.id === g).status, 'revoked');
+  });
+
+  test('a signer that was down when a revocation was published gets it when it is back, before it signs again', async () => {
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy());
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    await c.kill('signer-3');
+    const rv = await publish(c, { kind: 'revocation', grantId: g, issuedAt: Date.now() });
+    assert.equal(rv.status, 200, JSON.stringify(rv.body));
+    assert.deepEqual(rv.body.pending, [c.info.signers[2].nodeId], 'the server says who has not got it');
+    await c.restart('signer-3');
+    // The server's probe loop re-delivers owed documents; signer-3 then refuses the grant itself.
+    const p = solPayload(w.address, 1000n, 4);
+    const message = bytesToHex(decode(p.kind, p.data, { from: w.address }).signingPayloads[0]);
+    let code = '';
+    for (let i = 0; i < 50 && code !== 'grant_revoked'; i++) {
+      const r = await signerCall(2, 'POST', '/v1/sign', { requestId: `owed-${i}-x`, walletId: w.id, epoch: 0, message, nonceId: 'x', commitments: {}, auth: { agent: request(agent, g, w.id, p, { requestId: `owed-${i}-x` }) } });
+      code = r.body.error?.code;
+      if (code !== 'grant_revoked') await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.equal(code, 'grant_revoked');
+  });
+
+  test('maxUses 1: the grant signs once; a retry of that request reaching a signer again is not a second use; another request is refused', async () => {
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy());
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id], { maxUses: 1 });
+    const p = solPayload(w.address, 1000n, 5);
+    const first = request(agent, g, w.id, p);
+    assert.equal((await A('POST', '/v1/requests', first)).status, 200);
+    const n1 = (await signerCall(0, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })).body;
+    const n2 = (await signerCall(1, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })).body;
+    const commitments = { [n1.index]: { hiding: n1.commitments[0].hiding, binding: n1.commitments[0].binding }, [n2.index]: { hiding: n2.commitments[0].hiding, binding: n2.commitments[0].binding } };
+    const message = bytesToHex(decode(p.kind, p.data, { from: w.address }).signingPayloads[0]);
+    const retry = await signerCall(0, 'POST', '/v1/sign', { requestId: first.request.requestId, walletId: w.id, epoch: 0, message, nonceId: n1.commitments[0].id, commitments, auth: { agent: first } });
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    const second = await A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, 1000n, 6)));
+    assert.equal(second.body.error.code, 'grant_exhausted');
+  });
+
+  test('human approvals: M-of-N above a threshold; reject; timeout', async () => {
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy([{ id: 'big', type: 'require_approval', asset: 'SOL', above: '100000000', m: 2, approvers: ['alice', 'bob'] }]));
+    const keys = { alice: ed25519.utils.randomSecretKey(), bob: ed25519.utils.randomSecretKey(), carol: ed25519.utils.randomSecretKey() };
+    const registry = Object.fromEntries(Object.entries(keys).map(([n, k]) => [n, { keyType: 'ed25519' as const, publicKey: bytesToHex(ed25519.getPublicKey(k)) }]));
+    assert.equal((await publish(c, { kind: 'approvers', version: 1, approvers: registry, issuedAt: Date.now() })).status, 200);
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    const approve = async (requestId: string, who: keyof typeof keys, decision: 'approve' | 'reject' = 'approve') => {
+      const cur = await A('GET', `/v1/requests/${requestId}`);
+      return A('POST', `/v1/approvals/${requestId}`, signApproval({ kind: 'approval', requestDigest: cur.body.requestDigest, decision, approver: who, issuedAt: Date.now() }, keys[who], 'ed25519'));
+    };
+    // Under the threshold: signed at once.
+    assert.equal((await A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, LAMPORTS / 20n)))).status, 200);
+    // Above: waits, M approvals sign it.
+    const big = request(agent, g, w.id, solPayload(w.address, LAMPORTS / 5n, 1), { ttlMs: 600_000 });
+    const q = await A('POST', '/v1/requests', big);
+    assert.equal(q.status, 202, JSON.stringify(q.body));
+    assert.equal(q.body.status, 'pending_approval');
+    assert.ok((await A('GET', '/v1/approvals')).body.requests.some((x: { requestId: string }) => x.requestId === big.request.requestId));
+    // Signers refuse it without the approvals, whatever the server says.
+    const p = big.request.payload;
+    const direct = await signerCall(0, 'POST', '/v1/sign', { requestId: big.request.requestId, walletId: w.id, epoch: 0, message: bytesToHex(decode(p.kind, p.data, { from: w.address }).signingPayloads[0]), nonceId: 'x', commitments: {}, auth: { agent: big } });
+    assert.equal(direct.body.error.code, 'approval_required');
+    assert.equal((await approve(big.request.requestId, 'carol')).body.error.code, 'forbidden', 'carol is not an approver of this rule');
+    const one = await approve(big.request.requestId, 'alice');
+    assert.equal(one.body.status, 'pending_approval');
+    const two = await approve(big.request.requestId, 'bob');
+    assert.equal(two.body.status, 'signed', JSON.stringify(two.body));
+    assert.ok(ed25519.verify(hexToBytes(two.body.signature), decode(p.kind, p.data, { from: w.address }).signingPayloads[0], hexToBytes(w.publicKey)));
+    assert.deepEqual(two.body.approvedBy, ['alice', 'bob']);
+    // A reject ends a request.
+    const rej = request(agent, g, w.id, solPayload(w.address, LAMPORTS / 5n, 2), { ttlMs: 600_000 });
+    assert.equal((await A('POST', '/v1/requests', rej)).status, 202);
+    assert.equal((await approve(rej.request.requestId, 'alice', 'reject')).body.status, 'rejected');
+    assert.equal((await approve(rej.request.requestId, 'bob')).body.error.code, 'conflict');
+    // Nobody answers in time: it expires.
+    const late = request(agent, g, w.id, solPayload(w.address, LAMPORTS / 5n, 3), { ttlMs: 1500 });
+    assert.equal((await A('POST', '/v1/requests', late)).status, 202);
+    await new Promise((r) => setTimeout(r, 1700));
+    assert.equal((await A('GET', `/v1/requests/${late.request.requestId}`)).body.status, 'expired');
+    assert.equal((await approve(late.request.requestId, 'alice')).body.error.code, 'conflict');
+  });
+
+  test('child wallets: the root\'s policy applies, a child\'s own policy narrows it, a revoked child is refused by every signer', async () => {
+    const root = await newWallet();
+    await setPolicy(root.id, solPolicy());
+    const childId = `${root.id}.7`;
+    const child = (await A('GET', `/v1/wallets/${childId}`)).body;
+    assert.notEqual(child.publicKey, root.publicKey);
+    const agent = newAgent();
+    const g = await grant(c, agent, [childId, `${root.id}.8`]);
+    const p = solPayload(child.address, LAMPORTS / 10n);
+    const r = await A('POST', '/v1/requests', request(agent, g, childId, p));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(ed25519.verify(hexToBytes(r.body.signature), decode(p.kind, p.data, { from: child.address }).signingPayloads[0], hexToBytes(child.publicKey), { zip215: false }), 'verifies under the child key');
+    // The child's own policy can only narrow the root's: 0.1 SOL per transaction here.
+    await setPolicy(childId, solPolicy([{ type: 'tx_cap', asset: 'SOL', max: '100000000' }]));
+    const over = await A('POST', '/v1/requests', request(agent, g, childId, solPayload(child.address, LAMPORTS / 5n, 1)));
+    assert.equal(over.body.error.code, 'policy_denied');
+    // Revoke the child: every signer refuses it, the sibling still signs.
+    const st = await publish(c, { kind: 'wallet_status', walletId: childId, status: 'revoked', seq: 1, issuedAt: Date.now() });
+    assert.equal(st.body.delivered.length, 3);
+    assert.equal((await A('POST', '/v1/requests', request(agent, g, childId, solPayload(child.address, 1000n, 2)))).body.error.code, 'wallet_inactive');
+    const q = solPayload(child.address, 1000n, 3);
+    for (const i of [0, 1, 2]) {
+      const d = await signerCall(i, 'POST', '/v1/sign', { requestId: `revoked-child-${i}`, walletId: childId, epoch: 0, message: bytesToHex(decode(q.kind, q.data, { from: child.address }).signingPayloads[0]), nonceId: 'x', commitments: {}, auth: { agent: request(agent, g, childId, q, { requestId: `revoked-child-${i}` }) } });
+      assert.equal(d.body.error.code, 'wallet_inactive', `signer ${i + 1}`);
+    }
+    assert.equal((await publish(c, { kind: 'wallet_status', walletId: childId, status: 'active', seq: 2, issuedAt: Date.now() })).body.error.code, 'conflict', 'revoked is final');
+    const sibling = (await A('GET', `/v1/wallets/${root.id}.8`)).body;
+    assert.equal((await A('POST', '/v1/requests', request(agent, g, sibling.id, solPayload(sibling.address, 1000n)))).status, 200);
+  });
+
+  test('admin signing (owner authorization by a dev server): a retry under the same request id signs; another message under it is a conflict', async () => {
+    const w = await newWallet();
+    const msg = bytesToHex(randomBytes(20));
+    const a = await A('POST', `/v1/wallets/${w.id}/sign`, { message: msg, requestId: 'admin-retry-1' });
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    const b = await A('POST', `/v1/wallets/${w.id}/sign`, { message: msg, requestId: 'admin-retry-1' });
+    assert.equal(b.status, 200, JSON.stringify(b.body));
+    for (const s of [a.body.signature, b.body.signature]) assert.ok(ed25519.verify(hexToBytes(s), hexToBytes(msg), hexToBytes(w.publicKey), { zip215: false }));
+    const c2 = await A('POST', `/v1/wallets/${w.id}/sign`, { message: bytesToHex(randomBytes(20)), requestId: 'admin-retry-1' });
+    assert.equal(c2.status, 409, JSON.stringify(c2.body));
+  });
+
+  test('threshold ECDSA: an agent EIP-1559 transaction is signed under the policy; one over the cap is not', async () => {
+    const w = await newWallet('ecdsa-secp256k1');
+    const to = '0x2222222222222222222222222222222222222222';
+    await setPolicy(w.id, { version: 1, assets: { ETH: { chainId: '8453', asset: 'native', symbol: 'ETH', decimals: 18 } }, rules: [{ type: 'allow', chainIds: ['8453'], to: [to] }, { type: 'tx_cap', asset: 'ETH', max: '100000000000000000' }] });
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    const tx = (value: bigint) => serializeTransaction({ type: 'eip1559', chainId: 8453, nonce: 0, to, value, gas: 21000n, maxFeePerGas: 10n ** 9n, maxPriorityFeePerGas: 10n ** 8n });
+    const r = await A('POST', '/v1/requests', request(agent, g, w.id, { kind: 'evm_transaction', data: tx(parseEther('0.05')), opts: { chainId: 8453 } }));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((await recoverTransactionAddress({ serializedTransaction: r.body.serializedTransaction as `0x02${string}` })).toLowerCase(), w.address.toLowerCase());
+    const over = await A('POST', '/v1/requests', request(agent, g, w.id, { kind: 'evm_transaction', data: tx(parseEther('0.2')), opts: { chainId: 8453 } }));
+    assert.equal(over.body.error.code, 'policy_denied');
+    // Owner-signed documents are what the signers trust: a document from the server's own key would be refused.
+    assert.equal((await call(c.info.url, c.info.token, 'POST', '/v1/control', { ...ownerSign(c, { kind: 'revocation', grantId: g, issuedAt: Date.now() }), sig: '00'.repeat(64) })).body.error.code, 'bad_signature');
+  });
+});
