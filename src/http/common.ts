@@ -4,7 +4,7 @@
  * bearer tokens compared in constant time. Routes stay thin: validate, call the core, map errors.
  */
 import { Hono, type Context } from 'hono';
-import { serve } from '@hono/node-server';
+import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { bodyLimit } from 'hono/body-limit';
@@ -101,10 +101,20 @@ export const hex = (bytes?: number) =>
     .transform((s) => s.replace(/^0x/, '').toLowerCase())
     .refine((s) => bytes === undefined || s.length === bytes * 2, { message: bytes === undefined ? 'bad length' : `must be ${bytes} bytes` });
 
+/** Linux caps a backlog at net.core.somaxconn (4096 by default since 5.4). */
+const LISTEN_BACKLOG = 4096;
+
 /** Serves `app` on host:port (0 = any free port) and resolves once listening, with the port. */
 export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number; close(): Promise<void> }> {
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(s as Server));
+  // Node's default accept backlog is 511: a burst of more new connections than that (1,000 agents at
+  // once) overflows it and some clients see ECONNRESET. Ask for the kernel's maximum instead.
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   // Keep idle keep-alive connections longer than clients do, so a client never sends a request
   // on a socket the server is closing at that moment ("other side closed").

@@ -29,6 +29,9 @@ export async function call<T = any>(base: string, token: string | undefined, met
     method,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
     body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+  }).catch((e: Error & { cause?: { code?: string; message?: string } }) => {
+    // undici says only "fetch failed"; the cause (ECONNRESET, UND_ERR_SOCKET, ...) is what tells us why.
+    throw new Error(`${method} ${path}: ${e.message} (${e.cause?.code ?? ''} ${e.cause?.message ?? ''})`, { cause: e });
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
