@@ -5,8 +5,10 @@
  *             checked by every signer; no agent signature, no decoding, no policy, no counters)
  *   policy    the same transaction as an agent request under a grant and a 20-rule policy: the
  *             server and each signer verify the agent's signature and the grant, decode the Solana
- *             transaction, evaluate the policy with their own counters, and reserve + commit atomically
- * Both are interleaved in one run, so they see the same machine load.
+ *             transaction, evaluate the policy with their own counters, and reserve + commit
+ *             atomically. Twice: strict counters (all three holders count and sign a receipt
+ *             before two sign) and per-signer counters (only the two signers count).
+ * All three are interleaved in one run, so they see the same machine load.
  * Run: node --import tsx bench/policy-path.bench.ts [--n 100]   (also: npm run bench -- policy-path)
  */
 import { mkdtempSync } from 'node:fs';
@@ -67,12 +69,17 @@ try {
   if (policy.rules.length !== 20) throw new Error('the benchmark policy must have 20 rules');
   const p = await publish(c, { kind: 'policy', walletId: w.id, version: 1, policy, issuedAt: Date.now() });
   if (p.status !== 200) throw new Error(JSON.stringify(p.body));
+  // The same policy counted per signer (no receipts round; a compromised server gets up to n/t × each limit).
+  const wl = (await call('/v1/wallets', { scheme: 'ed25519', threshold: 2, signers: 3 })) as { id: string; address: string };
+  const pl = await publish(c, { kind: 'policy', walletId: wl.id, version: 1, policy: { ...policy, counters: 'per-signer', rules: policy.rules.map((r) => (r.id === 'deny-self' ? { ...r, to: [wl.address] } : r)) }, issuedAt: Date.now() });
+  if (pl.status !== 200) throw new Error(JSON.stringify(pl.body));
   const agent = newAgent();
-  const g = await grant(c, agent, [w.id], { ttlMs: 24 * 3600_000 });
+  const g = await grant(c, agent, [w.id, wl.id], { ttlMs: 24 * 3600_000 });
 
-  const payload = (i: number) => ({ kind: 'solana_transaction' as const, data: solTransfer(w.address, 1000n + BigInt(i), SOL_DEST, i), opts: { network: 'mainnet-beta' } });
+  const payload = (i: number, from = w.address) => ({ kind: 'solana_transaction' as const, data: solTransfer(from, 1000n + BigInt(i), SOL_DEST, i), opts: { network: 'mainnet-beta' } });
   const baseline: number[] = [];
   const withPolicy: number[] = [];
+  const perSigner: number[] = [];
   const warm = 10;
   for (let i = 0; i < N + warm; i++) {
     const p1 = payload(2 * i);
@@ -84,12 +91,19 @@ try {
     t = performance.now();
     await call('/v1/requests', r);
     if (i >= warm) withPolicy.push(performance.now() - t);
+    const rl = request(agent, g, wl.id, payload(2 * i + 1, wl.address));
+    t = performance.now();
+    await call('/v1/requests', rl);
+    if (i >= warm) perSigner.push(performance.now() - t);
   }
   const a = stats(baseline);
   const b = stats(withPolicy);
+  const l = stats(perSigner);
   report('sign: owner authorization, no policy (baseline)', { n: a.n, p50Ms: a.p50, p99Ms: a.p99 });
-  report('sign: agent request + grant + 20-rule policy, checked by the server and each signer', { n: b.n, p50Ms: b.p50, p99Ms: b.p99 });
-  report('policy on the signing path', { addedP50Ms: b.p50 - a.p50, ratioP50: b.p50 / a.p50, ratioP99: b.p99 / a.p99 });
+  report('sign: agent request + grant + 20-rule policy, strict counters (receipts from all 3 holders, then 2 sign)', { n: b.n, p50Ms: b.p50, p99Ms: b.p99 });
+  report('sign: the same policy, counters per signer (2 signers check and count)', { n: l.n, p50Ms: l.p50, p99Ms: l.p99 });
+  report('policy on the signing path, strict', { addedP50Ms: b.p50 - a.p50, ratioP50: b.p50 / a.p50, ratioP99: b.p99 / a.p99 });
+  report('policy on the signing path, per-signer', { addedP50Ms: l.p50 - a.p50, ratioP50: l.p50 / a.p50, ratioP99: l.p99 / a.p99 });
 
   // Where the added time goes: the whole check one node makes (src/enforce/authorize.ts), in process,
   // on its own SQLite store, split into its parts.

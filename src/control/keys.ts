@@ -22,6 +22,8 @@ export const DOMAINS = {
   control: 'fleetkey/control-doc/v1',
   request: 'fleetkey/agent-request/v1',
   approval: 'fleetkey/approval/v1',
+  /** A signer node's statement that it has counted a request against its rolling limits (src/enforce/receipts.ts). */
+  receipt: 'fleetkey/reservation-receipt/v1',
 } as const;
 export type Domain = (typeof DOMAINS)[keyof typeof DOMAINS];
 

@@ -26,7 +26,12 @@ import type { ControlStore } from '../store/control-store.ts';
 /** How a signing request proves it may happen. Exactly one of `owner` / `agent`. */
 export const signAuthSchema = z.union([
   z.strictObject({ owner: signedControlDocSchema }),
-  z.strictObject({ agent: signedAgentRequestSchema, approvals: z.array(z.unknown()).max(64).optional() }),
+  z.strictObject({
+    agent: signedAgentRequestSchema,
+    approvals: z.array(z.unknown()).max(64).optional(),
+    /** Under strict counters: every other share holder's reservation receipt (src/enforce/receipts.ts). */
+    receipts: z.array(z.unknown()).max(64).optional(),
+  }),
 ]);
 export type SignAuth = z.infer<typeof signAuthSchema>;
 
@@ -63,6 +68,11 @@ export interface Authorized {
   reservations: Reservation[];
   /** Approvers whose approvals counted. */
   approvedBy?: string[];
+  /**
+   * The request touches a rolling limit or a grant's use count and the policy counts strictly: every
+   * share holder must count it before any issues a share (src/enforce/receipts.ts).
+   */
+  strict: boolean;
 }
 
 export class Authorizer {
@@ -102,7 +112,7 @@ export class Authorizer {
     if (now >= d.expiresAt) throw new FleetkeyError('request_expired', 'owner authorization expired', { details: { requestId: d.requestId } });
     if (d.expiresAt - now > MAX_REQUEST_TTL_MS) throw new FleetkeyError('validation_failed', 'owner authorization is valid for too long', { details: { path: 'owner.doc.expiresAt' } });
     const decoded = this.decode(d.payload, target, message);
-    return { by: 'owner', requestId: d.requestId, requestDigest: controlDocDigest(d), payload: d.payload, decoded, reservations: [] };
+    return { by: 'owner', requestId: d.requestId, requestDigest: controlDocDigest(d), payload: d.payload, decoded, reservations: [], strict: false };
   }
 
   private async agent(signed: unknown, approvals: readonly unknown[], target: AuthTarget, now: number, message?: Uint8Array): Promise<Authorized> {
@@ -118,7 +128,7 @@ export class Authorizer {
     const decoded = this.decode(req.payload, target, message);
     if (!policy) throw new FleetkeyError('no_policy', `wallet ${target.walletId} has no policy: agents may not sign with it`, { details: { walletId: target.walletId } });
     const digest = requestDigest({ request: req });
-    let decision = await this.evaluate(policy, decoded.action, target.walletId, now, []);
+    let decision = await this.evaluate(policy, decoded.action, target.walletId, now, [], req.requestId);
     let approvedBy: string[] | undefined;
     if (decision.outcome === 'needs_approval') {
       const registry = await this.control.approvers();
@@ -131,7 +141,7 @@ export class Authorizer {
           tally.rejected.forEach((a) => rejected.add(a));
         }
       if (rejected.size) throw new FleetkeyError('approval_rejected', `rejected by ${[...rejected].join(', ')}`, { details: { rejectedBy: [...rejected], requestDigest: digest } });
-      if (granted.size) decision = await this.evaluate(policy, decoded.action, target.walletId, now, [...granted]);
+      if (granted.size) decision = await this.evaluate(policy, decoded.action, target.walletId, now, [...granted], req.requestId);
       approvedBy = [...granted].sort();
     }
     // Over a rolling limit only: the same code the atomic reservation answers with (429), so a
@@ -145,7 +155,8 @@ export class Authorizer {
       throw new FleetkeyError('approval_required', `needs approval: ${decision.reasons.map((r) => r.message).join('; ')}`, {
         details: { requestDigest: digest, policyVersion: decision.policyVersion, approvals: (decision.approvals ?? []).map((a) => ({ rule: a.rule, required: a.required, approvers: a.approvers, granted: a.granted })) },
       });
-    return { by: 'agent', requestId: req.requestId, requestDigest: digest, payload: req.payload, decoded, grant: { id: grant.id, maxUses: grant.maxUses }, decision, reservations: decision.reservations, approvedBy };
+    const strict = policy.counters === 'strict' && (decision.reservations.length > 0 || grant.maxUses !== undefined);
+    return { by: 'agent', requestId: req.requestId, requestDigest: digest, payload: req.payload, decoded, grant: { id: grant.id, maxUses: grant.maxUses }, decision, reservations: decision.reservations, approvedBy, strict };
   }
 
   /** Decodes as every signer does; the wallet's own address is the sender, whatever the caller says. */
@@ -185,11 +196,14 @@ export class Authorizer {
     return { policy: p, version: (own ?? root)!.version };
   }
 
-  /** Two passes: the first (no usage) names the counters the decision touches; the second reads them. */
-  private async evaluate(policy: CompiledPolicy, action: Action, walletId: string, now: number, approvals: string[]): Promise<Decision> {
+  /**
+   * Two passes: the first (no usage) names the counters the decision touches; the second reads them,
+   * leaving out the request's own records (already counted by a receipt, or a retry).
+   */
+  private async evaluate(policy: CompiledPolicy, action: Action, walletId: string, now: number, approvals: string[], requestId: string): Promise<Decision> {
     const first = evaluate(policy, action, { now, usage: NO_USAGE, approvals });
     if (first.outcome === 'deny' || !first.reservations.length) return first;
-    const usage = await this.control.usageView(walletId, { now, keys: first.reservations.map((r) => r.counterKey) });
+    const usage = await this.control.usageView(walletId, { now, keys: first.reservations.map((r) => r.counterKey), except: requestId });
     return evaluate(policy, action, { now, usage, approvals });
   }
 }

@@ -98,6 +98,8 @@ export interface CompiledPolicy {
   readonly layers: readonly CompiledLayer[];
   /** "3" for one policy, "fleet@3+wallet@7" for a combined one. */
   readonly version: string | number;
+  /** How rolling limits are counted across signers (policySchema.counters); strict unless every layer says per-signer. */
+  readonly counters: 'strict' | 'per-signer';
 }
 
 export function isCompiled(p: unknown): p is CompiledPolicy {
@@ -115,7 +117,7 @@ export function compilePolicy(policy: Policy | CompiledPolicy | unknown): Compil
   }
   const p = isValidated(policy) ? policy : validatePolicy(policy);
   const layer = compileLayer(p, 'policy');
-  const out: CompiledPolicy = Object.freeze({ [COMPILED]: true as const, layers: [layer], version: p.version });
+  const out: CompiledPolicy = Object.freeze({ [COMPILED]: true as const, layers: [layer], version: p.version, counters: p.counters ?? 'strict' });
   if (typeof policy === 'object' && policy !== null) cache.set(policy, out);
   return out;
 }
@@ -131,7 +133,9 @@ export function combine(fleetPolicy: Policy | CompiledPolicy, walletPolicy: Poli
   const w = compilePolicy(walletPolicy);
   const relabel = (l: CompiledLayer, source: 'fleet' | 'wallet'): CompiledLayer => (l.source === 'policy' ? { ...l, source } : l);
   const layers = [...f.layers.map((l) => relabel(l, 'fleet')), ...w.layers.map((l) => relabel(l, 'wallet'))];
-  return Object.freeze({ [COMPILED]: true as const, layers, version: layers.map((l) => `${l.source}@${l.version}`).join('+') });
+  // A wallet's policy can only narrow its fleet's: strict counting wins over per-signer.
+  const counters = f.counters === 'per-signer' && w.counters === 'per-signer' ? 'per-signer' : 'strict';
+  return Object.freeze({ [COMPILED]: true as const, layers, version: layers.map((l) => `${l.source}@${l.version}`).join('+'), counters });
 }
 
 function compileLayer(p: Policy, source: CompiledLayer['source']): CompiledLayer {

@@ -175,6 +175,16 @@ export const policySchema = z.strictObject({
       z.strictObject({ chainId, asset: address, symbol: z.string().max(32).optional(), decimals: z.number().int().min(0).max(77).optional() }),
     )
     .optional(),
+  /**
+   * Where rolling limits (window_cap, rate_limit, grant max uses) are counted. "strict" (the
+   * default): a signer issues a share for a counted request only with signed receipts showing that
+   * every share holder has counted it, so the limit holds cluster-wide even if the server and up to
+   * t-1 signers are compromised; signing capped requests then needs every holder up. "per-signer":
+   * each signer counts only what it signs, so a compromised server that spreads requests over
+   * different signer subsets gets up to n/t times the limit signed, in exchange for signing with any
+   * t holders up. A fleet wallet is strict if its fleet's policy or its own is.
+   */
+  counters: z.enum(['strict', 'per-signer']).optional(),
   /** Named lists of human approvers for require_approval. */
   approverGroups: z.record(z.string().min(1).max(100), nonEmpty(z.string().min(1).max(200))).optional(),
   rules: z.array(ruleSchema).max(1000),

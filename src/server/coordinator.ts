@@ -98,6 +98,8 @@ export class Coordinator {
   private children = new Map<string, WalletRecord>();
   private slots = new Slots(SIGN_CONCURRENCY);
   private ownerAuths = new Map<string, { auth: SignAuth; expiresAt: number }>();
+  /** Reservation receipts collected per wallet, epoch and request id (strict counters). */
+  private receipts = new Map<string, unknown[]>();
   readonly control: ControlStore;
   readonly authz: Authorizer;
   private readonly ownerSecret?: Uint8Array;
@@ -331,7 +333,7 @@ export class Coordinator {
    * nonces for everyone: a nonce touched once is never offered again). A cheating signer is
    * named and excluded.
    */
-  async sign(walletId: string, message: Uint8Array, requestId = newId('req'), auth?: SignAuth): Promise<{ signature: string; signers: string[] }> {
+  async sign(walletId: string, message: Uint8Array, requestId = newId('req'), auth?: SignAuth, opts: { strict?: boolean } = {}): Promise<{ signature: string; signers: string[] }> {
     const requestDigest = bytesToHex(sha256(message));
     let r: { signature: string; signers: string[] };
     try {
@@ -343,7 +345,7 @@ export class Coordinator {
         requestId = ((auth as { owner: SignedControlDoc }).owner.doc as { requestId: string }).requestId;
       }
       const a = auth;
-      r = await this.slots.run(() => this.signInner(walletId, message, requestId, a));
+      r = await this.slots.run(() => this.signInner(walletId, message, requestId, a, opts.strict === true));
     } catch (e) {
       const err = e as FleetkeyError;
       if (err.code !== 'not_found' && err.code !== 'validation_failed')
@@ -355,11 +357,12 @@ export class Coordinator {
     return r;
   }
 
-  private async signInner(walletId: string, message: Uint8Array, requestId: string, auth: SignAuth): Promise<{ signature: string; signers: string[] }> {
+  private async signInner(walletId: string, message: Uint8Array, requestId: string, auth: SignAuth, strict: boolean): Promise<{ signature: string; signers: string[] }> {
     const w = await this.wallet(walletId);
     const pub = JSON.parse(w.publicJson) as SharePublic;
     const scheme = schemeOf(w.scheme);
     if (scheme.signing === 'interactive' && message.length !== 32) throw new FleetkeyError('validation_failed', `${scheme.name} signs a 32-byte hash`, { details: { field: 'hash' } });
+    if (strict && 'agent' in auth) auth = await this.withReceipts(w, auth, message, requestId);
     const excluded = new Set<string>();
     for (let attempt = 0; attempt < SIGN_ATTEMPTS; attempt++) {
       const chosen = w.participants.filter((p) => !excluded.has(p.nodeId) && this.signers.isUp(p.nodeId)).slice(0, w.threshold);
@@ -385,7 +388,9 @@ export class Coordinator {
             const culprit = (e.remoteDetails?.culprit as string | undefined) ?? e.nodeId;
             throw this.cheater(new FleetkeyError('cheating_signer', `signer ${culprit} sent an invalid protocol message (reported by ${e.nodeId})`, { details: { nodeId: culprit, reportedBy: e.nodeId } }), walletId, requestId);
           }
-          if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.bannedPeer === 'string') excluded.add(e.remoteDetails.bannedPeer);
+          // A signer counts strictly where we did not expect it (e.g. it has a newer policy): collect the receipts and go again.
+          if (e.remoteCode === 'reservation_missing' && 'agent' in auth && !auth.receipts) auth = await this.withReceipts(w, auth, message, requestId);
+          else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.bannedPeer === 'string') excluded.add(e.remoteDetails.bannedPeer);
           else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
           else if (e.unavailable || e.remoteCode === 'not_found' || e.remoteCode === 'protocol_state') excluded.add(e.nodeId);
           else if (e.remoteCode !== 'nonce_consumed' && e.remoteCode !== 'nonce_unknown') throw e;
@@ -395,6 +400,31 @@ export class Coordinator {
       }
     }
     throw new FleetkeyError('not_enough_signers', `fewer than ${w.threshold} signers of wallet ${walletId} answered`, { details: { excluded: [...excluded] } });
+  }
+
+  /**
+   * Strict counters (src/enforce/receipts.ts): every share holder of the wallet counts the request
+   * and signs a receipt, before any share is asked for. All holders must answer: one that is down
+   * means `not_enough_signers` (503; the same request can be sent again), one that refuses means its
+   * refusal (e.g. `limit_exceeded`). Receipts are kept per request id for the retries and the other
+   * payloads of the same request.
+   */
+  private async withReceipts(w: WalletRecord, auth: Extract<SignAuth, { agent: unknown }>, message: Uint8Array, requestId: string): Promise<SignAuth> {
+    const key = `${w.id}|${w.epoch}|${requestId}`;
+    let receipts = this.receipts.get(key);
+    if (!receipts) {
+      const body = { requestId, walletId: w.id, epoch: w.epoch, message: bytesToHex(message), auth: { agent: auth.agent, ...(auth.approvals ? { approvals: auth.approvals } : {}) }, ...this.net(w) };
+      const answers = await Promise.allSettled(w.participants.map((p) => this.signers.call<{ receipt: unknown }>(p.nodeId, '/v1/reserve', body)));
+      const refused = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected' && !(a.reason instanceof SignerCallError && a.reason.unavailable));
+      if (refused) throw refused.reason;
+      const down = w.participants.filter((_, i) => answers[i].status === 'rejected').map((p) => p.nodeId);
+      if (down.length)
+        throw new FleetkeyError('not_enough_signers', `this wallet's policy counts limits at every share holder (counters: "strict"), and ${down.join(', ')} did not answer; send the same request again`, { details: { down } });
+      receipts = answers.map((a) => (a as PromiseFulfilledResult<{ receipt: unknown }>).value.receipt).filter((r) => r !== null);
+      if (this.receipts.size > 10_000) this.receipts.clear();
+      this.receipts.set(key, receipts);
+    }
+    return { ...auth, receipts };
   }
 
   /** Logs and quarantines the node a cheating_signer error names; returns the error to throw. */

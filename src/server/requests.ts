@@ -200,7 +200,7 @@ export class AgentDesk {
     const sigs: { input?: number; signature: string }[] = [];
     let signers: string[] = [];
     for (const [i, p] of a.decoded.signingPayloads.entries()) {
-      const r = await this.coord.sign(req.walletId, p, req.requestId, auth);
+      const r = await this.coord.sign(req.walletId, p, req.requestId, auth, { strict: a.strict });
       signers = r.signers;
       sigs.push({ ...(a.decoded.signing?.[i]?.input !== undefined ? { input: a.decoded.signing[i].input } : {}), signature: w.scheme === 'ecdsa-secp256k1' ? '0x' + r.signature : r.signature });
     }

@@ -8,7 +8,7 @@ import { FleetkeyError } from '../errors.ts';
 import { baseApp, bearer, jsonBody, listen, makeLogger, parse, readSecret, secretEquals, type Logger } from '../http/common.ts';
 import { dbConfigFrom, openDb } from '../store/db.ts';
 import { SignerStore } from '../store/signer-store.ts';
-import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, startSchema } from './node.ts';
+import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, reserveSchema, startSchema } from './node.ts';
 import { loadKek, makeSealer } from './seal.ts';
 import { signedControlDocSchema } from '../control/schemas.ts';
 import { loadOwnerKeys } from '../control/owner.ts';
@@ -28,6 +28,7 @@ export function signerApp(node: SignerNode, token: string, log: Logger) {
   app.post('/v1/commit', async (c) => c.json(await node.commit(parse(commitSchema, await jsonBody(c)))));
   app.post('/v1/nonces', async (c) => c.json(await node.makeNonces(parse(noncesSchema, await jsonBody(c)))));
   app.post('/v1/sign', async (c) => c.json(await node.sign(parse(signSchema, await jsonBody(c)))));
+  app.post('/v1/reserve', async (c) => c.json(await node.reserve(parse(reserveSchema, await jsonBody(c)))));
   app.post('/v1/control', async (c) => c.json(await node.putControl(parse(signedControlDocSchema, await jsonBody(c)))));
   app.get('/v1/audit', async (c) => c.body(await node.audit.exportJsonl(), 200, { 'content-type': 'application/x-ndjson' }));
   app.get('/v1/stats', async (c) => c.json({ consumedNonces: await node.store.consumedCount() }));

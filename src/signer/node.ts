@@ -24,6 +24,7 @@ import { ControlStore, refusalError } from '../store/control-store.ts';
 import { refusalEntry, storedDocEntry } from '../enforce/audit-entries.ts';
 import type { Queryable } from '../store/db.ts';
 import type { BitcoinNetwork } from '../crypto/frost.ts';
+import { checkReceipts, signReceipt, type Receipt } from '../enforce/receipts.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
 /** How long an interactive session's reservation holds before it stops counting by itself. */
@@ -113,6 +114,9 @@ export const signSchema = z.object({
   nonceId: z.string().max(80).optional(),
   commitments: z.record(z.string().regex(/^\d{1,3}$/), z.object({ hiding: hex.max(130), binding: hex.max(130) })).optional(),
 });
+
+/** POST /v1/reserve: count a request at this holder and answer with a signed receipt (strict counters). */
+export const reserveSchema = signSchema.pick({ requestId: true, walletId: true, auth: true, network: true, epoch: true, message: true });
 
 export class SignerNode {
   private sessions = new Map<string, Session>();
@@ -435,10 +439,21 @@ export class SignerNode {
    * request + grant + policy + approvals, against this node's own documents; the message must be
    * what the payload commits to. A refusal is logged in this node's audit chain.
    */
-  private async authorizeSign(auth: SignAuth, walletId: string, pub: SharePublic, message: Uint8Array, network?: string): Promise<Authorized> {
+  private async authorizeSign(auth: SignAuth, walletId: string, pub: SharePublic, message: Uint8Array, network?: string, { receipts = true } = {}): Promise<Authorized> {
     try {
       const address = schemeOf(pub.scheme).address(pub.group.publicKey, network as BitcoinNetwork | undefined);
-      return await this.authz.authorize(auth, { walletId, address, network }, message);
+      const a = await this.authz.authorize(auth, { walletId, address, network }, message);
+      // Strict counters: every other holder must already have counted this request (src/enforce/receipts.ts).
+      if (receipts && a.strict)
+        checkReceipts('agent' in auth ? auth.receipts : undefined, {
+          walletId,
+          requestId: a.requestId,
+          requestDigest: a.requestDigest,
+          holders: pub.participants.map((p) => p.nodeId).filter((n) => n !== this.keys.nodeId),
+          keyOf: (n) => this.peers().get(n)?.signPub,
+          now: Date.now(),
+        });
+      return a;
     } catch (e) {
       if (e instanceof FleetkeyError) await this.logRefusal(e, auth, walletId);
       throw e;
@@ -477,6 +492,46 @@ export class SignerNode {
       await reserve(q);
       await this.audit.appendIn(q, this.allowedEntry(a, walletId, extra));
     };
+  }
+
+  /**
+   * Strict counters, step 1 (src/enforce/receipts.ts): checks the request as if to sign it, then
+   * reserves and commits its amounts and logs that, in one transaction, and answers with a receipt
+   * signed by this node's identity key. The same request again counts nothing again and gets a
+   * receipt again. `receipt: null` when the request counts nothing strictly (no rolling limit, no
+   * use cap, or a per-signer policy).
+   */
+  async reserve(req: z.infer<typeof reserveSchema>): Promise<{ receipt: Receipt | null }> {
+    const pub = await this.activePublic(req.walletId, req.epoch);
+    const a = await this.authorizeSign(req.auth, req.walletId, pub, hexToBytes(req.message), req.network, { receipts: false });
+    if (a.requestId !== req.requestId) throw new FleetkeyError('validation_failed', 'requestId differs from the authorized request', { details: { path: 'requestId' } });
+    if (!a.strict) return { receipt: null };
+    const now = Date.now();
+    const count = this.control.reserveAndCommitHook(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now, ttlMs: RESERVATION_TTL_MS, grant: a.grant });
+    await this.refusalsLogged(req.auth, req.walletId, () =>
+      this.store.db.tx(async (q) => {
+        await count(q);
+        await this.audit.appendIn(q, { ...this.allowedEntry(a, req.walletId, {}), type: 'decision', outcome: 'counted' });
+      }),
+    );
+    // A request counted before answers with the time it was counted, not now: a receipt's age is the count's age.
+    const committedAt = (await this.control.getRequest(a.requestId))?.reservedAt ?? now;
+    return { receipt: signReceipt({ kind: 'reservation', nodeId: this.keys.nodeId, walletId: req.walletId, requestId: a.requestId, requestDigest: a.requestDigest, committedAt }, this.keys.signSecret) };
+  }
+
+  /** The public facts of a wallet's share at `epoch` (a child's derived by the public tweak), without opening the share. */
+  private async activePublic(walletId: string, epoch: number): Promise<SharePublic> {
+    const { rootId, index } = splitWalletId(walletId);
+    const rec = await this.store.getActiveShare(rootId);
+    if (!rec) throw new FleetkeyError('not_found', `no active share for wallet ${rootId} on this node`);
+    if (rec.epoch !== epoch) throw new FleetkeyError('protocol_state', `wallet ${rootId} is at epoch ${rec.epoch} here, request names ${epoch}`, { details: { epoch: rec.epoch } });
+    const pub = JSON.parse(rec.publicJson) as SharePublic;
+    if (index === undefined) return pub;
+    try {
+      return { ...pub, group: schemeOf(pub.scheme).deriveChildPublic(pub.group, index) };
+    } catch (e) {
+      throw asFleetkeyError(e, pub.participants);
+    }
   }
 
   /** RFC 9591 §5.1 ahead of time: `count` fresh nonce pairs, stored sealed; only commitments leave. */

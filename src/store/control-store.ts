@@ -260,20 +260,24 @@ export class ControlStore {
    * empty history by accident): evaluate once with NO_USAGE, take the decision's reservation keys
    * (a deny cannot turn into an allow with more usage), load them, evaluate again. The
    * authoritative check is `reserve`, which repeats every cap inside its transaction.
-   * Records later than `now` (clock skew between calls) count too: the safe direction.
+   * Records later than `now` (clock skew between calls) count too: the safe direction. `except`:
+   * a request id whose own records are left out.
    */
-  async usageView(walletId: string, opts: { now: number; keys?: readonly string[] }): Promise<UsageView> {
+  async usageView(walletId: string, opts: { now: number; keys?: readonly string[]; except?: string }): Promise<UsageView> {
     const w = parseOrThrow(idSchema, walletId, 'walletId');
     const now = parseOrThrow(msSchema, opts.now, 'now');
     const keys = opts.keys?.map((k, i) => parseOrThrow(counterKeySchema, k, `keys[${i}]`));
     const since = now - MAX_WINDOW_MS;
     const rows: Row[] = [];
-    const base = `SELECT u.counter_key, u.amount, u.at FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE ${LIVE.replace('$NOW', '$1')} AND u.at > $2`;
+    const base = `SELECT u.request_id, u.counter_key, u.amount, u.at FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE ${LIVE.replace('$NOW', '$1')} AND u.at > $2`;
     if (keys) for (const k of new Set(keys)) rows.push(...(await this.db.all(`${base} AND u.counter = $3`, [now, since, storageKey(w, k)])));
     // substr, not LIKE: wallet ids may contain "_", a LIKE wildcard.
     else rows.push(...(await this.db.all(`${base} AND (substr(u.counter, 1, $3) = $4 OR substr(u.counter, 1, 2) = '*/')`, [now, since, w.length + 1, `${w}/`])));
     const byKey = new Map<string, { amount: bigint; at: number }[]>();
     for (const r of rows) {
+      // The request being decided may already be counted here (a strict-counters receipt, or a
+      // retry of a committed request): it must not count against itself.
+      if (opts.except !== undefined && r.request_id === opts.except) continue;
       const k = r.counter_key as string;
       const list = byKey.get(k) ?? (byKey.set(k, []), byKey.get(k)!);
       list.push({ amount: BigInt(r.amount as string), at: Number(r.at) });

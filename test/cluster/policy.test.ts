@@ -170,12 +170,13 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     });
     assert.ok(killed);
     assert.ok(answers.filter((a) => a.r.status === 200).length <= 100);
-    // Agents retry what failed for lack of a signer (same request, same id): it is signed or refused, never counted twice.
+    // The policy counts strictly: with a holder down nothing capped is signed (503). Once it is back,
+    // agents retry what failed (same request, same id): it is signed or refused, never counted twice.
+    await c.restart('signer-2');
     await retryUnavailable(t, answers);
     const refused = answers.filter((a) => a.r.status !== 200);
     assert.ok(refused.every((a) => a.r.body.error?.code === 'limit_exceeded'), JSON.stringify(refused.find((a) => a.r.body.error?.code !== 'limit_exceeded')?.r.body));
     assert.equal(answers.length - refused.length, 100);
-    await c.restart('signer-2');
   });
 
   test('a compromised server calling signers directly gets no share for anything the owner did not allow', async () => {
@@ -218,11 +219,86 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
       assert.equal(r.body.error?.code, code, `${what}: ${JSON.stringify(r.body)}`);
       assert.equal(r.body.share, undefined, `${what}: no share`);
     }
-    // The same nonces with a request the owner did allow: both signers answer with a share.
+    // An allowed request that the other holders have not counted (the policy counts strictly): no share.
     const good = request(agent, g, w.id, okPayload);
-    const s1 = await direct(msgOf(okPayload), { agent: good }, good.request.requestId);
+    const uncounted = await direct(msgOf(okPayload), { agent: good }, good.request.requestId);
+    assert.equal(uncounted.body.error?.code, 'reservation_missing', JSON.stringify(uncounted.body));
+    assert.deepEqual(uncounted.body.error.details.missing, [c.info.signers[1].nodeId, c.info.signers[2].nodeId]);
+    // A receipt signed by another key, or for another request, does not count either.
+    const reserveBody = (q: ReturnType<typeof request>, p: Payload) => ({ requestId: q.request.requestId, walletId: w.id, epoch: 0, message: bytesToHex(msgOf(p)), auth: { agent: q } });
+    const r1 = (await signerCall(1, 'POST', '/v1/reserve', reserveBody(good, okPayload))).body.receipt;
+    const r2 = (await signerCall(2, 'POST', '/v1/reserve', reserveBody(good, okPayload))).body.receipt;
+    const otherReq = request(agent, g, w.id, solPayload(w.address, 1000n, 7));
+    const rOther = (await signerCall(2, 'POST', '/v1/reserve', reserveBody(otherReq, solPayload(w.address, 1000n, 7)))).body.receipt;
+    const forgedReceipt = { receipt: r2.receipt, sig: bytesToHex(ed25519.sign(randomBytes(8), forger)).slice(0, 128) };
+    for (const [what, receipts] of [['another request\'s receipt', [r1, rOther]], ['a receipt with a forged signature', [r1, forgedReceipt]], ['one receipt of two', [r1]]] as const) {
+      const r = await direct(msgOf(okPayload), { agent: good, receipts }, good.request.requestId);
+      assert.equal(r.body.error?.code, 'reservation_missing', `${what}: ${JSON.stringify(r.body)}`);
+      assert.deepEqual(r.body.error.details.missing, [c.info.signers[2].nodeId], what);
+    }
+    // The same nonces with every other holder's receipt: a share.
+    const s1 = await direct(msgOf(okPayload), { agent: good, receipts: [r1, r2] }, good.request.requestId);
     assert.equal(s1.status, 200, JSON.stringify(s1.body));
     assert.match(s1.body.share, /^[0-9a-f]+$/);
+  });
+
+  /**
+   * A compromised server (cluster token in hand) signs request i with signer pair i mod 3, so that
+   * each signer sees only 2/3 of the requests. Returns how many requests got both shares.
+   */
+  async function spreadOverPairs(w: { id: string; address: string }, agent: Agent, g: string, n: number, receiptsFrom: (pair: number[]) => number[]): Promise<{ shares: number; refusals: string[] }> {
+    const pairs = [[0, 1], [1, 2], [0, 2]];
+    let shares = 0;
+    const refusals: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const pair = pairs[i % 3];
+      const p = solPayload(w.address, LAMPORTS / 10n, 1000 + i);
+      const q = request(agent, g, w.id, p);
+      const message = bytesToHex(decode(p.kind, p.data, { from: w.address }).signingPayloads[0]);
+      const receipts: unknown[] = [];
+      for (const k of receiptsFrom(pair)) {
+        const r = await signerCall(k, 'POST', '/v1/reserve', { requestId: q.request.requestId, walletId: w.id, epoch: 0, message, auth: { agent: q } });
+        if (r.status !== 200) refusals.push(r.body.error.code);
+        else if (r.body.receipt) receipts.push(r.body.receipt);
+      }
+      const ns = await Promise.all(pair.map((k) => signerCall(k, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })));
+      const commitments = Object.fromEntries(ns.map((x) => [x.body.index, { hiding: x.body.commitments[0].hiding, binding: x.body.commitments[0].binding }]));
+      const answers = await Promise.all(
+        pair.map((k, j) => signerCall(k, 'POST', '/v1/sign', { requestId: q.request.requestId, walletId: w.id, epoch: 0, message, nonceId: ns[j].body.commitments[0].id, commitments, auth: { agent: q, receipts } })),
+      );
+      if (answers.every((a) => a.status === 200 && a.body.share)) shares++;
+      else refusals.push(...answers.filter((a) => a.status !== 200).map((a) => a.body.error.code));
+    }
+    return { shares, refusals };
+  }
+
+  test('strict counters: a server spreading requests over signer pairs gets exactly the limit, not n/t times it; per-signer counters give n/t', async () => {
+    const agent = newAgent();
+    // Per-signer counting (opt-in): each signer stays within 1 SOL, yet 1.5 SOL gets signed.
+    const loose = await newWallet();
+    await setPolicy(loose.id, { ...solPolicy(), counters: 'per-signer' });
+    const gl = await grant(c, agent, [loose.id]);
+    const spread = await spreadOverPairs(loose, agent, gl, 15, () => []);
+    assert.equal(spread.shares, 15, `per-signer: ${JSON.stringify(spread.refusals)}`);
+
+    // Strict (the default): without receipts, or with receipts from the pair only, no shares at all.
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy());
+    const g = await grant(c, agent, [w.id]);
+    const none = await spreadOverPairs(w, agent, g, 3, () => []);
+    assert.equal(none.shares, 0);
+    assert.deepEqual([...new Set(none.refusals)], ['reservation_missing']);
+    const pairOnly = await spreadOverPairs(w, agent, g, 3, (pair) => pair);
+    assert.equal(pairOnly.shares, 0);
+    assert.deepEqual([...new Set(pairOnly.refusals)], ['reservation_missing']);
+    // Receipts from every holder: the six requests above were counted by the pairs that reserved them
+    // (2 each per signer), so each signer has room for 8 more of 0.1 SOL; the ninth is refused.
+    const all = await spreadOverPairs(w, agent, g, 15, () => [0, 1, 2]);
+    assert.equal(all.shares, 8, JSON.stringify(all.refusals));
+    assert.ok(all.refusals.includes('limit_exceeded'));
+    // No signer issued a share for more than the limit: 8 shares for requests every holder counted.
+    const logs = await Promise.all([0, 1, 2].map(signerLog));
+    for (const n of signersCountFor(logs, w.id)) assert.ok(n <= 8, `a signer issued ${n} shares`);
   });
 
   test('after grant revoke returns, every signer refuses the grant', async () => {
@@ -278,7 +354,14 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     const n2 = (await signerCall(1, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })).body;
     const commitments = { [n1.index]: { hiding: n1.commitments[0].hiding, binding: n1.commitments[0].binding }, [n2.index]: { hiding: n2.commitments[0].hiding, binding: n2.commitments[0].binding } };
     const message = bytesToHex(decode(p.kind, p.data, { from: w.address }).signingPayloads[0]);
-    const retry = await signerCall(0, 'POST', '/v1/sign', { requestId: first.request.requestId, walletId: w.id, epoch: 0, message, nonceId: n1.commitments[0].id, commitments, auth: { agent: first } });
+    // The other holders counted it already (strict counters): asking them again gives a receipt, not a second use.
+    const receipts = [];
+    for (const k of [1, 2]) {
+      const r = await signerCall(k, 'POST', '/v1/reserve', { requestId: first.request.requestId, walletId: w.id, epoch: 0, message, auth: { agent: first } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      receipts.push(r.body.receipt);
+    }
+    const retry = await signerCall(0, 'POST', '/v1/sign', { requestId: first.request.requestId, walletId: w.id, epoch: 0, message, nonceId: n1.commitments[0].id, commitments, auth: { agent: first, receipts } });
     assert.equal(retry.status, 200, JSON.stringify(retry.body));
     const second = await A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, 1000n, 6)));
     assert.equal(second.body.error.code, 'grant_exhausted');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { combine, evaluate, memoryUsage, NO_USAGE, simulate, sumKey, assetKey } from '../../src/policy/index.ts';
+import { combine, compilePolicy, evaluate, memoryUsage, NO_USAGE, simulate, sumKey, assetKey } from '../../src/policy/index.ts';
 import { ALICE, BOB, T, USDC_BASE, policy, usdcApproval, usdcTransfer } from './helpers.ts';
 
 const NOW = T('2026-11-18T12:00:00Z');
@@ -80,4 +80,14 @@ test('simulate explains a combined decision', () => {
   assert.match(s.explanation, /\[wallet\] tx_cap_exceeded: transfer of 0\.0005 USDC/);
   assert.match(s.explanation, /\+ \[fleet\] within_limit/);
   assert.ok(s.trace.length >= 5);
+});
+
+test('counters: strict by default; per-signer only when every layer says so (a wallet cannot loosen its fleet)', () => {
+  const p = (counters?: 'strict' | 'per-signer') => ({ ...policy([]), ...(counters ? { counters } : {}) });
+  assert.equal(compilePolicy(p()).counters, 'strict');
+  assert.equal(compilePolicy(p('per-signer')).counters, 'per-signer');
+  assert.equal(combine(p('per-signer'), p('per-signer')).counters, 'per-signer');
+  assert.equal(combine(p('strict'), p('per-signer')).counters, 'strict');
+  assert.equal(combine(p('per-signer'), p()).counters, 'strict');
+  assert.throws(() => compilePolicy({ ...policy([]), counters: 'none' }), /counters/);
 });

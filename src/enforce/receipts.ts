@@ -1,0 +1,89 @@
+/**
+ * Reservation receipts: how "every signer counts" becomes "the cluster counts once".
+ *
+ * With per-signer counters, each signer counts only the requests it takes part in, so a server that
+ * sends each request to a different t-subset of the n share holders gets up to ⌊n·limit/t⌋ signed
+ * while every signer stays within the limit. Under `counters: "strict"` (the default) a request that
+ * touches a rolling limit is counted by **every** share holder before any of them issues a share:
+ *
+ * 1. the server asks each holder to reserve it (POST /v1/reserve). A holder runs the full check of
+ *    src/enforce/authorize.ts with its own documents and counters, then reserves **and commits** the
+ *    amounts in one transaction and answers with a receipt signed by its node identity key;
+ * 2. a holder asked for a share (FROST /v1/sign, a DKLs23 signing session) issues it only with a
+ *    valid receipt from every other holder of the wallet for this request id and request digest
+ *    (its own count is taken in the transaction that consumes its nonce, as before).
+ *
+ * Bound: a signature needs a share from at least one honest holder, and an honest holder gives one
+ * only after every holder signed a receipt, so every honest holder's counter includes every signed
+ * request, and each honest counter never exceeds the limit. That holds with a compromised server and
+ * up to t-1 compromised signers (they can refuse, not forge another holder's receipt).
+ *
+ * A receipt is a commitment, not a reservation that expires: a holder that is not among the signers
+ * never learns whether the signature was made, and releasing on timeout would give back the n/t
+ * bound. A request that gets its receipts but is never signed keeps counting until its window passes;
+ * the same request sent again (same request id) within RECEIPT_MAX_AGE_MS is signed without counting
+ * twice; later, its receipts are stale and it cannot be signed any more (the agent sends a new one).
+ */
+import { z } from 'zod';
+import { DOMAINS, signBytes, signingInput, verifyBytes } from '../control/keys.ts';
+import { FleetkeyError } from '../errors.ts';
+
+const receiptBodySchema = z.strictObject({
+  kind: z.literal('reservation'),
+  nodeId: z.string().min(1).max(64),
+  walletId: z.string().min(1).max(80),
+  requestId: z.string().min(1).max(128),
+  requestDigest: z.string().regex(/^[0-9a-f]{64}$/),
+  committedAt: z.number().int().min(0),
+});
+export const receiptSchema = z.strictObject({ receipt: receiptBodySchema, sig: z.string().regex(/^[0-9a-f]{128}$/) });
+export type ReceiptBody = z.infer<typeof receiptBodySchema>;
+export type Receipt = z.infer<typeof receiptSchema>;
+
+/** Signs a receipt with a node's Ed25519 identity key. */
+export function signReceipt(body: ReceiptBody, signSecret: Uint8Array): Receipt {
+  return { receipt: body, sig: signBytes(signingInput(DOMAINS.receipt, body), signSecret, 'ed25519') };
+}
+
+/**
+ * A receipt older than this does not count: a request is counted at most this long before it is
+ * signed, so a server cannot collect receipts now and spend them in a later window. (A rolling
+ * window then bounds what is signed in any window of its length plus this, at counting time.)
+ */
+export const RECEIPT_MAX_AGE_MS = 5 * 60_000;
+/** Clock skew tolerated between share holders. */
+const RECEIPT_SKEW_MS = 60_000;
+
+export interface ReceiptCheck {
+  walletId: string;
+  requestId: string;
+  requestDigest: string;
+  /** Node ids that must each have signed a receipt (every holder of the wallet other than the checking node). */
+  holders: readonly string[];
+  /** A holder's pinned Ed25519 identity key (hex), or undefined if it is not a known peer. */
+  keyOf(nodeId: string): string | undefined;
+  now: number;
+}
+
+/**
+ * Throws `reservation_missing` (naming the holders) unless `receipts` holds, for every holder, a
+ * receipt it signed for exactly this wallet, request id and request digest, at most
+ * RECEIPT_MAX_AGE_MS old. Extra, stale or malformed receipts are ignored: only a valid one counts.
+ */
+export function checkReceipts(receipts: readonly unknown[] | undefined, c: ReceiptCheck): void {
+  const valid = new Set<string>();
+  for (const raw of receipts ?? []) {
+    const r = receiptSchema.safeParse(raw);
+    if (!r.success) continue;
+    const b = r.data.receipt;
+    if (b.walletId !== c.walletId || b.requestId !== c.requestId || b.requestDigest !== c.requestDigest || !c.holders.includes(b.nodeId)) continue;
+    if (b.committedAt < c.now - RECEIPT_MAX_AGE_MS || b.committedAt > c.now + RECEIPT_SKEW_MS) continue;
+    const key = c.keyOf(b.nodeId);
+    if (key && verifyBytes(r.data.sig, signingInput(DOMAINS.receipt, b), key, 'ed25519')) valid.add(b.nodeId);
+  }
+  const missing = c.holders.filter((h) => !valid.has(h));
+  if (missing.length)
+    throw new FleetkeyError('reservation_missing', `this wallet's policy counts limits at every share holder (counters: "strict"); no valid receipt from ${missing.join(', ')} for request ${c.requestId}`, {
+      details: { requestId: c.requestId, missing },
+    });
+}
