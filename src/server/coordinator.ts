@@ -29,6 +29,12 @@ import { bytesToHex as hexOf } from '@noble/hashes/utils.js';
 const POOL_LOW = 8;
 const POOL_BATCH = 32;
 const SIGN_ATTEMPTS = 4;
+/**
+ * Longest one DKG or refresh round call may take. DKLs23's first rounds run κ = 256 verified base
+ * OTs per ordered pair (src/crypto/dkls23/README.md): a 3-of-5 round took tens of seconds on a loaded
+ * 2-core machine, so the budget is generous; a signer's session itself expires after 5 minutes.
+ */
+const KEY_ROUND_TIMEOUT_MS = 180_000;
 /** Signatures in flight at once; the rest wait their turn here instead of timing out at the signers. */
 const SIGN_CONCURRENCY = Math.max(1, Number(process.env.FLEETKEY_SIGN_CONCURRENCY ?? 8) || 8);
 
@@ -262,7 +268,7 @@ export class Coordinator {
     commit = true,
   ): Promise<{ pub: SharePublic; results: Envelope[] }> {
     const nodes = s.participants.map((p) => p.nodeId);
-    const { answers, results } = await this.runSession(nodes, { kind, ...s }, 60_000);
+    const { answers, results } = await this.runSession(nodes, { kind, ...s }, KEY_ROUND_TIMEOUT_MS);
     if (answers.some((a) => !a.public)) throw new FleetkeyError('internal', 'a signer finished without a public package');
     const pub = answers[0].public!;
     const hash = publicHash(pub);

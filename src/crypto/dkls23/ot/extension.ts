@@ -28,12 +28,11 @@ import { H, ScalarOracle, bytesToHex, concatBytes, getBit, parseBytes, prg, type
 
 /**
  * Number of base OTs per ordered pair = the computational security parameter of the extension (KOS15
- * κ). 128; both public DKLs23 implementations use 256 (0xCarbon `RAW_SECURITY` = λ_c, Silence Labs
- * `LAMBDA_C`), which we tried and reverted because it doubles the DKG's base-OT work past the
- * cluster's per-round budget on our hardware — see README "Parameters" and "Deviations". Must be a
- * multiple of 32; changing it changes the share format.
+ * κ): 256, as both public DKLs23 implementations (0xCarbon `RAW_SECURITY` = λ_c, Silence Labs
+ * `LAMBDA_C`) and DKLs19's mpecdsa. Δ is long-lived and every KOS abort can leak a bit of it, so the
+ * margin matters (README "Parameters"). Must be a multiple of 32; changing it changes the share format.
  */
-export const KAPPA = 128;
+export const KAPPA = 256;
 /** Extended OTs consumed by one multiplication: ξ = |q| + 2λ_s = 256 + 2·80 (DKLs23 Protocol 5.2). */
 export const ELL = 416;
 /** Check width / extra random OTs: 128 + 80 (DKLs19 implementation, 0xCarbon OT_SECURITY). */
