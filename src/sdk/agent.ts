@@ -20,6 +20,13 @@ export type AgentConfig = {
   requestTtlMs?: number;
   /** How long `request` waits for human approvals before it throws `approval_required` (default 0: do not wait). */
   approvalTimeoutMs?: number;
+  /**
+   * How long `request` keeps sending the same signed request again while the server answers 503
+   * (a signer down or slow; under strict counters every share holder must be up to sign a capped
+   * request), does not answer, or is still signing it (409 in_progress). Safe: a request id is
+   * signed and counted once, ever. Default 30 s; 0 = no retries.
+   */
+  unavailableRetryMs?: number;
   fetch?: typeof globalThis.fetch;
 };
 
@@ -66,7 +73,7 @@ export function createAgent(config: AgentConfig): FleetkeyAgent {
         config.secretKey,
         keyType,
       );
-      let view = await http<AgentRequestView>('POST', '/v1/requests', signed);
+      let view = await sendRetrying(() => http<AgentRequestView>('POST', '/v1/requests', signed), config.unavailableRetryMs ?? 30_000);
       const deadline = Date.now() + (config.approvalTimeoutMs ?? 0);
       while (view.status === 'pending_approval' || view.status === 'signing') {
         if (Date.now() >= deadline)
@@ -81,4 +88,19 @@ export function createAgent(config: AgentConfig): FleetkeyAgent {
       return view;
     },
   };
+}
+
+/** Runs `send` again after 0.5, 1, 2, 4 … s (at most 5 s apart) while it fails for lack of an answer, for at most `forMs`. */
+async function sendRetrying<T>(send: () => Promise<T>, forMs: number): Promise<T> {
+  const deadline = Date.now() + forMs;
+  for (let wait = 500; ; wait = Math.min(wait * 2, 5000)) {
+    try {
+      return await send();
+    } catch (e) {
+      // 503: a signer was down or slow; 0: no answer came back; in_progress: our first attempt is still signing.
+      const again = e instanceof FleetkeyApiError && (e.status === 503 || e.status === 0 || e.code === 'in_progress');
+      if (!again || Date.now() + wait > deadline) throw e;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }

@@ -61,4 +61,28 @@ describe('SDK agent: session key + grant, viem account', { timeout: 300_000 }, (
     const thief = createAgent({ url: c.info.url, grantId: g, secretKey: ed25519.utils.randomSecretKey() });
     await assert.rejects(thief.request(walletId, { kind: 'evm_message', data: { text: 'x' } }), (e: unknown) => e instanceof FleetkeyApiError && e.code === 'bad_signature');
   });
+
+  test('a capped request while a share holder is down: 503 without retries; with them, signed once the holder is back', async () => {
+    // A rolling cap: the policy counts strictly, so every share holder must count the transfer first.
+    const policy = {
+      version: 2,
+      assets: { ETH: { chainId: '8453', asset: 'native', symbol: 'ETH', decimals: 18 } },
+      rules: [
+        { type: 'allow', chainIds: ['8453'], to: [TO] },
+        { type: 'tx_cap', asset: 'ETH', max: '100000000000000000' },
+        { type: 'window_cap', asset: 'ETH', max: '1000000000000000000', window: '24h' },
+      ],
+    };
+    assert.equal((await publish(c, { kind: 'policy', walletId, version: 2, policy, issuedAt: Date.now() })).status, 200);
+    const g = await grant(c, { secret: secretKey, publicKey: bytesToHex(ed25519.getPublicKey(secretKey)) }, [walletId]);
+    const tx = (nonce: number) => ({ type: 'eip1559' as const, chainId: 8453, nonce, to: TO as Hex, value: parseEther('0.05'), gas: 21000n, maxFeePerGas: 10n ** 9n, maxPriorityFeePerGas: 10n ** 8n });
+    c.kill('signer-3');
+    const impatient = await toViemAccount(createAgent({ url: c.info.url, grantId: g, secretKey, unavailableRetryMs: 0 }), walletId);
+    await assert.rejects(impatient.signTransaction(tx(1)), (e: unknown) => e instanceof FleetkeyApiError && e.status === 503 && e.code === 'not_enough_signers');
+    const patient = await toViemAccount(createAgent({ url: c.info.url, grantId: g, secretKey, unavailableRetryMs: 60_000 }), walletId);
+    const back = new Promise<void>((resolve, reject) => setTimeout(() => c.restart('signer-3').then(resolve, reject), 1500));
+    const signed = await patient.signTransaction(tx(2));
+    await back;
+    assert.equal((await recoverTransactionAddress({ serializedTransaction: signed as `0x02${string}` })).toLowerCase(), address.toLowerCase());
+  });
 });
