@@ -104,6 +104,8 @@ export class Coordinator {
   private children = new Map<string, WalletRecord>();
   private slots = new Slots(SIGN_CONCURRENCY);
   private ownerAuths = new Map<string, { auth: SignAuth; expiresAt: number }>();
+  /** Node pairs kept apart per root wallet and epoch (keptApart). */
+  private apart = new Map<string, Set<string>>();
   /** Reservation receipts collected per wallet, epoch and request id (strict counters). */
   private receipts = new Map<string, unknown[]>();
   readonly control: ControlStore;
@@ -370,15 +372,16 @@ export class Coordinator {
     if (scheme.signing === 'interactive' && message.length !== 32) throw new FleetkeyError('validation_failed', `${scheme.name} signs a 32-byte hash`, { details: { field: 'hash' } });
     if (strict && 'agent' in auth) auth = await this.withReceipts(w, auth, message, requestId);
     const excluded = new Set<string>();
+    const apart = this.keptApart(w);
+    const pick = () => firstCompatible(w.participants.filter((p) => !excluded.has(p.nodeId) && this.signers.isUp(p.nodeId)), w.threshold, apart);
     for (let attempt = 0; attempt < SIGN_ATTEMPTS; attempt++) {
-      const chosen = w.participants.filter((p) => !excluded.has(p.nodeId) && this.signers.isUp(p.nodeId)).slice(0, w.threshold);
-      if (chosen.length < w.threshold) {
+      let chosen = pick();
+      if (!chosen) {
         // Maybe a node came back: probe the rest once before giving up.
-        const rest = w.participants.filter((p) => !excluded.has(p.nodeId) && !chosen.includes(p));
-        await Promise.all(rest.map((p) => this.signers.probe(p.nodeId, 500)));
-        chosen.push(...rest.filter((p) => this.signers.isUp(p.nodeId)).slice(0, w.threshold - chosen.length));
+        await Promise.all(w.participants.filter((p) => !excluded.has(p.nodeId) && !this.signers.isUp(p.nodeId)).map((p) => this.signers.probe(p.nodeId, 500)));
+        chosen = pick();
       }
-      if (chosen.length < w.threshold) break;
+      if (!chosen) break;
       try {
         if (scheme.signing === 'interactive') {
           const signature = await this.signSession(w, chosen, message, auth);
@@ -391,12 +394,20 @@ export class Coordinator {
       } catch (e) {
         if (e instanceof SignerCallError) {
           if (e.remoteCode === 'bad_share') {
-            const culprit = (e.remoteDetails?.culprit as string | undefined) ?? e.nodeId;
-            throw this.cheater(new FleetkeyError('cheating_signer', `signer ${culprit} sent an invalid protocol message (reported by ${e.nodeId})`, { details: { nodeId: culprit, reportedBy: e.nodeId } }), walletId, requestId);
+            // An accusation, not evidence: the reporter may be lying, or its own state corrupted (it
+            // cannot tell). So the pair is kept apart for this wallet until a refresh, as the reporter
+            // itself does, and nobody is quarantined; the signing goes on with another subset.
+            const culprit = e.remoteDetails?.culprit as string | undefined;
+            await this.audit.append({ type: 'signature', requestDigest: bytesToHex(sha256(message)), outcome: 'accusation', data: { walletId, requestId, reportedBy: e.nodeId, culprit: culprit ?? null, message: e.message.slice(0, 500) } });
+            this.log.error('a signer reported an invalid protocol message', { walletId, requestId, reportedBy: e.nodeId, culprit });
+            if (!culprit || culprit === e.nodeId)
+              throw new FleetkeyError('cheating_signer', `signer ${e.nodeId} reported an invalid protocol message naming no other signer`, { details: { reportedBy: e.nodeId } });
+            apart.add(pairKey(e.nodeId, culprit));
+            continue;
           }
           // A signer counts strictly where we did not expect it (e.g. it has a newer policy): collect the receipts and go again.
           if (e.remoteCode === 'reservation_missing' && 'agent' in auth && !auth.receipts) auth = await this.withReceipts(w, auth, message, requestId);
-          else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.bannedPeer === 'string') excluded.add(e.remoteDetails.bannedPeer);
+          else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.bannedPeer === 'string') apart.add(pairKey(e.nodeId, e.remoteDetails.bannedPeer));
           else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
           else if (e.unavailable || e.remoteCode === 'not_found' || e.remoteCode === 'protocol_state') excluded.add(e.nodeId);
           else if (e.remoteCode !== 'nonce_consumed' && e.remoteCode !== 'nonce_unknown') throw e;
@@ -433,7 +444,19 @@ export class Coordinator {
     return { ...auth, receipts };
   }
 
-  /** Logs and quarantines the node a cheating_signer error names; returns the error to throw. */
+  /**
+   * Pairs of nodes that must not sign this wallet together until it is refreshed (an abort one of
+   * them blamed on the other). Keyed by root wallet and epoch: a refresh starts clean, as the
+   * signers' own bans do; a restarted server learns them again from the signers' 409 bannedPeer.
+   */
+  private keptApart(w: WalletRecord): Set<string> {
+    const key = `${splitWalletId(w.id).rootId}|${w.epoch}`;
+    let set = this.apart.get(key);
+    if (!set) this.apart.set(key, (set = new Set()));
+    return set;
+  }
+
+  /** Logs and quarantines the node a cheating_signer error names (evidence the server checked itself); returns the error to throw. */
   private cheater(e: FleetkeyError, walletId: string, requestId: string): FleetkeyError {
     this.log.error('cheating signer', { walletId, requestId, nodeId: e.details?.nodeId, reportedBy: e.details?.reportedBy });
     if (typeof e.details?.nodeId === 'string') this.signers.quarantine(e.details.nodeId);
@@ -540,4 +563,31 @@ export class Coordinator {
     if (w.threshold < 2) return;
     await Promise.all(w.participants.filter((p) => this.signers.isUp(p.nodeId)).map((p) => this.refill(w, p.nodeId).catch(() => undefined)));
   }
+}
+
+function pairKey(a: string, b: string): string {
+  return a < b ? `${a}|${b}` : `${b}|${a}`;
+}
+
+/**
+ * The first `t` of `candidates` (in their order) with no two of them kept apart, or undefined.
+ * Depth-first over combinations; the search is capped, as n is small and bans are few.
+ */
+function firstCompatible(candidates: Participant[], t: number, apart: ReadonlySet<string>): Participant[] | undefined {
+  if (!apart.size) return candidates.length >= t ? candidates.slice(0, t) : undefined;
+  let steps = 0;
+  const pick: Participant[] = [];
+  const walk = (from: number): boolean => {
+    if (pick.length === t) return true;
+    for (let i = from; i <= candidates.length - (t - pick.length); i++) {
+      if (++steps > 100_000) return false;
+      const c = candidates[i];
+      if (pick.some((p) => apart.has(pairKey(p.nodeId, c.nodeId)))) continue;
+      pick.push(c);
+      if (walk(i + 1)) return true;
+      pick.pop();
+    }
+    return false;
+  };
+  return walk(0) ? pick : undefined;
 }
