@@ -68,16 +68,21 @@ export interface ReceiptCheck {
 /**
  * Throws `reservation_missing` (naming the holders) unless `receipts` holds, for every holder, a
  * receipt it signed for exactly this wallet, request id and request digest, at most
- * RECEIPT_MAX_AGE_MS old. Extra, stale or malformed receipts are ignored: only a valid one counts.
+ * RECEIPT_MAX_AGE_MS old. Extra, stale or malformed receipts are ignored; only the first receipt
+ * that matches a holder is verified, and only a valid one counts.
  */
 export function checkReceipts(receipts: readonly unknown[] | undefined, c: ReceiptCheck): void {
   const valid = new Set<string>();
+  // One signature verification per holder at most, so a list of 64 copies costs no more than n−1.
+  const tried = new Set<string>();
   for (const raw of receipts ?? []) {
     const r = receiptSchema.safeParse(raw);
     if (!r.success) continue;
     const b = r.data.receipt;
     if (b.walletId !== c.walletId || b.requestId !== c.requestId || b.requestDigest !== c.requestDigest || !c.holders.includes(b.nodeId)) continue;
     if (b.committedAt < c.now - RECEIPT_MAX_AGE_MS || b.committedAt > c.now + RECEIPT_SKEW_MS) continue;
+    if (tried.has(b.nodeId)) continue;
+    tried.add(b.nodeId);
     const key = c.keyOf(b.nodeId);
     if (key && verifyBytes(r.data.sig, signingInput(DOMAINS.receipt, b), key, 'ed25519')) valid.add(b.nodeId);
   }

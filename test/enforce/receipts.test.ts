@@ -54,4 +54,8 @@ test('each way a receipt can be wrong leaves its holder missing', () => {
   // An unknown node (no pinned key) never counts.
   assert.deepEqual(missing(() => check([c], ['node_x', 'node_c'])), ['node_x']);
   assert.deepEqual(missing(() => check([])), ['node_b', 'node_c']);
+  // Only the first receipt naming a holder is verified: copies of a forged one cost one verification,
+  // and cannot be followed by a good one (whoever sends a forged receipt could as well send none).
+  const forged = { ...signReceipt(body('node_b'), keys.node_c) };
+  assert.deepEqual(missing(() => check([...Array(60).fill(forged), signReceipt(body('node_b'), keys.node_b), c])), ['node_b']);
 });
