@@ -453,10 +453,14 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     assert.equal(c2.status, 409, JSON.stringify(c2.body));
   });
 
-  test('threshold ECDSA: an agent EIP-1559 transaction is signed under the policy; one over the cap is not', async () => {
+  test('threshold ECDSA: an agent EIP-1559 transaction is signed under the policy (receipts carried into the session); one over the cap is not', async () => {
     const w = await newWallet('ecdsa-secp256k1');
     const to = '0x2222222222222222222222222222222222222222';
-    await setPolicy(w.id, { version: 1, assets: { ETH: { chainId: '8453', asset: 'native', symbol: 'ETH', decimals: 18 } }, rules: [{ type: 'allow', chainIds: ['8453'], to: [to] }, { type: 'tx_cap', asset: 'ETH', max: '100000000000000000' }] });
+    await setPolicy(w.id, {
+      version: 1,
+      assets: { ETH: { chainId: '8453', asset: 'native', symbol: 'ETH', decimals: 18 } },
+      rules: [{ type: 'allow', chainIds: ['8453'], to: [to] }, { type: 'tx_cap', asset: 'ETH', max: '100000000000000000' }, { type: 'window_cap', asset: 'ETH', max: '1000000000000000000', window: '24h' }],
+    });
     const agent = newAgent();
     const g = await grant(c, agent, [w.id]);
     const tx = (value: bigint) => serializeTransaction({ type: 'eip1559', chainId: 8453, nonce: 0, to, value, gas: 21000n, maxFeePerGas: 10n ** 9n, maxPriorityFeePerGas: 10n ** 8n });
@@ -465,6 +469,14 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     assert.equal((await recoverTransactionAddress({ serializedTransaction: r.body.serializedTransaction as `0x02${string}` })).toLowerCase(), w.address.toLowerCase());
     const over = await A('POST', '/v1/requests', request(agent, g, w.id, { kind: 'evm_transaction', data: tx(parseEther('0.2')), opts: { chainId: 8453 } }));
     assert.equal(over.body.error.code, 'policy_denied');
+    // A compromised server opening a DKLs23 signing session for an allowed request that the other
+    // holders have not counted: refused before the session starts.
+    const p2: Payload = { kind: 'evm_transaction', data: tx(parseEther('0.01')), opts: { chainId: 8453 } };
+    const q2 = request(agent, g, w.id, p2);
+    const view = (await A('GET', `/v1/wallets/${w.id}`)).body;
+    const session = { session: 'ses_uncounted_1', kind: 'sign', walletId: w.id, scheme: 'ecdsa-secp256k1', threshold: 2, participants: view.participants, epoch: 0, signers: [1, 2], messageHash: bytesToHex(decode(p2.kind, p2.data, { from: w.address, chainId: 8453 }).signingPayloads[0]), auth: { agent: q2 } };
+    const direct = await signerCall(0, 'POST', '/v1/sessions', session);
+    assert.equal(direct.body.error?.code, 'reservation_missing', JSON.stringify(direct.body));
     // Owner-signed documents are what the signers trust: a document from the server's own key would be refused.
     assert.equal((await call(c.info.url, c.info.token, 'POST', '/v1/control', { ...ownerSign(c, { kind: 'revocation', grantId: g, issuedAt: Date.now() }), sig: '00'.repeat(64) })).body.error.code, 'bad_signature');
   });
