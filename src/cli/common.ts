@@ -39,6 +39,15 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return json;
 }
 
+/** Answers worth sending the same (signed, idempotent) request again for: nothing was decided. */
+const UNAVAILABLE = new Set(['not_enough_signers', 'signer_unavailable', 'timeout', 'unreachable', 'in_progress']);
+
+/** Whether a failed call may be sent again unchanged (the server answered 503 or in_progress, or did not answer). */
+export function unavailable(e: unknown): boolean {
+  const code = e instanceof RemoteError ? e.body.error.code : e instanceof FleetkeyError ? e.code : undefined;
+  return code !== undefined && UNAVAILABLE.has(code);
+}
+
 export function readInput(v: string): string {
   if (v === '-') return readFileSync(0, 'utf8').trim();
   if (v.startsWith('@')) return readFileSync(v.slice(1), 'utf8').trim();

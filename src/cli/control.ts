@@ -13,7 +13,8 @@ import { p256 } from '@noble/curves/nist.js';
 import { FleetkeyError } from '../errors.ts';
 import { publicKeyOf, signAgentRequest, signApproval, signControlDoc, type ControlDoc, type KeyType } from '../control/index.ts';
 import { readOwnerSecret, readSecretKeyFile } from '../control/owner.ts';
-import { api, need, print, readInput, type Flags } from './common.ts';
+import { api, int, need, print, readInput, unavailable, type Flags } from './common.ts';
+import { resendWhile } from '../retry.ts';
 import type { CliModule } from './module.ts';
 
 const HELP = `Owner control plane (documents are signed locally with the owner key: --owner-key FILE, FLEETKEY_OWNER_KEY_FILE, or .fleetkey/owner.key)
@@ -27,7 +28,9 @@ const HELP = `Owner control plane (documents are signed locally with the owner k
   fleetkey approval list
   fleetkey approval approve|reject REQUEST_ID --approver NAME --approver-key FILE [--key-type ed25519|p256]
 Agents (the SDK does this for programs)
-  fleetkey request --grant ID --agent-key FILE [--key-type ed25519|p256] --wallet W --kind KIND --payload DATA|@file [--chain-id N] [--network NAME] [--expires 5m] [--request-id ID]`;
+  fleetkey request --grant ID --agent-key FILE [--key-type ed25519|p256] --wallet W --kind KIND --payload DATA|@file [--chain-id N] [--network NAME] [--expires 5m] [--request-id ID] [--retry-for 30]
+      (while the server answers 503 or cannot be reached, the same signed request is sent again for
+      up to --retry-for seconds: it is signed and counted once, ever; 0 = no retries)`;
 
 function ownerSecret(flags: Flags): Uint8Array {
   const explicit = (flags['owner-key'] as string | undefined) ?? process.env.FLEETKEY_OWNER_KEY_FILE;
@@ -80,6 +83,7 @@ export const controlCli: CliModule = {
     out: { type: 'string' },
     grant: { type: 'string' },
     'request-id': { type: 'string' },
+    'retry-for': { type: 'string' },
   },
   help: HELP,
   async run(noun, verb, args, flags) {
@@ -179,7 +183,7 @@ export const controlCli: CliModule = {
           readSecretKeyFile(need(flags, 'agent-key'), 'agent key'),
           keyType(flags),
         );
-        const r = await api<{ status: string; requestId: string; signature?: string }>('POST', '/v1/requests', signed);
+        const r = await resendWhile(() => api<{ status: string; requestId: string; signature?: string }>('POST', '/v1/requests', signed), unavailable, (int(flags, 'retry-for') ?? 30) * 1000);
         print(flags, r, () => `${r.requestId}: ${r.status}${r.signature ? `\n  signature  ${r.signature}` : ''}`);
         return 0;
       }

@@ -7,6 +7,7 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { signAgentRequest, type KeyType, type Payload } from '../control/index.ts';
 import { createRequest } from './create-request.ts';
 import { FleetkeyApiError } from './errors.ts';
+import { resendWhile } from '../retry.ts';
 
 export type AgentConfig = {
   /** The server's base URL. */
@@ -73,7 +74,7 @@ export function createAgent(config: AgentConfig): FleetkeyAgent {
         config.secretKey,
         keyType,
       );
-      let view = await sendRetrying(() => http<AgentRequestView>('POST', '/v1/requests', signed), config.unavailableRetryMs ?? 30_000);
+      let view = await resendWhile(() => http<AgentRequestView>('POST', '/v1/requests', signed), unavailable, config.unavailableRetryMs ?? 30_000);
       const deadline = Date.now() + (config.approvalTimeoutMs ?? 0);
       while (view.status === 'pending_approval' || view.status === 'signing') {
         if (Date.now() >= deadline)
@@ -90,17 +91,7 @@ export function createAgent(config: AgentConfig): FleetkeyAgent {
   };
 }
 
-/** Runs `send` again after 0.5, 1, 2, 4 … s (at most 5 s apart) while it fails for lack of an answer, for at most `forMs`. */
-async function sendRetrying<T>(send: () => Promise<T>, forMs: number): Promise<T> {
-  const deadline = Date.now() + forMs;
-  for (let wait = 500; ; wait = Math.min(wait * 2, 5000)) {
-    try {
-      return await send();
-    } catch (e) {
-      // 503: a signer was down or slow; 0: no answer came back; in_progress: our first attempt is still signing.
-      const again = e instanceof FleetkeyApiError && (e.status === 503 || e.status === 0 || e.code === 'in_progress');
-      if (!again || Date.now() + wait > deadline) throw e;
-      await new Promise((r) => setTimeout(r, wait));
-    }
-  }
+/** 503: a signer was down or slow; 0: no answer came back; in_progress: our first attempt is still signing. */
+function unavailable(e: unknown): boolean {
+  return e instanceof FleetkeyApiError && (e.status === 503 || e.status === 0 || e.code === 'in_progress');
 }

@@ -87,4 +87,27 @@ describe('fleetkey owner / agent / approver verbs', { timeout: 300_000 }, () => 
     assert.equal(after.out.error.code, 'grant_revoked');
     assert.ok(readFileSync(c.info.ownerKey, 'utf8').trim().length === 64);
   });
+
+  test('request: while a share holder is down, 503 at once with --retry-for 0; signed once it is back with the default retries', async () => {
+    const w = await run('wallet', 'create', '--scheme', 'ed25519', '--threshold', '2', '--signers', '3');
+    const agentKey = join(dir, 'agent2.key');
+    const k = await run('key', 'create', '--out', agentKey);
+    const policyFile = join(dir, 'policy2.json');
+    // A rolling cap: counted strictly, so every share holder must be up to sign.
+    writeFileSync(policyFile, JSON.stringify({ version: 1, assets: SOL_ASSETS, rules: [{ type: 'allow', chainIds: ['mainnet-beta'], to: [SOL_DEST] }, { type: 'window_cap', asset: 'SOL', max: '1000000000', window: '24h' }] }));
+    assert.equal((await run('policy', 'set', w.out.id, policyFile)).code, 0);
+    const grant = await run('grant', 'create', '--agent-key', k.out.publicKey, '--wallets', w.out.id, '--expires', '1h');
+    assert.equal(grant.code, 0, grant.err);
+    const req = (salt: number, ...more: string[]) =>
+      run('request', '--grant', grant.out.id, '--agent-key', agentKey, '--wallet', w.out.id, '--kind', 'solana_transaction', '--network', 'mainnet-beta', '--payload', solTransfer(w.out.address, 1000n, undefined, salt), ...more);
+    await c.kill('signer-3');
+    const now = await req(1, '--retry-for', '0');
+    assert.equal(now.code, 2, JSON.stringify(now.out));
+    assert.equal(now.out.error.code, 'not_enough_signers');
+    const back = new Promise<void>((resolve, reject) => setTimeout(() => c.restart('signer-3').then(resolve, reject), 1500));
+    const later = await req(2);
+    await back;
+    assert.equal(later.code, 0, JSON.stringify(later.out));
+    assert.equal(later.out.status, 'signed');
+  });
 });
