@@ -14,15 +14,18 @@ export class RemoteError extends Error {
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 
+/** What `fleetkey dev` wrote to ./.fleetkey/cluster.json (server URL, admin token, owner key file), if it ran here. */
+export function clusterJson(): { url: string; token: string; ownerKey?: string } | undefined {
+  const file = resolve('.fleetkey/cluster.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { url: string; token: string; ownerKey?: string }) : undefined;
+}
+
 export function connection(): { url: string; token: string } {
   const url = process.env.FLEETKEY_URL;
   const token = process.env.FLEETKEY_TOKEN;
   if (url && token) return { url: url.replace(/\/$/, ''), token };
-  const file = resolve('.fleetkey/cluster.json');
-  if (existsSync(file)) {
-    const c = JSON.parse(readFileSync(file, 'utf8')) as { url: string; token: string };
-    return { url: url ?? c.url, token: token ?? c.token };
-  }
+  const c = clusterJson();
+  if (c) return { url: url ?? c.url, token: token ?? c.token };
   throw new FleetkeyError('bad_request', 'no server: set FLEETKEY_URL and FLEETKEY_TOKEN, or run `fleetkey dev` here first');
 }
 

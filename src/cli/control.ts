@@ -6,14 +6,13 @@
  * with their own keys, agents their requests with theirs. No secret is ever sent anywhere.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { randomBytes, bytesToHex } from '@noble/hashes/utils.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { FleetkeyError } from '../errors.ts';
 import { publicKeyOf, signAgentRequest, signApproval, signControlDoc, type ControlDoc, type KeyType } from '../control/index.ts';
 import { readOwnerSecret, readSecretKeyFile } from '../control/owner.ts';
-import { api, int, need, print, readInput, unavailable, type Flags } from './common.ts';
+import { api, clusterJson, int, need, print, readInput, unavailable, type Flags } from './common.ts';
 import { resendWhile } from '../retry.ts';
 import type { CliModule } from './module.ts';
 
@@ -35,11 +34,8 @@ Agents (the SDK does this for programs)
 function ownerSecret(flags: Flags): Uint8Array {
   const explicit = (flags['owner-key'] as string | undefined) ?? process.env.FLEETKEY_OWNER_KEY_FILE;
   if (explicit) return readOwnerSecret(explicit);
-  const cluster = resolve('.fleetkey/cluster.json');
-  if (existsSync(cluster)) {
-    const c = JSON.parse(readFileSync(cluster, 'utf8')) as { ownerKey?: string };
-    if (c.ownerKey) return readOwnerSecret(c.ownerKey);
-  }
+  const fromDev = clusterJson()?.ownerKey;
+  if (fromDev) return readOwnerSecret(fromDev);
   throw new FleetkeyError('bad_request', 'no owner key: pass --owner-key FILE or set FLEETKEY_OWNER_KEY_FILE');
 }
 
@@ -116,7 +112,7 @@ export const controlCli: CliModule = {
         const raw = need(flags, 'agent-key');
         const publicKey = (raw.startsWith('@') ? readFileSync(raw.slice(1), 'utf8') : raw).trim().toLowerCase().replace(/^0x/, '');
         const id = (flags.id as string | undefined) ?? `grant_${bytesToHex(randomBytes(8))}`;
-        const maxUses = flags['max-uses'] === undefined ? undefined : Number(flags['max-uses']);
+        const maxUses = int(flags, 'max-uses');
         const now = Date.now();
         const doc: ControlDoc = {
           kind: 'grant',

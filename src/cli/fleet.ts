@@ -1,5 +1,6 @@
 /** Fleets, devices, credentials, DIDs and device data (issue #5): `fleetkey fleet|device|credential|did|data ...`. */
 import { FleetkeyError } from '../errors.ts';
+import { devicePath as sdkDevicePath } from '../sdk/actions/device-path.ts';
 import { api, int, need, print, readInput, type Flags } from './common.ts';
 import type { CliModule } from './module.ts';
 
@@ -9,11 +10,13 @@ const CHUNK = 10_000;
 type Fleet = { id: string; scheme: string; threshold: number; signers: number; address: string; issuerDid: string; nextIndex: number; label: string | null; devices?: Record<string, number> };
 type Device = { walletId: string; address: string; did: string; deviceDid: string | null; status: string };
 
-/** `wal_….INDEX` → the device's API path. */
+/** `wal_….INDEX` → the device's API path (the SDK's), with the CLI's usage line on a bad id. */
 function devicePath(walletId: string | undefined, verb: string): string {
-  const m = walletId ? /^(wal_[0-9a-f]{24})\.(0|[1-9][0-9]{0,9})$/.exec(walletId) : null;
-  if (!m) throw new FleetkeyError('validation_failed', `usage: fleetkey device ${verb} WALLET_ID   (a device wallet id: wal_….INDEX)`);
-  return `/v1/fleets/${m[1]}/devices/${m[2]}`;
+  try {
+    return sdkDevicePath(walletId ?? '');
+  } catch {
+    throw new FleetkeyError('validation_failed', `usage: fleetkey device ${verb} WALLET_ID   (a device wallet id: wal_….INDEX)`);
+  }
 }
 
 const show = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `${k.padEnd(12)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : v}`).join('\n');

@@ -12,8 +12,9 @@ import { controlCli } from './control.ts';
 import { fleetCli } from './fleet.ts';
 import type { CliModule } from './module.ts';
 
-const MODULES: CliModule[] = [controlCli, fleetCli];
 import { api, connection, int, need, print, processOptions, readInput, RemoteError, type Flags } from './common.ts';
+
+const MODULES: CliModule[] = [controlCli, fleetCli];
 
 const HELP = `fleetkey — threshold keys and policy signing for agents and device fleets
 

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { FleetkeyError } from '../errors.ts';
+import { publicKeyOf } from './keys.ts';
 
 /** Pinned owner public keys: from `env` (comma-separated hex) or else from `file` (one hex key per line). */
 export function loadOwnerKeys(env: string | undefined, file: string): string[] {
@@ -14,10 +15,6 @@ export function loadOwnerKeys(env: string | undefined, file: string): string[] {
   const keys = text.split(/[\s,]+/).filter(Boolean).map((k) => k.toLowerCase());
   for (const k of keys) if (!/^[0-9a-f]{64}$/.test(k)) throw new FleetkeyError('bad_request', 'an owner key is not 32-byte hex');
   return keys;
-}
-
-export function ownerPublicKey(secret: Uint8Array): string {
-  return bytesToHex(ed25519.getPublicKey(secret));
 }
 
 /** Reads a 32-byte hex secret key (owner, agent or approver) from a file that only its owner can read. */
@@ -36,5 +33,5 @@ export function readOwnerSecret(file: string): Uint8Array {
 /** Creates an owner key file (0600) unless it exists; returns the public key. */
 export function ensureOwnerKey(file: string): string {
   if (!existsSync(file)) writeFileSync(file, bytesToHex(ed25519.utils.randomSecretKey()) + '\n', { mode: 0o600 });
-  return ownerPublicKey(readOwnerSecret(file));
+  return publicKeyOf(readOwnerSecret(file), 'ed25519');
 }

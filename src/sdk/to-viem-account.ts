@@ -1,5 +1,5 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { bytesToHex, getAddress, hexToBytes, parseSignature, serializeTransaction, type Hex, type LocalAccount } from 'viem';
+import { bytesToHex, getAddress, hexToBytes, parseSignature, serializeTransaction, type Hex, type LocalAccount, type SignableMessage } from 'viem';
 import { publicKeyToAddress, toAccount, type NonceManager } from 'viem/accounts';
 import { FleetkeyError } from '../errors.ts';
 import type { FleetkeyClient } from './types.ts';
@@ -22,8 +22,8 @@ import { toJson } from './to-json.ts';
  * const wallet = createWalletClient({ account, chain, transport: http() })
  */
 export async function toViemAccount(client: FleetkeyClient | FleetkeyAgent, walletId: string, options: { nonceManager?: NonceManager } = {}): Promise<LocalAccount<'fleetkey'>> {
-  if ('grantId' in client) return agentAccount(client, walletId, options);
-  const wallet = await client.getWallet({ walletId });
+  const agent = 'grantId' in client;
+  const wallet = agent ? await client.wallet(walletId) : await client.getWallet({ walletId });
   if (wallet.scheme !== 'ecdsa-secp256k1')
     throw new FleetkeyError('unsupported', `wallet ${walletId} is ${wallet.scheme}: an Ethereum account needs an ecdsa-secp256k1 wallet`);
   // viem's accounts carry the uncompressed key; the address must be the one it derives.
@@ -31,56 +31,50 @@ export async function toViemAccount(client: FleetkeyClient | FleetkeyAgent, wall
   const address = getAddress(wallet.address);
   if (publicKeyToAddress(publicKey) !== address)
     throw new FleetkeyError('internal', `wallet ${walletId}: address ${address} is not that of its public key`);
+  const s = agent ? agentSigners(client, walletId) : adminSigners(client, walletId);
   const account = toAccount({
     address,
     nonceManager: options.nonceManager,
-    async sign({ hash }) {
-      return (await client.signHash({ walletId, hash })).signature;
-    },
-    async signMessage({ message }) {
-      return (await client.signMessage({ walletId, message })).signature;
-    },
-    async signTypedData(typedData) {
-      return (await client.signTypedData({ walletId, typedData })).signature;
-    },
+    sign: ({ hash }) => s.hash(hash),
+    signMessage: ({ message }) => s.message(message),
+    signTypedData: (typedData) => s.typedData(typedData),
     async signTransaction(transaction, { serializer = serializeTransaction } = {}) {
       // EIP-4844: the signature covers the transaction without its sidecars (the network wrapper).
       const signable = transaction.type === 'eip4844' ? { ...transaction, sidecars: false as const } : transaction;
       const unsigned = (await serializer(signable)) as Hex;
-      const { signature } = await client.signTransaction({ walletId, transaction: unsigned });
-      return serializer(transaction, parseSignature(signature));
+      return serializer(transaction, parseSignature(await s.transaction(unsigned, transaction.chainId)));
     },
   });
   return { ...account, publicKey, source: 'fleetkey' };
 }
 
-/** The same, for an agent: every signature is an agent request under its grant, judged by the wallet's policy. */
-async function agentAccount(agent: FleetkeyAgent, walletId: string, options: { nonceManager?: NonceManager }): Promise<LocalAccount<'fleetkey'>> {
-  const wallet = await agent.wallet(walletId);
-  if (wallet.scheme !== 'ecdsa-secp256k1')
-    throw new FleetkeyError('unsupported', `wallet ${walletId} is ${wallet.scheme}: an Ethereum account needs an ecdsa-secp256k1 wallet`);
-  const publicKey = bytesToHex(secp256k1.Point.fromBytes(hexToBytes(`0x${wallet.publicKey.replace(/^0x/, '')}`)).toBytes(false));
-  const address = getAddress(wallet.address);
-  if (publicKeyToAddress(publicKey) !== address) throw new FleetkeyError('internal', `wallet ${walletId}: address ${address} is not that of its public key`);
+type Signers = {
+  hash(hash: Hex): Promise<Hex>;
+  message(message: SignableMessage): Promise<Hex>;
+  /** viem's typed-data definition (its generic types differ per call; the server validates it). */
+  typedData(typedData: unknown): Promise<Hex>;
+  transaction(unsigned: Hex, chainId?: number): Promise<Hex>;
+};
+
+/** Admin signing through the client's token. */
+function adminSigners(client: FleetkeyClient, walletId: string): Signers {
+  return {
+    hash: async (hash) => (await client.signHash({ walletId, hash })).signature,
+    message: async (message) => (await client.signMessage({ walletId, message })).signature,
+    typedData: async (typedData) => (await client.signTypedData({ walletId, typedData: typedData as never })).signature,
+    transaction: async (transaction) => (await client.signTransaction({ walletId, transaction })).signature,
+  };
+}
+
+/** An agent: every signature is an agent request under its grant, judged by the wallet's policy. */
+function agentSigners(agent: FleetkeyAgent, walletId: string): Signers {
   const sig = async (payload: Payload) => (await agent.request(walletId, payload)).signature as Hex;
-  const account = toAccount({
-    address,
-    nonceManager: options.nonceManager,
-    async sign() {
+  return {
+    hash: async () => {
       throw new FleetkeyError('forbidden', 'raw-hash signing is for the owner only, never for agent grants');
     },
-    async signMessage({ message }) {
-      return sig({ kind: 'evm_message', data: typeof message === 'string' ? { text: message } : { raw: typeof message.raw === 'string' ? message.raw : bytesToHex(message.raw) } });
-    },
-    async signTypedData(typedData) {
-      return sig({ kind: 'evm_typed_data', data: toJson(typedData) as never });
-    },
-    async signTransaction(transaction, { serializer = serializeTransaction } = {}) {
-      const signable = transaction.type === 'eip4844' ? { ...transaction, sidecars: false as const } : transaction;
-      const unsigned = (await serializer(signable)) as Hex;
-      const signature = await sig({ kind: 'evm_transaction', data: unsigned, ...(transaction.chainId !== undefined ? { opts: { chainId: transaction.chainId } } : {}) });
-      return serializer(transaction, parseSignature(signature));
-    },
-  });
-  return { ...account, publicKey, source: 'fleetkey' };
+    message: (message) => sig({ kind: 'evm_message', data: typeof message === 'string' ? { text: message } : { raw: typeof message.raw === 'string' ? message.raw : bytesToHex(message.raw) } }),
+    typedData: (typedData) => sig({ kind: 'evm_typed_data', data: toJson(typedData) as never }),
+    transaction: (unsigned, chainId) => sig({ kind: 'evm_transaction', data: unsigned, ...(chainId !== undefined ? { opts: { chainId } } : {}) }),
+  };
 }

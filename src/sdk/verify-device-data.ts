@@ -1,7 +1,7 @@
-import { Resolver, type Resolvable } from 'did-resolver';
+import type { Resolvable } from 'did-resolver';
 import { verifyDeviceData as verifyCore, MemoryReplayStore, type ReplayStore } from '../identity/device-data.ts';
 import type { DeviceDataVerdict } from '../identity/device-data.ts';
-import { getResolver } from '../identity/resolver.ts';
+import { createResolver } from '../identity/resolver.ts';
 import { createVerificationCache, type VerificationCache } from '../identity/vc.ts';
 
 export type VerifyDeviceDataParameters = {
@@ -22,6 +22,8 @@ export type VerifyDeviceDataParameters = {
 
 const processSeen = new MemoryReplayStore();
 const processCache = createVerificationCache(1024);
+/** did:key / did:pkh resolution is pure: one resolver per process. */
+const processResolver = createResolver();
 
 /**
  * Checks a signed device reading offline, with no call to fleetkey: the device signature, the
@@ -33,7 +35,7 @@ export function verifyDeviceData(reading: string, p: VerifyDeviceDataParameters)
     credentialJwt: p.credential,
     statusListJwt: p.statusLists,
     fleetIssuerDid: p.fleetIssuerDid,
-    resolver: p.resolver ?? new Resolver(getResolver()),
+    resolver: p.resolver ?? processResolver,
     seen: p.seen ?? processSeen,
     cache: p.cache ?? processCache,
     ...(p.now !== undefined ? { now: p.now } : {}),

@@ -345,15 +345,15 @@ export class Coordinator {
     const requestDigest = bytesToHex(sha256(message));
     let r: { signature: string; signers: string[] };
     try {
+      const w = await this.wallet(walletId);
       if (!auth) {
         // Admin signing: the owner authorizes exactly these bytes (the server must hold the owner key).
-        const w = await this.wallet(walletId);
         const raw = schemeOf(w.scheme).signing === 'interactive';
         auth = this.ownerAuth(walletId, asRequestId(requestId), { kind: raw ? 'raw_hash' : 'raw_message', data: hexOf(message) });
         requestId = ((auth as { owner: SignedControlDoc }).owner.doc as { requestId: string }).requestId;
       }
       const a = auth;
-      r = await this.slots.run(() => this.signInner(walletId, message, requestId, a, opts.strict === true));
+      r = await this.slots.run(() => this.signInner(w, message, requestDigest, requestId, a, opts.strict === true));
     } catch (e) {
       const err = e as FleetkeyError;
       if (err.code !== 'not_found' && err.code !== 'validation_failed')
@@ -365,8 +365,8 @@ export class Coordinator {
     return r;
   }
 
-  private async signInner(walletId: string, message: Uint8Array, requestId: string, auth: SignAuth, strict: boolean): Promise<{ signature: string; signers: string[] }> {
-    const w = await this.wallet(walletId);
+  private async signInner(w: WalletRecord, message: Uint8Array, requestDigest: string, requestId: string, auth: SignAuth, strict: boolean): Promise<{ signature: string; signers: string[] }> {
+    const walletId = w.id;
     const pub = JSON.parse(w.publicJson) as SharePublic;
     const scheme = schemeOf(w.scheme);
     if (scheme.signing === 'interactive' && message.length !== 32) throw new FleetkeyError('validation_failed', `${scheme.name} signs a 32-byte hash`, { details: { field: 'hash' } });
@@ -398,7 +398,7 @@ export class Coordinator {
             // cannot tell). So the pair is kept apart for this wallet until a refresh, as the reporter
             // itself does, and nobody is quarantined; the signing goes on with another subset.
             const culprit = e.remoteDetails?.culprit as string | undefined;
-            await this.audit.append({ type: 'signature', requestDigest: bytesToHex(sha256(message)), outcome: 'accusation', data: { walletId, requestId, reportedBy: e.nodeId, culprit: culprit ?? null, message: e.message.slice(0, 500) } });
+            await this.audit.append({ type: 'signature', requestDigest, outcome: 'accusation', data: { walletId, requestId, reportedBy: e.nodeId, culprit: culprit ?? null, message: e.message.slice(0, 500) } });
             this.log.error('a signer reported an invalid protocol message', { walletId, requestId, reportedBy: e.nodeId, culprit });
             if (!culprit || culprit === e.nodeId)
               throw new FleetkeyError('cheating_signer', `signer ${e.nodeId} reported an invalid protocol message naming no other signer`, { details: { reportedBy: e.nodeId } });

@@ -39,7 +39,7 @@ import {
   type StatusPurpose,
 } from '../identity/index.ts';
 import { FleetStore, type DeviceRecord, type DeviceStatus, type FleetRecord, type NewDevice } from '../store/fleet-store.ts';
-import type { Device, Fleet } from '../sdk/fleet-types.ts';
+import type { Device, Fleet, VerifyDataReturnType } from '../sdk/fleet-types.ts';
 import type { Coordinator } from './coordinator.ts';
 import { createWalletSchema } from './schemas.ts';
 import { DerivePool, deriveChildrenInline, type ChildKey, type FleetRoot } from './fleet-derive.ts';
@@ -104,7 +104,7 @@ export type FleetView = Fleet;
 export type DeviceView = Device;
 
 /** What `POST /v1/verify/data` answers: the identity core's verdict and, when known, the wallet. */
-export type DataVerdict = DeviceDataVerdict & { wallet?: { id: string; index: number; address: string } };
+export type DataVerdict = VerifyDataReturnType;
 
 /** One fleet service per coordinator: initFleets creates it, the routes find it here. */
 const services = new WeakMap<Coordinator, Promise<FleetService>>();
@@ -194,7 +194,7 @@ export class FleetService {
 
   async deviceView(f: FleetRecord, d: DeviceRecord): Promise<DeviceView> {
     const { network } = await this.rootOf(f);
-    const address = schemeOf(f.scheme).address(d.publicKey, (network ?? 'mainnet') as 'mainnet');
+    const address = await this.addressOf(f, d);
     return {
       fleet: f.id,
       index: d.index,
@@ -207,6 +207,12 @@ export class FleetService {
       status: d.status,
       enrolledAt: new Date(d.enrolledAt).toISOString(),
     };
+  }
+
+  /** A device wallet's address in its chain's form. */
+  private async addressOf(f: FleetRecord, d: DeviceRecord): Promise<string> {
+    const { network } = await this.rootOf(f);
+    return schemeOf(f.scheme).address(d.publicKey, (network ?? 'mainnet') as 'mainnet');
   }
 
   async device(f: FleetRecord, index: number): Promise<DeviceRecord> {
@@ -238,18 +244,20 @@ export class FleetService {
     const from = await this.store.reserveIndexes(f.id, count);
     const at = Date.now();
     let enrolled = 0;
-    const invalid: number[] = [];
+    const got = new Uint8Array(count); // 1 where a key was derived; BIP32-invalid indexes stay 0
     const held: NewDevice[] = [];
     await this.pool.derive(root, from, count, async (keys: ChildKey[]) => {
       const rows = keys.map((k) => ({ ...k, deviceDid: deviceDids ? deviceDids[k.index - from] : null }));
-      if (keys.length) invalid.push(...missing(keys, from, count));
+      for (const k of keys) got[k.index - from] = 1;
       if (deviceDids) held.push(...rows);
       else await this.store.insertDevices(f, rows, at);
       enrolled += rows.length;
     });
     if (deviceDids) await insertOrConflict(() => this.store.insertDevices(f, held, at));
     this.log.info('devices enrolled', { fleet: f.id, from, count, enrolled });
-    return { fleet: f.id, from, count, enrolled, invalid: invalid.sort((a, b) => a - b) };
+    const invalid: number[] = [];
+    got.forEach((x, i) => x || invalid.push(from + i));
+    return { fleet: f.id, from, count, enrolled, invalid };
   }
 
   /**
@@ -369,7 +377,7 @@ export class FleetService {
     }
     const device = typeof claimed.deviceDid === 'string' ? claimed.deviceDid : null;
     const fleetId = typeof claimed.fleet === 'string' ? claimed.fleet : null;
-    const f = fleetId && /^wal_[0-9a-f]{24}$/.test(fleetId) ? await this.store.getFleet(fleetId) : undefined;
+    const f = fleetId && fleetIdSchema.safeParse(fleetId).success ? await this.store.getFleet(fleetId) : undefined;
     if (!f) return { trusted: false, reason: 'wrong_device', device, fleet: fleetId, detail: `no fleet ${String(fleetId)} on this server` };
     const found = device ? await this.store.deviceByDid(device) : undefined;
     if (!found || found.fleet.id !== f.id) return { trusted: false, reason: 'wrong_device', device, fleet: f.id, detail: 'no device with this key is enrolled in this fleet' };
@@ -393,15 +401,14 @@ export class FleetService {
       if (e instanceof RegistryRefusal) return { trusted: false, reason: e.status === 'revoked' ? 'revoked' : 'suspended', device, fleet: f.id, detail: `device is ${e.status} in the fleet registry` } as DeviceDataVerdict;
       throw e;
     });
-    const address = (await this.deviceView(f, d)).address;
-    return { ...v, wallet: { id: `${f.id}.${d.index}`, index: d.index, address } };
+    return { ...v, wallet: { id: `${f.id}.${d.index}`, index: d.index, address: await this.addressOf(f, d) } };
   }
 
   /** A device's signed EIP-712 intent, turned into a transaction under its wallet's policy (fleet-intents.ts). */
   async intent(f: FleetRecord, index: number, body: z.infer<typeof intentSchema>) {
     if (!this.agentSecret) throw new FleetkeyError('unsupported', 'this server has no intent-agent key (no data dir)');
     const d = await this.device(f, index);
-    const { address } = await this.deviceView(f, d);
+    const address = await this.addressOf(f, d);
     return submitIntent({ coord: this.coord, store: this.store, log: this.log, agentSecret: this.agentSecret }, f, d, address as `0x${string}`, body);
   }
 
@@ -415,16 +422,6 @@ class RegistryRefusal extends Error {
   constructor(readonly status: DeviceStatus) {
     super(status);
   }
-}
-
-/** Indexes of [from, from + count) that a chunk of derived keys skipped (BIP32-invalid), within the chunk's span. */
-function missing(keys: ChildKey[], from: number, count: number): number[] {
-  const lo = keys[0].index;
-  const hi = keys[keys.length - 1].index;
-  const have = new Set(keys.map((k) => k.index));
-  const out: number[] = [];
-  for (let i = Math.max(lo, from); i <= Math.min(hi, from + count - 1); i++) if (!have.has(i)) out.push(i);
-  return out;
 }
 
 async function insertOrConflict(f: () => Promise<void>): Promise<void> {
@@ -562,8 +559,9 @@ export function fleetRoutes(app: Hono<any>, coord: Coordinator, log: Logger): vo
 
   // DID resolution (pure: did:key and did:pkh documents are functions of the DID), with and
   // without the token; the public form is the Universal Resolver's path.
+  const resolver = createResolver();
   const resolve = async (did: string) => {
-    const r = await createResolver().resolve(did);
+    const r = await resolver.resolve(did);
     if (r.didResolutionMetadata.error) throw new FleetkeyError('validation_failed', `${r.didResolutionMetadata.error}: ${String(r.didResolutionMetadata.message ?? did)}`);
     return r;
   };

@@ -409,12 +409,8 @@ export class SignerNode {
    * child share is derived here, locally, from the root share (Scheme.deriveChildShare).
    */
   private async activeShare(walletId: string, epoch: number): Promise<{ share: SecretShare; pub: SharePublic }> {
-    const { rootId, index } = splitWalletId(walletId);
-    const rec = await this.store.getActiveShare(rootId);
-    if (!rec) throw new FleetkeyError('not_found', `no active share for wallet ${rootId} on this node`);
-    if (rec.epoch !== epoch) throw new FleetkeyError('protocol_state', `wallet ${rootId} is at epoch ${rec.epoch} here, request names ${epoch}`, { details: { epoch: rec.epoch } });
+    const { rec, rootId, index, pub } = await this.activeRecord(walletId, epoch);
     const share = JSON.parse(new TextDecoder().decode(this.sealer.open(rec.sealed, shareContext(rootId, rec.epoch)))) as SecretShare;
-    const pub = JSON.parse(rec.publicJson) as SharePublic;
     if (index === undefined) return { share, pub };
     try {
       const child = schemeOf(pub.scheme).deriveChildShare(pub.group, share, index);
@@ -422,6 +418,26 @@ export class SignerNode {
     } catch (e) {
       throw asFleetkeyError(e, pub.participants);
     }
+  }
+
+  /** The public facts of a wallet's share at `epoch` (a child's derived by the public tweak), without opening the share. */
+  private async activePublic(walletId: string, epoch: number): Promise<SharePublic> {
+    const { index, pub } = await this.activeRecord(walletId, epoch);
+    if (index === undefined) return pub;
+    try {
+      return { ...pub, group: schemeOf(pub.scheme).deriveChildPublic(pub.group, index) };
+    } catch (e) {
+      throw asFleetkeyError(e, pub.participants);
+    }
+  }
+
+  /** The root wallet's active share record at `epoch` (a child id names its root's), and its public facts. */
+  private async activeRecord(walletId: string, epoch: number) {
+    const { rootId, index } = splitWalletId(walletId);
+    const rec = await this.store.getActiveShare(rootId);
+    if (!rec) throw new FleetkeyError('not_found', `no active share for wallet ${rootId} on this node`);
+    if (rec.epoch !== epoch) throw new FleetkeyError('protocol_state', `wallet ${rootId} is at epoch ${rec.epoch} here, request names ${epoch}`, { details: { epoch: rec.epoch } });
+    return { rec, rootId, index, pub: JSON.parse(rec.publicJson) as SharePublic };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -508,30 +524,16 @@ export class SignerNode {
     if (!a.strict) return { receipt: null };
     const now = Date.now();
     const count = this.control.reserveAndCommitHook(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now, ttlMs: RESERVATION_TTL_MS, grant: a.grant });
-    await this.refusalsLogged(req.auth, req.walletId, () =>
+    const counted = await this.refusalsLogged(req.auth, req.walletId, () =>
       this.store.db.tx(async (q) => {
-        await count(q);
+        const r = await count(q);
         await this.audit.appendIn(q, { ...this.allowedEntry(a, req.walletId, {}), type: 'decision', outcome: 'counted' });
+        return r;
       }),
     );
     // A request counted before answers with the time it was counted, not now: a receipt's age is the count's age.
-    const committedAt = (await this.control.getRequest(a.requestId))?.reservedAt ?? now;
+    const committedAt = counted.reservedAt;
     return { receipt: signReceipt({ kind: 'reservation', nodeId: this.keys.nodeId, walletId: req.walletId, requestId: a.requestId, requestDigest: a.requestDigest, committedAt }, this.keys.signSecret) };
-  }
-
-  /** The public facts of a wallet's share at `epoch` (a child's derived by the public tweak), without opening the share. */
-  private async activePublic(walletId: string, epoch: number): Promise<SharePublic> {
-    const { rootId, index } = splitWalletId(walletId);
-    const rec = await this.store.getActiveShare(rootId);
-    if (!rec) throw new FleetkeyError('not_found', `no active share for wallet ${rootId} on this node`);
-    if (rec.epoch !== epoch) throw new FleetkeyError('protocol_state', `wallet ${rootId} is at epoch ${rec.epoch} here, request names ${epoch}`, { details: { epoch: rec.epoch } });
-    const pub = JSON.parse(rec.publicJson) as SharePublic;
-    if (index === undefined) return pub;
-    try {
-      return { ...pub, group: schemeOf(pub.scheme).deriveChildPublic(pub.group, index) };
-    } catch (e) {
-      throw asFleetkeyError(e, pub.participants);
-    }
   }
 
   /** RFC 9591 §5.1 ahead of time: `count` fresh nonce pairs, stored sealed; only commitments leave. */

@@ -314,19 +314,22 @@ export class ControlStore {
    * `reserve` and `commit` as one hook for another repository's transaction (SignerStore.consumeNonce),
    * so that taking the nonce, checking every cap and counting the amounts for good are one durable
    * step: a refusal throws (rolling the nonce back too) and a crash leaves neither. A request that
-   * is already committed counts nothing again.
+   * is already committed counts nothing again. Resolves to the request as reserved (its
+   * `reservedAt` is when it was first counted).
    */
-  reserveAndCommitHook(requestId: string, reservations: readonly Reservation[], options: ReserveOptions): (q: Queryable) => Promise<void> {
+  reserveAndCommitHook(requestId: string, reservations: readonly Reservation[], options: ReserveOptions): (q: Queryable) => Promise<RequestRecord> {
     const v = validReserve(requestId, reservations, options);
     return async (q) => {
+      let reserved: RequestRecord;
       try {
-        await reserveIn(q, v, this.db.kind === 'postgres');
+        reserved = (await reserveIn(q, v, this.db.kind === 'postgres')).request;
       } catch (e) {
         if (e instanceof Refused) throw refusalError(e.result);
         throw e;
       }
       const r = await commitIn(q, v.id, v.o.now);
       if (r !== 'committed' && r !== 'already_committed') throw new FleetkeyError('conflict', `request ${v.id} cannot be committed (${r})`, { details: { requestId: v.id, state: r } });
+      return reserved;
     };
   }
 
@@ -457,53 +460,53 @@ export function refusalError(r: Extract<ReserveResult, { ok: false }>): Fleetkey
 
 /** The body of `reserve`, inside the caller's transaction; throws Refused (roll back) on refusal. */
 async function reserveIn(q: Queryable, { id, list, o }: ValidReserve, postgres: boolean): Promise<Extract<ReserveResult, { ok: true }>> {
-    // Claim the request id first: a concurrent reserve of the same id waits here for us.
-    const claimed = await q.run(
-      `INSERT INTO control_requests (request_id, wallet_id, grant_id, request_digest, status, reserved_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7) ON CONFLICT (request_id) DO NOTHING`,
-      [id, o.walletId, o.grant?.id ?? null, o.requestDigest, o.now, o.now + o.ttlMs, o.now],
-    );
-    if (!claimed) {
-      const old = (await q.all(`SELECT * FROM control_requests WHERE request_id = $1${postgres ? ' FOR UPDATE' : ''}`, [id]))[0];
-      if (old.request_digest !== o.requestDigest || old.wallet_id !== o.walletId || (old.grant_id ?? null) !== (o.grant?.id ?? null))
-        throw new FleetkeyError('conflict', `request id ${id} was already used for another request`, { details: { requestId: id } });
-      const status = old.status as RequestStatus;
-      if (status === 'committed' || (status === 'reserved' && Number(old.expires_at) > o.now)) return { ok: true as const, replayed: true, request: (await readRequest(q, id))! };
-      // released or expired: start over (the old rows stop existing; on refusal the rollback restores them)
-      await q.run(`DELETE FROM control_usage WHERE request_id = $1`, [id]);
-      await q.run(`UPDATE control_requests SET status = 'reserved', reserved_at = $1, expires_at = $2, updated_at = $3 WHERE request_id = $4`, [o.now, o.now + o.ttlMs, o.now, id]);
-    }
-    const stored = list.map((r) => ({ ...r, counter: storageKey(o.walletId, r.counterKey) }));
-    await lockAll(q, [...stored.map((r) => `counter/${r.counter}`), ...(o.grant?.maxUses ? [`grant/${o.grant.id}`] : [])]);
+  // Claim the request id first: a concurrent reserve of the same id waits here for us.
+  const claimed = await q.run(
+    `INSERT INTO control_requests (request_id, wallet_id, grant_id, request_digest, status, reserved_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7) ON CONFLICT (request_id) DO NOTHING`,
+    [id, o.walletId, o.grant?.id ?? null, o.requestDigest, o.now, o.now + o.ttlMs, o.now],
+  );
+  if (!claimed) {
+    const old = (await q.all(`SELECT * FROM control_requests WHERE request_id = $1${postgres ? ' FOR UPDATE' : ''}`, [id]))[0];
+    if (old.request_digest !== o.requestDigest || old.wallet_id !== o.walletId || (old.grant_id ?? null) !== (o.grant?.id ?? null))
+      throw new FleetkeyError('conflict', `request id ${id} was already used for another request`, { details: { requestId: id } });
+    const status = old.status as RequestStatus;
+    if (status === 'committed' || (status === 'reserved' && Number(old.expires_at) > o.now)) return { ok: true as const, replayed: true, request: (await readRequest(q, id))! };
+    // released or expired: start over (the old rows stop existing; on refusal the rollback restores them)
+    await q.run(`DELETE FROM control_usage WHERE request_id = $1`, [id]);
+    await q.run(`UPDATE control_requests SET status = 'reserved', reserved_at = $1, expires_at = $2, updated_at = $3 WHERE request_id = $4`, [o.now, o.now + o.ttlMs, o.now, id]);
+  }
+  const stored = list.map((r) => ({ ...r, counter: storageKey(o.walletId, r.counterKey) }));
+  await lockAll(q, [...stored.map((r) => `counter/${r.counter}`), ...(o.grant?.maxUses ? [`grant/${o.grant.id}`] : [])]);
 
-    if (o.grant && (await q.all(`SELECT 1 AS x FROM control_revocations WHERE grant_id = $1`, [o.grant.id])).length) throw new Refused({ ok: false, reason: 'grant_revoked' });
-    if (o.grant?.maxUses !== undefined) {
-      const used = await usesOf(q, o.grant.id, o.now, id);
-      if (used >= o.grant.maxUses) throw new Refused({ ok: false, reason: 'grant_exhausted', usesSoFar: used, maxUses: o.grant.maxUses });
+  if (o.grant && (await q.all(`SELECT 1 AS x FROM control_revocations WHERE grant_id = $1`, [o.grant.id])).length) throw new Refused({ ok: false, reason: 'grant_revoked' });
+  if (o.grant?.maxUses !== undefined) {
+    const used = await usesOf(q, o.grant.id, o.now, id);
+    if (used >= o.grant.maxUses) throw new Refused({ ok: false, reason: 'grant_exhausted', usesSoFar: used, maxUses: o.grant.maxUses });
+  }
+  // This request's total per counter (a decision normally has one reservation per key).
+  const mine = new Map<string, bigint>();
+  for (const r of stored) mine.set(r.counter, (mine.get(r.counter) ?? 0n) + r.amount);
+  const exceeded: ExceededCheck[] = [];
+  const seen = new Set<string>();
+  for (const r of stored)
+    for (const c of r.checks) {
+      const tag = `${r.counter}\n${c.windowMs}\n${c.max}`;
+      if (seen.has(tag)) continue;
+      seen.add(tag);
+      const amounts = await q.all(
+        `SELECT u.amount FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE u.counter = $1 AND u.at > $2 AND ${LIVE.replace('$NOW', '$3')}`,
+        [r.counter, o.now - c.windowMs, o.now],
+      );
+      const used = r.kind === 'sum' ? amounts.reduce((s, a) => s + BigInt(a.amount as string), 0n) : BigInt(amounts.length);
+      const amount = mine.get(r.counter)!;
+      if (used + amount > c.max) exceeded.push({ counterKey: r.counterKey, windowMs: c.windowMs, max: c.max, used, amount });
     }
-    // This request's total per counter (a decision normally has one reservation per key).
-    const mine = new Map<string, bigint>();
-    for (const r of stored) mine.set(r.counter, (mine.get(r.counter) ?? 0n) + r.amount);
-    const exceeded: ExceededCheck[] = [];
-    const seen = new Set<string>();
-    for (const r of stored)
-      for (const c of r.checks) {
-        const tag = `${r.counter}\n${c.windowMs}\n${c.max}`;
-        if (seen.has(tag)) continue;
-        seen.add(tag);
-        const amounts = await q.all(
-          `SELECT u.amount FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE u.counter = $1 AND u.at > $2 AND ${LIVE.replace('$NOW', '$3')}`,
-          [r.counter, o.now - c.windowMs, o.now],
-        );
-        const used = r.kind === 'sum' ? amounts.reduce((s, a) => s + BigInt(a.amount as string), 0n) : BigInt(amounts.length);
-        const amount = mine.get(r.counter)!;
-        if (used + amount > c.max) exceeded.push({ counterKey: r.counterKey, windowMs: c.windowMs, max: c.max, used, amount });
-      }
-    if (exceeded.length) throw new Refused({ ok: false, reason: 'limit_exceeded', exceeded });
-    for (let i = 0; i < stored.length; i++) {
-      const r = stored[i];
-      await q.run(`INSERT INTO control_usage (request_id, idx, counter, counter_key, kind, amount, at, keep_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
-        id, i, r.counter, r.counterKey, r.kind, r.amount.toString(), o.now, o.now + r.windowMs,
-      ]);
-    }
-    return { ok: true as const, replayed: false, request: (await readRequest(q, id))! };
+  if (exceeded.length) throw new Refused({ ok: false, reason: 'limit_exceeded', exceeded });
+  for (let i = 0; i < stored.length; i++) {
+    const r = stored[i];
+    await q.run(`INSERT INTO control_usage (request_id, idx, counter, counter_key, kind, amount, at, keep_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
+      id, i, r.counter, r.counterKey, r.kind, r.amount.toString(), o.now, o.now + r.windowMs,
+    ]);
+  }
+  return { ok: true as const, replayed: false, request: (await readRequest(q, id))! };
 }

@@ -81,7 +81,7 @@ export interface ReadingRecord {
   receivedAt: number;
 }
 
-/** Rows per multi-row INSERT: 6 parameters each, far below SQLite's and PostgreSQL's limits. */
+/** Rows per multi-row INSERT: 5 parameters each, far below SQLite's and PostgreSQL's limits. */
 const INSERT_ROWS = 500;
 
 const b64 = {

@@ -55,8 +55,8 @@ describe('fleetkey owner / agent / approver verbs', { timeout: 300_000 }, () => 
     assert.equal(bad.out.error.code, 'validation_failed');
     assert.match(bad.out.error.details.path, /^doc\.policy\.rules\[0\]/);
 
-    const g = await run('grant', 'create', '--agent-key', `@${join(dir, 'agent.pub')}`, '--wallets', w.out.id).catch(() => undefined);
-    assert.equal(g?.code, 1, 'a missing key file is a local error');
+    const g = await run('grant', 'create', '--agent-key', `@${join(dir, 'agent.pub')}`, '--wallets', w.out.id);
+    assert.equal(g.code, 1, 'a missing key file is a local error');
     writeFileSync(join(dir, 'agent.pub'), k.out.publicKey);
     const grant = await run('grant', 'create', '--agent-key', `@${join(dir, 'agent.pub')}`, '--wallets', w.out.id, '--expires', '1h', '--max-uses', '5', '--label', 'cli test');
     assert.equal(grant.code, 0, grant.err);

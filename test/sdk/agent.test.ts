@@ -76,7 +76,7 @@ describe('SDK agent: session key + grant, viem account', { timeout: 300_000 }, (
     assert.equal((await publish(c, { kind: 'policy', walletId, version: 2, policy, issuedAt: Date.now() })).status, 200);
     const g = await grant(c, { secret: secretKey, publicKey: bytesToHex(ed25519.getPublicKey(secretKey)) }, [walletId]);
     const tx = (nonce: number) => ({ type: 'eip1559' as const, chainId: 8453, nonce, to: TO as Hex, value: parseEther('0.05'), gas: 21000n, maxFeePerGas: 10n ** 9n, maxPriorityFeePerGas: 10n ** 8n });
-    c.kill('signer-3');
+    await c.kill('signer-3');
     const impatient = await toViemAccount(createAgent({ url: c.info.url, grantId: g, secretKey, unavailableRetryMs: 0 }), walletId);
     await assert.rejects(impatient.signTransaction(tx(1)), (e: unknown) => e instanceof FleetkeyApiError && e.status === 503 && e.code === 'not_enough_signers');
     const patient = await toViemAccount(createAgent({ url: c.info.url, grantId: g, secretKey, unavailableRetryMs: 60_000 }), walletId);

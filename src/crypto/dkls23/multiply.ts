@@ -62,7 +62,8 @@ function muDigest(sid: Uint8Array, mu: bigint[]): Uint8Array {
   return d;
 }
 
-export interface MulReceiverKeep { b: bigint; keep: ReturnType<typeof oteReceiverStart>['keep'] }
+/** What Bob keeps between his two messages (not b itself: the caller holds it, and it is wiped with the session). */
+export interface MulReceiverKeep { keep: ReturnType<typeof oteReceiverStart>['keep'] }
 export interface MulMsg2 { at: string; eta: string; mu: string }
 
 /** Bob, message 1. Returns his (random) input b and the message. */
@@ -74,7 +75,7 @@ export function mulReceiverStart(setup: OteReceiverSetup, sid: Uint8Array, rng: 
   b = Fn.create(b);
   const { keep, msg } = oteReceiverStart(setup, H('rvole-ote', sid), beta, rng);
   beta.fill(0);
-  return { b, keep: { b, keep }, msg };
+  return { b, keep: { keep }, msg };
 }
 
 /** Alice, on message 1 with input a (length L). Returns her output shares c and message 2. */

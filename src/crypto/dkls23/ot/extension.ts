@@ -75,7 +75,7 @@ for (let x = 0; x < 256; x++) {
  * Works on 8×8 bit blocks: the bytes x_k = col[8g + k][b] (k < 8) become the bytes y_m, m < 8, of
  * rows 8b + m at byte g, with bit k of y_m = bit m of x_k, gathered through the SPREAD tables.
  */
-function transpose(cols: Uint8Array[]): Uint32Array {
+export function transpose(cols: Uint8Array[]): Uint32Array {
   const rb = new Uint8Array(MPRIME * KB);
   for (let g = 0; g < KB; g++) {
     const c0 = cols[8 * g], c1 = cols[8 * g + 1], c2 = cols[8 * g + 2], c3 = cols[8 * g + 3];
@@ -100,18 +100,6 @@ function transpose(cols: Uint8Array[]): Uint32Array {
   rb.fill(0);
   return rows;
 }
-/** The bit-by-bit definition of {@link transpose} (kept for the equivalence test). */
-export function transposeReference(cols: Uint8Array[]): Uint32Array {
-  const rows = new Uint32Array(MPRIME * KW);
-  for (let i = 0; i < KAPPA; i++) {
-    const col = cols[i];
-    const w = i >>> 5;
-    const bit = 1 << (i & 31);
-    for (let j = 0; j < MPRIME; j++) if ((col[j >> 3] >> (j & 7)) & 1) rows[j * KW + w] |= bit;
-  }
-  return rows;
-}
-export { transpose as transposeFast };
 /** Row j (κ bits) into `out`, optionally XORed with `mask` (Δ). */
 function rowInto(out: Uint8Array, rows: Uint32Array, j: number, mask?: Uint32Array): void {
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
