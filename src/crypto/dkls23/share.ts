@@ -82,11 +82,18 @@ function decodePublicUncached(g: GroupPublic): PublicState {
   const chainCode = parseBytes(g.extra?.chainCode, 32, 'chain code');
   const verifying = new Map<number, Point>();
   for (const k of parties) verifying.set(k, parsePoint(g.verifyingShares?.[k], `verifying share ${k}`));
-  // Any t verifying shares must interpolate to X (checked on the first t; cheap sanity at the boundary).
-  const set = parties.slice(0, t);
-  let acc = Point.ZERO;
-  for (const k of set) acc = acc.add(verifying.get(k)!.multiplyUnsafe(lagrangeAtZero(k, set)));
-  if (!acc.equals(X)) throw new ProtocolError('public: verifying shares do not interpolate to the public key');
+  // All n verifying shares must lie on one polynomial of degree t − 1 whose value at 0 is X, so that
+  // every t-subset interpolates to X (a share outside the first t is checked too: otherwise a signing
+  // subset including it would be checked against a wrong X_k). Equivalently: the first t − 1 shares
+  // with any one other share k interpolate to X. (n − t + 1 interpolations of t public points; the
+  // result is cached by decodePublic.)
+  const base = parties.slice(0, t - 1);
+  for (const k of parties.slice(t - 1)) {
+    const set = [...base, k];
+    let acc = Point.ZERO;
+    for (const m of set) acc = acc.add(verifying.get(m)!.multiplyUnsafe(lagrangeAtZero(m, set)));
+    if (!acc.equals(X)) throw new ProtocolError(`public: verifying share ${k} does not interpolate to the public key with the others`);
+  }
   return { X, threshold: t, parties, verifying, chainCode };
 }
 

@@ -37,7 +37,8 @@ export interface SignParams {
   /** The 32-byte message digest (e.g. keccak256 of an Ethereum payload), bytes or hex. */
   messageHash: Uint8Array | string;
   sessionId: string | Uint8Array;
-  rng?: Rng;
+  // No `rng`: every secret of a signing (r_i, φ_i, the RVOLE choice bits and salts, ε) comes from
+  // the CSPRNG. An injectable rng on the public API is one mistake away from nonce reuse.
 }
 export interface SignResult {
   /** 32-byte big-endian hex. */
@@ -83,13 +84,14 @@ class SignParty implements PartyProtocol<SignResult> {
     private signers: number[],
     private hash: Uint8Array,
     sessionId: Uint8Array,
-    private rng: Rng,
   ) {
     const self = share.index;
     this.s = new Session('sign', sessionId, [pub.X.toBytes(true), pub.chainCode, be32(pub.threshold), hash, ...encIndices(signers)], self, signers, ROUNDS);
     this.m = Fn.create(bytesToNumberBE(hash));
     for (const j of this.s.peers) this.peers.set(j, {});
   }
+  /** noble's CSPRNG (crypto.getRandomValues); deliberately not configurable. */
+  private readonly rng: Rng = defaultRng;
   private get self() {
     return this.share.index;
   }
@@ -275,6 +277,6 @@ export function sign(params: SignParams): PartyProtocol<SignResult> {
   if (signers.length < pub.threshold) throw new ProtocolError(`sign: need at least ${pub.threshold} signers`);
   const hash = typeof params.messageHash === 'string' ? parseBytes(params.messageHash.toLowerCase().replace(/^0x/, ''), 32, 'messageHash') : params.messageHash;
   if (!(hash instanceof Uint8Array) || hash.length !== 32) throw new ProtocolError('sign: messageHash must be 32 bytes');
-  return new SignParty(pub, share, signers, hash.slice(), sessionIdBytes(params.sessionId), params.rng ?? defaultRng);
+  return new SignParty(pub, share, signers, hash.slice(), sessionIdBytes(params.sessionId));
 }
 

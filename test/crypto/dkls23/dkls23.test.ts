@@ -74,6 +74,26 @@ test('fewer than t signers, or a signer outside the key, are rejected at the bou
   assert.throws(() => sign({ share: k23[1].share, public: badPub, signers: [1, 2], messageHash: h, sessionId: 's' }), /interpolate/);
 });
 
+test('issue 16: every verifying share is checked, not only the first t (a wrong X_3 or X_5 is refused even by signers that do not include it)', () => {
+  const h = randomBytes(32);
+  const other = secp256k1.Point.BASE.multiply(12345n).toHex(true);
+  const bad23 = { ...k23[1].public, verifyingShares: { ...k23[1].public.verifyingShares, 3: other } };
+  assert.throws(() => sign({ share: k23[1].share, public: bad23, signers: [1, 2], messageHash: h, sessionId: 's16a' }), /verifying share 3 does not interpolate/);
+  const bad35 = { ...k35[1].public, verifyingShares: { ...k35[1].public.verifyingShares, 5: other } };
+  assert.throws(() => sign({ share: k35[1].share, public: bad35, signers: [1, 2, 3], messageHash: h, sessionId: 's16b' }), /verifying share 5 does not interpolate/);
+});
+
+test('issue 16: signing takes no caller-supplied randomness (an injected constant rng is not used)', () => {
+  // Before: SignParams.rng fed r_i, φ_i, the RVOLE choice bits and the check's ε, so a constant rng
+  // made two signatures of one hash share R (the nonce reuse that yields the key). Now it is not a
+  // parameter; even if a caller passes one, signing uses the CSPRNG.
+  const h = randomBytes(32);
+  const constant = (n: number) => new Uint8Array(n).fill(7);
+  const run = (sessionId: string) =>
+    runInProcess(Object.fromEntries([1, 2].map((i) => [i, sign({ share: k23[i].share, public: k23[i].public, signers: [1, 2], messageHash: h, sessionId, rng: constant } as Parameters<typeof sign>[0])])))[1];
+  assert.notEqual(run('s16-rng-1').r, run('s16-rng-2').r);
+});
+
 test('BIP32 non-hardened derivation matches @scure/bip32 HDKey public derivation; children sign', async () => {
   const pub = k23[1].public;
   const hd = new HDKey({ publicKey: hexToBytes(pub.publicKey), chainCode: hexToBytes(String(pub.extra!.chainCode)) });

@@ -83,8 +83,9 @@ test('KOS + random OT: the receiver gets α_{x_j} of the sender\'s pair (α0, α
   const choice = randomBytes(ELL / 8);
   const { keep, msg } = oteReceiverStart(receiver, sid, choice, rng);
   const { rows, sid: exec } = oteSenderCheck(sender, sid, msg, R);
-  const { a0, a1 } = oteSenderOutputs(sender, exec, rows, WIDTH);
-  const g = oteReceiverOutputs(keep, WIDTH);
+  const salt = randomBytes(32);
+  const { a0, a1 } = oteSenderOutputs(sender, exec, rows, WIDTH, salt);
+  const g = oteReceiverOutputs(keep, WIDTH, salt);
   for (let w = 0; w < WIDTH; w++)
     for (let j = 0; j < ELL; j++) {
       assert.equal(g[w][j], getBit(choice, j) ? a1[w][j] : a0[w][j]);
@@ -126,11 +127,49 @@ test('RVOLE: c + d = a·b for both inputs; tampering on either side aborts', () 
       const m = { ...alice.msg, at: flipHex(alice.msg.at, 64 * (j * WIDTH + w) + 63) };
       assert.throws(() => mulReceiverFinish(bob.keep, sid, m, S), (e: any) => e instanceof ProtocolError && e.culprit === S, `β_j = ${want}, w = ${w}`);
     }
-  for (const f of [(m: any) => ({ ...m, mu: flipHex(m.mu, 0) }), (m: any) => ({ ...m, eta: flipHex(m.eta, 30) })]) {
+  for (const f of [(m: any) => ({ ...m, mu: flipHex(m.mu, 0) }), (m: any) => ({ ...m, eta: flipHex(m.eta, 30) }), (m: any) => ({ ...m, salt: flipHex(m.salt, 5) })]) {
     const bob = mk();
     const alice = mulSenderRespond(sender, sid, bob.msg, a, rng, R);
     assert.throws(() => mulReceiverFinish(bob.keep, sid, f(alice.msg), S), (e: any) => e instanceof ProtocolError && e.culprit === S);
   }
+});
+
+/**
+ * Issue 16, item 1. A malicious Bob (OTE receiver) controls everything that keys Alice's PRG columns:
+ * the session id (through the relay) and his OTE nonce. He answers the same sid twice with the same
+ * nonce and complementary choice bits β = 0…0 and β′ = 1…1. Alice's columns are then q_j = t_j and
+ * q′_j = t_j ⊕ Δ, so without sender-side freshness her random-OT pairs swap between the two runs
+ * (α0′ = α1, α1′ = α0) and ã_{j,i} + ã′_{j,i} = 2·a_i: her inputs r_i and sk_i. Alice's salt keys her
+ * oracle freshly in each run, so the two ã streams are unrelated.
+ */
+test('RVOLE: a repeated session id and receiver nonce no longer repeat Alice\'s ã stream (no input extraction)', async () => {
+  const { H } = await import('../../../src/crypto/dkls23/util.ts');
+  const { sender, receiver } = setupPair();
+  const sid = randomBytes(32);
+  const nonce = randomBytes(32);
+  const pad = randomBytes(208 / 8);
+  // Bob's rng: the same nonce and the same padding bits in both runs (he is malicious, it is his choice).
+  const bobRng = () => {
+    let k = 0;
+    return (n: number) => (k++ === 0 ? nonce.slice() : n === pad.length ? pad.slice() : randomBytes(n));
+  };
+  const a = [randomScalar(rng), randomScalar(rng)];
+  const ata = (beta: Uint8Array) => {
+    const { msg } = oteReceiverStart(receiver, H('rvole-ote', sid), beta, bobRng());
+    const alice = mulSenderRespond(sender, sid, msg, a, rng, R);
+    return { msg, at: alice.msg.at };
+  };
+  const run1 = ata(new Uint8Array(ELL / 8));
+  const run2 = ata(new Uint8Array(ELL / 8).fill(0xff));
+  assert.equal(run1.msg.nonce, run2.msg.nonce, 'Bob did repeat his nonce');
+  const scalarAt = (hex: string, j: number, w: number) => BigInt('0x' + hex.slice(64 * (j * WIDTH + w), 64 * (j * WIDTH + w) + 64));
+  const half = Fn.inv(2n);
+  for (const j of [0, 1, 200, ELL - 1])
+    for (let i = 0; i < 2; i++) assert.notEqual(Fn.mul(Fn.add(scalarAt(run1.at, j, i), scalarAt(run2.at, j, i)), half), a[i], `Alice's input ${i} leaks from OT ${j}`);
+  // And the very same Bob message answered twice gives two unrelated ã streams.
+  const again1 = mulSenderRespond(sender, sid, run1.msg, a, rng, R).msg.at;
+  const again2 = mulSenderRespond(sender, sid, run1.msg, a, rng, R).msg.at;
+  for (const j of [0, 1, 200, ELL - 1]) for (let i = 0; i < 2; i++) assert.notEqual(scalarAt(again1, j, i), scalarAt(again2, j, i));
 });
 
 test('property: RVOLE is correct for random inputs, and any single flipped bit of the KOS message is caught', async () => {
@@ -199,4 +238,22 @@ test('VSOT: a receiver that sends A_i = B (so b·A_i − b·B is the identity) s
   const { rho0, rho1 } = base.baseOtSenderOutput(s.state);
   assert.equal(rho0.length, 8);
   assert.notDeepEqual(rho0[3], rho1[3]);
+});
+
+test('issue 16: VSOT pads hash the transcript (B, A_i) as well as the shared point', async () => {
+  const { H, be32, mulG, Point } = await import('../../../src/crypto/dkls23/util.ts');
+  const { hexToBytes } = await import('@noble/hashes/utils.js');
+  const sid = randomBytes(32);
+  const s = base.baseOtSenderStart(sid, 8, rng);
+  const r = base.baseOtReceiverChoose(sid, 8, randomBytes(1), s.msg, rng, S);
+  // Replace A_5 by a_5·G for a known a_5 (choice 0): the receiver-side pad is then computable here.
+  const a5 = randomScalar(rng);
+  const A = [...r.A];
+  A[5] = mulG(a5).toHex(true);
+  base.baseOtSenderChallenge(s.state, { A }, R);
+  const B = Point.fromHex(s.msg.B);
+  const shared = B.multiply(a5).toBytes(true);
+  const { rho0 } = base.baseOtSenderOutput(s.state);
+  assert.deepEqual(rho0[5], H('vsot-pad', sid, be32(5), B.toBytes(true), hexToBytes(A[5]), shared));
+  assert.notDeepEqual(rho0[5], H('vsot-pad', sid, be32(5), shared), 'the old, transcript-free pad');
 });

@@ -158,15 +158,20 @@ test('sign: a replayed round-3 broadcast, and one from another session, abort na
 });
 
 test('sign: a party signing with a consistent but wrong key share fails Σ pk_j = PK (nobody named, no signature)', () => {
-  // Party 3 holds x_3 + 1 and a GroupPublic whose X_3 matches it; X_1, X_2 (which the boundary check
-  // interpolates) and the key are untouched, so its RVOLE inputs, pk_3 and Γ values are all consistent
-  // with each other: only the sum of the pk_j over the signers can reveal the wrong share.
+  // Party 3 holds x_3 + 1 and a GroupPublic whose X_3 matches it and whose X_1, X_2 lie on the same
+  // line through the (untouched) key X, so the boundary check (all n verifying shares interpolate to X)
+  // passes; its RVOLE inputs, pk_3 and Γ values are all consistent with each other: only the sum of
+  // the pk_j over the signers can reveal the wrong share.
   const bad = clone(keys[3]);
   const sec = bad.share.secret as any;
   const Fn = secp256k1.Point.Fn;
   const x = Fn.add(Fn.fromBytes(hexToBytes(sec.x)), 1n);
   sec.x = bytesToHex(Fn.toBytes(x));
-  bad.public.verifyingShares[3] = bytesToHex(secp256k1.Point.BASE.multiply(x).toBytes(true));
+  const X3 = secp256k1.Point.BASE.multiply(x);
+  bad.public.verifyingShares[3] = bytesToHex(X3.toBytes(true));
+  // f(k) = X + (k/3)·(X_3 − X): the line through (0, X) and (3, X_3).
+  const X = secp256k1.Point.fromHex(bad.public.publicKey);
+  for (const k of [1, 2]) bad.public.verifyingShares[k] = bytesToHex(X.add(X3.subtract(X).multiply(Fn.div(BigInt(k), 3n))).toBytes(true));
   const hash = new Uint8Array(32).fill(9);
   const ks: Record<number, KeyGenResult> = { 1: keys[1], 2: keys[2], 3: bad };
   // It is the Σ pk_j = PK check (DKLs23 Protocol 3.6 step 8) that fires, before any signature is formed.

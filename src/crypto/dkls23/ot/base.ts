@@ -9,12 +9,17 @@
  * each OT domain-separated by its index):
  *   1. S → R : B = b·G, π_DL(b)
  *   2. R → S : A_i = a_i·G + ω_i·B                          (receiver's choice ω_i)
- *      S: ρ0_i = H(i, b·A_i), ρ1_i = H(i, b·(A_i − B));  R: ρω_i = H(i, a_i·B)
+ *      S: ρ0_i = H(i, B, A_i, b·A_i), ρ1_i = H(i, B, A_i, b·(A_i − B));  R: ρω_i = H(i, B, A_i, a_i·B)
  *   3. S → R : ξ_i = H(H(ρ0_i)) ⊕ H(H(ρ1_i))
  *   4. R → S : ρ'_i = H(H(ρω_i)) ⊕ ω_i·ξ_i                 S aborts unless ρ'_i = H(H(ρ0_i))
  *   5. S → R : (H(ρ0_i), H(ρ1_i))                           R aborts unless H(ρω_i) matches the opened
  *                                                           value for ω_i and ξ_i = H(opened0) ⊕ H(opened1)
  * Output: sender (ρ0_i, ρ1_i), receiver (ω_i, ρω_i), 32 bytes each.
+ *
+ * The pads hash the transcript (B, A_i) as well as the shared point, as DKLs18 Protocol 7 and the
+ * public implementations do: each pad is then bound to the one exchange it came from (besides the
+ * sid and index), so no pad of another exchange — even one whose shared point an adversary could
+ * arrange to be equal — can be substituted for it.
  *
  * Selective failure (DKLs18 §? and README): a malicious sender can make the step-5 check fail for one
  * value of ω_i only, learning ω_i at the cost of an abort with probability 1/2. The OT extension that
@@ -23,7 +28,7 @@
 import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { ProtocolError } from '../../types.ts';
 import { dlProve, dlVerify, type DlProof } from '../proofs.ts';
-import { H, Point, be32, bytesToHex, concatBytes, ctEqual, getBit, getField, mulG, mulSecret, parseArray, parseBytes, parsePoint, pointToHex, randomScalar, wipe, type Rng } from '../util.ts';
+import { H, Point, be32, bytesToHex, hexToBytes, concatBytes, ctEqual, getBit, getField, mulG, mulSecret, parseArray, parseBytes, parsePoint, pointToHex, randomScalar, wipe, type Rng } from '../util.ts';
 
 const ZERO33 = new Uint8Array(33);
 const enc = (P: Point) => (P.is0() ? ZERO33 : P.toBytes(true));
@@ -70,6 +75,7 @@ export function baseOtSenderChallenge(st: BaseOtSender, msg2: unknown, culprit: 
   st.rho1 = [];
   const xi: Uint8Array[] = [];
   const As = list.map((v) => parsePoint(v, 'VSOT A_i', culprit));
+  const Benc = st.B.toBytes(true);
   const bAs: Point[] = [];
   for (let i = 0; i < st.count; i++) {
     const bA = mulSecret(As[i], st.b);
@@ -78,8 +84,9 @@ export function baseOtSenderChallenge(st: BaseOtSender, msg2: unknown, culprit: 
   // One batched inversion (noble's normalizeZ) instead of one per encoded point.
   const aff = normalizeZ(Point, bAs);
   for (let i = 0; i < st.count; i++) {
-    const r0 = H('vsot-pad', st.sid, be32(i), enc(aff[2 * i]));
-    const r1 = H('vsot-pad', st.sid, be32(i), enc(aff[2 * i + 1]));
+    const Aenc = hexToBytes(list[i] as string); // the exact 33 bytes parsePoint accepted
+    const r0 = H('vsot-pad', st.sid, be32(i), Benc, Aenc, enc(aff[2 * i]));
+    const r1 = H('vsot-pad', st.sid, be32(i), Benc, Aenc, enc(aff[2 * i + 1]));
     st.rho0.push(r0);
     st.rho1.push(r1);
     xi.push(xor(h2(r0), h2(r1)));
@@ -132,9 +139,11 @@ export function baseOtReceiverChoose(sid: Uint8Array, count: number, choice: Uin
   const aff = normalizeZ(Point, pts); // one batched inversion for all encodings
   const A: string[] = [];
   const rho: Uint8Array[] = [];
+  const Benc = B.toBytes(true);
   for (let i = 0; i < count; i++) {
-    A.push(pointToHex(aff[2 * i]));
-    rho.push(H('vsot-pad', sid, be32(i), enc(aff[2 * i + 1])));
+    const Aenc = aff[2 * i].toBytes(true);
+    A.push(bytesToHex(Aenc));
+    rho.push(H('vsot-pad', sid, be32(i), Benc, Aenc, enc(aff[2 * i + 1])));
   }
   return { state: { sid, count, choice: choice.slice(), rho }, A };
 }

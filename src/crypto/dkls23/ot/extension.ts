@@ -177,8 +177,9 @@ export interface OteMsg { nonce: string; u: string; xh: string; th: string }
 
 /**
  * Per-execution id: the caller's sid plus a fresh receiver nonce. DKLs23 assumes unique session ids;
- * the nonce is defence in depth for the honest receiver should a caller ever reuse a sessionId (a
- * repeated PRG stream with new choice bits would reveal x ⊕ x′ through u ⊕ u′).
+ * the nonce protects only the honest *receiver* should a sessionId ever repeat (a repeated PRG
+ * stream with new choice bits would reveal x ⊕ x′ through u ⊕ u′). A malicious receiver chooses the
+ * nonce, so it cannot protect the sender: that is the sender's salt in {@link oteSenderOutputs}.
  */
 function execSid(sid: Uint8Array, nonce: Uint8Array): Uint8Array {
   return H('ote-exec', sid, nonce);
@@ -242,6 +243,9 @@ export function oteSenderCheck(setup: OteSenderSetup, sid: Uint8Array, msg: unkn
   return { rows, digest: H('ote-msg', sid, u, xh, th), sid };
 }
 
+/** Length of the sender's fresh salt (bytes). */
+export const SALT_BYTES = 32;
+
 /**
  * KOS Fig. 10 "transpose and randomize", as the random OT extension (ROTe) that DKLs23 Protocol 5.2
  * consumes: for each extended OT j < ELL and each of `width` payloads w, the sender gets the pair
@@ -249,12 +253,21 @@ export function oteSenderCheck(setup: OteSenderSetup, sid: Uint8Array, msg: unkn
  * and the receiver γ_{j,w} = H(j, t_j)_w = α_{x_j; j,w} (q_j = t_j ⊕ x_j·Δ). H is the random oracle
  * onto Z_q^width keyed by the execution id ("forced reuse", DKLs23 p. 8 of the revision 0xCarbon cites: one batch of Bob's OTs, the
  * payload length proportional to Alice's input vector). Outputs are indexed [w][j].
+ *
+ * H is also keyed by `salt`, SALT_BYTES fresh random bytes chosen by the *sender* after it has seen
+ * the receiver's message (and sent to the receiver with the sender's next message). The execution id
+ * depends only on values the receiver controls (the caller's sid and the receiver's nonce), so a
+ * malicious receiver that repeats both makes the sender's PRG columns q_j repeat; without the salt,
+ * α0/α1 would repeat too, and answering the same q_j with the choice bits flipped would hand the
+ * receiver both α0_j and α1_j, hence Alice's inputs from ã (multiply.ts). With the salt, the oracle
+ * outputs of every execution are fresh whatever the receiver does.
  */
-export function oteSenderOutputs(setup: OteSenderSetup, sid: Uint8Array, rows: Uint32Array, width: number): { a0: bigint[][]; a1: bigint[][] } {
+export function oteSenderOutputs(setup: OteSenderSetup, sid: Uint8Array, rows: Uint32Array, width: number, salt: Uint8Array): { a0: bigint[][]; a1: bigint[][] } {
+  if (salt.length !== SALT_BYTES) throw new ProtocolError('OTE: salt length');
   const dW = deltaWords(setup.delta);
   const a0: bigint[][] = Array.from({ length: width }, () => new Array(ELL));
   const a1: bigint[][] = Array.from({ length: width }, () => new Array(ELL));
-  const ro = new ScalarOracle('ote-randomize', width, sid);
+  const ro = new ScalarOracle('ote-randomize', width, sid, salt);
   const v: bigint[] = new Array(width);
   const jb = new Uint8Array(4);
   const row = new Uint8Array(KB);
@@ -273,10 +286,11 @@ export function oteSenderOutputs(setup: OteSenderSetup, sid: Uint8Array, rows: U
   return { a0, a1 };
 }
 
-/** Receiver side of {@link oteSenderOutputs}: γ_{j,w} = H(j, t_j)_w. */
-export function oteReceiverOutputs(keep: OteReceiverKeep, width: number): bigint[][] {
+/** Receiver side of {@link oteSenderOutputs}: γ_{j,w} = H(j, t_j)_w, under the sender's `salt`. */
+export function oteReceiverOutputs(keep: OteReceiverKeep, width: number, salt: Uint8Array): bigint[][] {
+  if (salt.length !== SALT_BYTES) throw new ProtocolError('OTE: salt length');
   const out: bigint[][] = Array.from({ length: width }, () => new Array(ELL));
-  const ro = new ScalarOracle('ote-randomize', width, keep.sid);
+  const ro = new ScalarOracle('ote-randomize', width, keep.sid, salt);
   const v: bigint[] = new Array(width);
   const jb = new Uint8Array(4);
   const row = new Uint8Array(KB);
