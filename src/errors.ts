@@ -26,6 +26,9 @@ export type ErrorCode =
   | 'nonce_unknown'
   | 'decrypt_failed'
   | 'cheating_signer'
+  | 'session_reused'
+  | 'session_busy'
+  | 'ban_unrecorded'
   // availability
   | 'not_enough_signers'
   | 'signer_unavailable'
@@ -59,6 +62,9 @@ const STATUS: Record<ErrorCode, number> = {
   nonce_unknown: 404,
   decrypt_failed: 400,
   cheating_signer: 502,
+  session_reused: 409,
+  session_busy: 409,
+  ban_unrecorded: 503,
   not_enough_signers: 503,
   signer_unavailable: 503,
   timeout: 504,

@@ -37,6 +37,11 @@ const SIGN_ATTEMPTS = 4;
 const KEY_ROUND_TIMEOUT_MS = 180_000;
 /** Signatures in flight at once; the rest wait their turn here instead of timing out at the signers. */
 const SIGN_CONCURRENCY = Math.max(1, Number(process.env.FLEETKEY_SIGN_CONCURRENCY ?? 8) || 8);
+/**
+ * How long a threshold-ECDSA signing waits for a signer subset none of whose node pairs is already in
+ * a signing of the same wallet (a signer runs one DKLs23 signing per peer pair at a time, issue 16).
+ */
+const PAIR_WAIT_MS = 60_000;
 
 /** An API request id as a control-plane request id (8-128 of A-Z a-z 0-9 _ -). */
 export function asRequestId(id: string): string {
@@ -106,6 +111,10 @@ export class Coordinator {
   private ownerAuths = new Map<string, { auth: SignAuth; expiresAt: number }>();
   /** Node pairs kept apart per root wallet and epoch (keptApart). */
   private apart = new Map<string, Set<string>>();
+  /** Node pairs in a DKLs23 signing now, per root wallet and epoch (pair → sessions); see holdPairs. */
+  private inflight = new Map<string, Map<string, number>>();
+  /** Waiters for any in-flight pair to be freed. */
+  private pairWaiters: (() => void)[] = [];
   /** Reservation receipts collected per wallet, epoch and request id (strict counters). */
   private receipts = new Map<string, unknown[]>();
   readonly control: ControlStore;
@@ -287,13 +296,20 @@ export class Coordinator {
    */
   private async runSession(nodes: string[], start: Record<string, unknown>, timeoutMs: number): Promise<{ answers: StepAnswer[]; results: Envelope[] }> {
     const session = newId('ses');
-    let answers = await this.all(nodes, (n) => this.signers.call<StepAnswer>(n, '/v1/sessions', { session, ...start }, timeoutMs));
-    for (let round = 1; answers.some((a) => !a.result); round++) {
-      if (round > 16 || answers.some((a) => a.result)) throw new FleetkeyError('internal', 'signers finished in different rounds');
-      const sent = answers.flatMap((a) => a.messages);
-      answers = await this.all(nodes, (n) =>
-        this.signers.call<StepAnswer>(n, `/v1/sessions/${session}/round`, { round, messages: sent.filter((e) => e.from !== n && (e.to === undefined || e.to === n)) }, timeoutMs),
-      );
+    let answers: StepAnswer[];
+    try {
+      answers = await this.all(nodes, (n) => this.signers.call<StepAnswer>(n, '/v1/sessions', { session, ...start }, timeoutMs));
+      for (let round = 1; answers.some((a) => !a.result); round++) {
+        if (round > 16 || answers.some((a) => a.result)) throw new FleetkeyError('internal', 'signers finished in different rounds');
+        const sent = answers.flatMap((a) => a.messages);
+        answers = await this.all(nodes, (n) =>
+          this.signers.call<StepAnswer>(n, `/v1/sessions/${session}/round`, { round, messages: sent.filter((e) => e.from !== n && (e.to === undefined || e.to === n)) }, timeoutMs),
+        );
+      }
+    } catch (e) {
+      // Tell the others the session is over, so it does not hold their peer-pair slots until it expires.
+      await Promise.allSettled(nodes.map((n) => this.signers.call(n, `/v1/sessions/${session}/abort`, {}, 5_000)));
+      throw e;
     }
     const results = answers.map((a, i) => {
       verifyEnvelope(a.result!, this.signers.peer(nodes[i]));
@@ -373,7 +389,13 @@ export class Coordinator {
     if (strict && 'agent' in auth) auth = await this.withReceipts(w, auth, message, requestId);
     const excluded = new Set<string>();
     const apart = this.keptApart(w);
-    const pick = () => firstCompatible(w.participants.filter((p) => !excluded.has(p.nodeId) && this.signers.isUp(p.nodeId)), w.threshold, apart);
+    const interactive = scheme.signing === 'interactive';
+    // DKLs23: a signer runs one signing per peer pair and wallet at a time, so a subset must also avoid
+    // the pairs of signings in flight here, and pairs a signer reported busy (session_busy).
+    const busy = new Set<string>();
+    const candidates = () => w.participants.filter((p) => !excluded.has(p.nodeId) && this.signers.isUp(p.nodeId));
+    const pick = () => firstCompatible(candidates(), w.threshold, interactive ? new Set([...apart, ...busy, ...this.inflightPairs(w)]) : apart);
+    const waitUntil = Date.now() + PAIR_WAIT_MS;
     for (let attempt = 0; attempt < SIGN_ATTEMPTS; attempt++) {
       let chosen = pick();
       if (!chosen) {
@@ -381,11 +403,23 @@ export class Coordinator {
         await Promise.all(w.participants.filter((p) => !excluded.has(p.nodeId) && !this.signers.isUp(p.nodeId)).map((p) => this.signers.probe(p.nodeId, 500)));
         chosen = pick();
       }
+      if (!chosen && interactive && Date.now() < waitUntil && firstCompatible(candidates(), w.threshold, apart)) {
+        // Only busy pairs stand in the way: wait for a signing to end (not an attempt), then look again.
+        await this.pairFreed(250);
+        busy.clear();
+        attempt--;
+        continue;
+      }
       if (!chosen) break;
       try {
-        if (scheme.signing === 'interactive') {
-          const signature = await this.signSession(w, chosen, message, auth);
-          return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
+        if (interactive) {
+          const release = this.holdPairs(w, chosen);
+          try {
+            const signature = await this.signSession(w, chosen, message, auth);
+            return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
+          } finally {
+            release();
+          }
         }
         const name = scheme.name as FrostSchemeName;
         const signature = w.threshold === 1 ? await this.signSingle(w, chosen[0], message, requestId, auth) : await this.signRound(w, pub, chosen, message, requestId, auth);
@@ -407,6 +441,12 @@ export class Coordinator {
           }
           // A signer counts strictly where we did not expect it (e.g. it has a newer policy): collect the receipts and go again.
           if (e.remoteCode === 'reservation_missing' && 'agent' in auth && !auth.receipts) auth = await this.withReceipts(w, auth, message, requestId);
+          else if (e.remoteCode === 'session_busy' && typeof e.remoteDetails?.busyPeer === 'string') {
+            // Another signing of this wallet holds that pair at the signer (e.g. another server): try
+            // another subset, or wait; not an attempt, as nothing was tried.
+            busy.add(pairKey(e.nodeId, e.remoteDetails.busyPeer));
+            if (Date.now() < waitUntil) attempt--;
+          }
           else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.bannedPeer === 'string') apart.add(pairKey(e.nodeId, e.remoteDetails.bannedPeer));
           else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
           else if (e.unavailable || e.remoteCode === 'not_found' || e.remoteCode === 'protocol_state') excluded.add(e.nodeId);
@@ -454,6 +494,45 @@ export class Coordinator {
     let set = this.apart.get(key);
     if (!set) this.apart.set(key, (set = new Set()));
     return set;
+  }
+
+  private inflightKey(w: WalletRecord): string {
+    return `${splitWalletId(w.id).rootId}|${w.epoch}`;
+  }
+
+  /** The node pairs of this wallet's DKLs23 signings in flight from this server. */
+  private inflightPairs(w: WalletRecord): Iterable<string> {
+    return this.inflight.get(this.inflightKey(w))?.keys() ?? [];
+  }
+
+  /** Marks every pair of `chosen` in flight for the wallet; returns the function that frees them (and wakes waiters). */
+  private holdPairs(w: WalletRecord, chosen: Participant[]): () => void {
+    const key = this.inflightKey(w);
+    const pairs: string[] = [];
+    for (let i = 0; i < chosen.length; i++) for (let j = i + 1; j < chosen.length; j++) pairs.push(pairKey(chosen[i].nodeId, chosen[j].nodeId));
+    const m = this.inflight.get(key) ?? new Map<string, number>();
+    this.inflight.set(key, m);
+    for (const p of pairs) m.set(p, (m.get(p) ?? 0) + 1);
+    return () => {
+      for (const p of pairs) {
+        const n = (m.get(p) ?? 1) - 1;
+        if (n > 0) m.set(p, n);
+        else m.delete(p);
+      }
+      if (!m.size) this.inflight.delete(key);
+      for (const wake of this.pairWaiters.splice(0)) wake();
+    };
+  }
+
+  /** Resolves when some in-flight pair is freed, or after `ms` (a pair a signer reported busy is not tracked here). */
+  private pairFreed(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.pairWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 
   /** Logs and quarantines the node a cheating_signer error names (evidence the server checked itself); returns the error to throw. */

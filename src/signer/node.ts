@@ -25,6 +25,7 @@ import { refusalEntry, storedDocEntry } from '../enforce/audit-entries.ts';
 import type { Queryable } from '../store/db.ts';
 import type { BitcoinNetwork } from '../crypto/frost.ts';
 import { checkReceipts, signReceipt, type Receipt } from '../enforce/receipts.ts';
+import { Dkls23Guard } from './dkls23-guard.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
 /** How long an interactive session's reservation holds before it stops counting by itself. */
@@ -120,6 +121,8 @@ export const reserveSchema = signSchema.pick({ requestId: true, walletId: true, 
 
 export class SignerNode {
   private sessions = new Map<string, Session>();
+  /** Bans on abort and one in-flight DKLs23 signing per peer pair (issue 16). */
+  private readonly dkls = new Dkls23Guard();
   /** This node's own audit chain, checkpoints signed with its identity key. */
   readonly audit: AuditLog;
   private peersCache: { mtime: number; peers: Map<string, PeerInfo> } | undefined;
@@ -178,7 +181,13 @@ export class SignerNode {
 
   private gc(): void {
     const now = Date.now();
-    for (const [k, s] of this.sessions) if (s.expires < now) this.sessions.delete(k);
+    for (const s of this.sessions.values()) if (s.expires < now) this.drop(s);
+  }
+
+  /** Forgets an open session (and frees its peer-pair slot). */
+  private drop(s: Session): void {
+    this.sessions.delete(s.id);
+    this.dkls.release(s.id);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -200,6 +209,7 @@ export class SignerNode {
     let proto: PartyProtocol<unknown>;
     let epoch = 0;
     let authorized: Authorized | undefined;
+    let slot = false; // a DKLs23 peer-pair slot is held for this session id
     try {
       if (req.kind !== 'sign' && splitWalletId(req.walletId).index !== undefined)
         throw new FleetkeyError('validation_failed', 'a child wallet is derived from its root; it has no key generation or refresh of its own', { details: { path: 'walletId' } });
@@ -223,14 +233,18 @@ export class SignerNode {
           participants = participants.filter((p) => signers.includes(p.index));
           epoch = req.epoch;
           // DKLs23's checks can leak a bit of this node's long-lived OT state per abort a peer causes
-          // (src/crypto/dkls23/README.md): after an abort blamed on a peer, no signing with it until a refresh.
-          const banned = (await this.store.bannedPeers(splitWalletId(req.walletId).rootId, req.epoch)).filter((n) => participants.some((p) => p.nodeId === n));
-          if (banned.length)
-            throw new FleetkeyError('protocol_state', `this node does not sign wallet ${splitWalletId(req.walletId).rootId} with ${banned.join(', ')} until the wallet is refreshed (an earlier signing aborted on it)`, { details: { bannedPeer: banned[0] } });
+          // (src/crypto/dkls23/README.md): after an abort blamed on a peer, no signing with it until a
+          // refresh, and at most one signing per peer pair and wallet root at a time (dkls23-guard.ts).
+          const rootId = splitWalletId(req.walletId).rootId;
+          await this.dkls.flush(this.store);
+          const durableBans = await this.store.bannedPeers(rootId, req.epoch);
+          this.dkls.claim(req.session, rootId, req.epoch, participants.filter((p) => p.nodeId !== me.nodeId).map((p) => p.nodeId), durableBans);
+          slot = true;
           if (!req.auth) throw new FleetkeyError('owner_authorization_required', 'signing needs an owner authorization or an agent request');
           const a = await this.authorizeSign(req.auth, req.walletId, pub, hexToBytes(req.messageHash), req.network);
           // Reserve now; commit before this node's last-round message (the one that completes the signature) leaves.
-          const r = await this.control.reserve(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now: Date.now(), ttlMs: RESERVATION_TTL_MS, grant: a.grant });
+          // The session id is used up in the same transaction: a repeat is refused forever (session_reused).
+          const r = await this.control.reserve(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now: Date.now(), ttlMs: RESERVATION_TTL_MS, grant: a.grant }, this.store.claimSessionHook(req.kind, sessionId, req.walletId));
           if (!r.ok) {
             const err = refusalError(r);
             await this.logRefusal(err, req.auth, req.walletId);
@@ -238,15 +252,21 @@ export class SignerNode {
           }
           authorized = a;
           proto = dkls23.sign({ share, public: pub.group, signers, messageHash: req.messageHash, sessionId });
+          // A ban that arrived while this start awaited the store revokes it here, before round 1.
+          this.dkls.assertLive(req.session);
         }
       }
+      // DKG and refresh: the session id is used up durably before the first message leaves.
+      if (req.kind !== 'sign') await this.store.claimSession(req.kind, sessionId, req.walletId);
     } catch (e) {
+      if (slot) this.dkls.release(req.session);
+      if (authorized) void this.control.release(authorized.requestId).catch(() => undefined);
       throw asFleetkeyError(e, participants);
     }
     const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, self: me.index, proto, messageHash: req.messageHash, authorized, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
     if (proto.rounds === 0) return this.finishSession(s, { broadcast: {}, direct: {} });
     this.sessions.set(s.id, s);
-    return { messages: this.wrap(s, 1, this.step(s, () => proto.round(1, { broadcast: {}, direct: {} }))) };
+    return { messages: this.wrap(s, 1, await this.step(s, () => proto.round(1, { broadcast: {}, direct: {} }))) };
   }
 
   async deliverRound(sessionId: string, req: z.infer<typeof roundSchema>): Promise<StepAnswer> {
@@ -256,14 +276,15 @@ export class SignerNode {
     if (req.round !== s.delivered + 1) throw new FleetkeyError('protocol_state', `expected round ${s.delivered + 1}, got ${req.round}`);
     let input: RoundInput;
     try {
+      if (s.kind === 'sign') this.dkls.assertLive(s.id); // defence in depth: a ban abandons such sessions at once
       input = this.open(s, req.round, req.messages as Envelope[]);
     } catch (e) {
-      this.abandon(s); // a session that saw a bad message is over
+      await this.abandon(s); // a session that saw a bad message is over
       throw e;
     }
     s.delivered = req.round;
     if (req.round < s.proto.rounds) {
-      const out = this.step(s, () => s.proto.round(req.round + 1, input));
+      const out = await this.step(s, () => s.proto.round(req.round + 1, input));
       if (req.round + 1 === s.proto.rounds && s.authorized && !s.committed) await this.commitSession(s);
       return { messages: this.wrap(s, req.round + 1, out) };
     }
@@ -279,41 +300,66 @@ export class SignerNode {
         await this.audit.appendIn(q, this.allowedEntry(a, s.walletId, { session: s.id }));
       });
     } catch (e) {
-      this.sessions.delete(s.id);
+      this.drop(s);
       throw e;
     }
     s.committed = true;
   }
 
-  /** Ends a failed session; a reservation that never got committed stops counting. A signing abort blamed on a peer bans it until refresh. */
-  private abandon(s: Session, e?: unknown): void {
-    this.sessions.delete(s.id);
+  /**
+   * Ends a failed session; a reservation that never got committed stops counting. A signing abort
+   * blamed on a peer bans it until refresh (issue 16): in memory before this function first awaits
+   * (so before any other input is handled), with every other open session of the wallet root that
+   * involves it abandoned; then the durable write is awaited — if it fails, this node signs threshold
+   * ECDSA with nobody until it succeeds (Dkls23Guard).
+   */
+  private async abandon(s: Session, e?: unknown): Promise<void> {
+    this.drop(s);
+    let written: Promise<boolean> | undefined;
     if (s.kind === 'sign' && e instanceof ProtocolError && e.culprit !== undefined) {
       const culprit = s.participants.find((p) => p.index === e.culprit)?.nodeId;
       if (culprit && culprit !== this.keys.nodeId) {
-        void this.store.banPeer(splitWalletId(s.walletId).rootId, s.epoch, culprit, e.message).catch(() => undefined);
+        const rootId = splitWalletId(s.walletId).rootId;
+        for (const id of this.dkls.ban(rootId, s.epoch, culprit)) {
+          const other = this.sessions.get(id);
+          if (!other) continue;
+          this.drop(other);
+          if (other.authorized && !other.committed) void this.control.release(other.authorized.requestId).catch(() => undefined);
+          this.log.error('session abandoned: a peer in it was banned', { session: id, walletId: other.walletId, culprit });
+        }
+        written = this.dkls.record(this.store, rootId, s.epoch, culprit, e.message);
         this.log.error('signing aborted; peer banned for this wallet until refresh', { walletId: s.walletId, culprit });
       }
     }
     if (s.authorized && !s.committed) void this.control.release(s.authorized.requestId).catch(() => undefined);
+    if (written && !(await written)) this.log.error('could not record a peer ban durably; refusing all threshold ECDSA signing until it is recorded', { walletId: s.walletId });
   }
 
-  private step(s: Session, f: () => RoundOutput): RoundOutput {
+  /** Runs one protocol step; on a protocol error the session is abandoned (and a ban recorded) before the error is thrown. */
+  private async step(s: Session, f: () => RoundOutput): Promise<RoundOutput> {
     try {
       return f();
     } catch (e) {
-      this.abandon(s, e);
+      await this.abandon(s, e);
       throw asFleetkeyError(e, s.participants);
     }
   }
 
+  /** A relay gives up on a session (another participant failed): forget it here too, so its peer-pair slot is free. */
+  async abortSession(sessionId: string): Promise<{ status: 'aborted' | 'unknown' }> {
+    const s = this.sessions.get(sessionId);
+    if (!s) return { status: 'unknown' };
+    await this.abandon(s);
+    return { status: 'aborted' };
+  }
+
   private async finishSession(s: Session, input: RoundInput): Promise<StepAnswer> {
-    this.sessions.delete(s.id);
+    this.drop(s);
     let finished: unknown;
     try {
       finished = s.proto.finish(input);
     } catch (e) {
-      this.abandon(s, e);
+      await this.abandon(s, e);
       throw asFleetkeyError(e, s.participants);
     }
     if (s.kind === 'sign') {

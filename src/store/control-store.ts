@@ -300,10 +300,15 @@ export class ControlStore {
    * what it holds and counts nothing again; a released or expired one is checked and reserved
    * afresh. A request id reused for another request (digest or wallet differs) is a `conflict`.
    */
-  async reserve(requestId: string, reservations: readonly Reservation[], options: ReserveOptions): Promise<ReserveResult> {
+  async reserve(requestId: string, reservations: readonly Reservation[], options: ReserveOptions, hook?: (q: Queryable) => Promise<unknown>): Promise<ReserveResult> {
     const v = validReserve(requestId, reservations, options);
     try {
-      return await this.db.tx((q) => reserveIn(q, v, this.db.kind === 'postgres'));
+      // `hook`: another repository's write that must commit with the reservation or not at all
+      // (SignerStore.claimSessionHook: the signing session's id is used up in the same transaction).
+      return await this.db.tx(async (q) => {
+        await hook?.(q);
+        return reserveIn(q, v, this.db.kind === 'postgres');
+      });
     } catch (e) {
       if (e instanceof Refused) return e.result;
       throw e;

@@ -3,6 +3,7 @@
  * pre-generated FROST nonces, and the log of consumed nonce ids. Everything secret arrives here
  * already sealed (AES-256-GCM, see src/signer/seal.ts); this layer never sees plaintext.
  */
+import { FleetkeyError } from '../errors.ts';
 import type { Db, Queryable } from './db.ts';
 
 /** Work to do inside the same transaction (an audit entry), so both commit or neither does. */
@@ -21,6 +22,9 @@ export const SIGNER_MIGRATIONS = [
    CREATE TABLE consumed_nonces (id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL, request_id TEXT, consumed_at BIGINT NOT NULL)`,
   `CREATE TABLE peer_bans (wallet_id TEXT NOT NULL, epoch INTEGER NOT NULL, node_id TEXT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL,
      PRIMARY KEY (wallet_id, epoch, node_id))`,
+  // Every protocol session id this node ever started, per kind: a session id is used once, ever (issue 16).
+  `CREATE TABLE used_sessions (kind TEXT NOT NULL, session_id TEXT NOT NULL, wallet_id TEXT NOT NULL, at BIGINT NOT NULL,
+     PRIMARY KEY (kind, session_id))`,
 ];
 
 export type ShareStatus = 'pending' | 'active';
@@ -137,6 +141,25 @@ export class SignerStore {
       const r = rows[0];
       return { ok: true, nonce: { id: r.id as string, walletId: r.wallet_id as string, epoch: Number(r.epoch), sealed: r.sealed as string, commitment: r.commitment as string } };
     });
+  }
+
+  /**
+   * Records `sessionId` as used for `kind`, inside the caller's transaction (the one that starts the
+   * session), or throws `session_reused` if it ever was: DKLs23's pairwise OT state is keyed by the
+   * session id, and a relay that could run the same id twice could make a malicious peer's OT
+   * extension repeat (src/crypto/dkls23/README.md, "Session ids"). Kept forever (a few dozen bytes
+   * per session); the primary key makes the check and the insert one atomic statement on both drivers.
+   */
+  claimSessionHook(kind: string, sessionId: string, walletId: string): TxHook {
+    return async (q) => {
+      const n = await q.run(`INSERT INTO used_sessions (kind, session_id, wallet_id, at) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, session_id) DO NOTHING`, [kind, sessionId, walletId, Date.now()]);
+      if (n === 0) throw new FleetkeyError('session_reused', `a ${kind} session ${sessionId} was already started on this node; session ids are used once`, { details: { session: sessionId, kind } });
+    };
+  }
+
+  /** {@link claimSessionHook} in a transaction of its own (DKG and refresh, which start with no other write). */
+  async claimSession(kind: string, sessionId: string, walletId: string): Promise<void> {
+    await this.db.tx(this.claimSessionHook(kind, sessionId, walletId));
   }
 
   /** Records that this node stops signing `walletId` at `epoch` with `nodeId` (an abort it caused). */
