@@ -196,7 +196,7 @@ export class SignerNode {
   async startSession(req: z.infer<typeof startSchema>): Promise<StepAnswer> {
     this.gc();
     if (!isScheme(req.scheme)) throw new FleetkeyError('unsupported', `scheme ${req.scheme} is not supported`);
-    if (this.sessions.has(req.session)) throw new FleetkeyError('conflict', `session ${req.session} already exists`);
+    if (this.sessions.has(req.session)) throw new FleetkeyError('session_reused', `session ${req.session} is already open; session ids are used once`, { details: { session: req.session, kind: req.kind } });
     let participants = [...req.participants].sort((a, b) => a.index - b.index);
     if (new Set(participants.map((p) => p.index)).size !== participants.length || new Set(participants.map((p) => p.nodeId)).size !== participants.length)
       throw new FleetkeyError('validation_failed', 'participants must have distinct indexes and nodes');

@@ -48,20 +48,22 @@ describe('threshold ECDSA sessions: ids used once, one signing per peer pair, ba
     const id = sid('replay');
     const first = await S(2, 'POST', '/v1/sessions', start(w, id, [1, 3]));
     assert.equal(first.status, 200, JSON.stringify(first.body));
-    assert.equal((await S(2, 'POST', `/v1/sessions/${id}/abort`, {})).body.status, 'aborted');
-    // The session is gone from memory; its id is not free again.
-    let r = await S(2, 'POST', '/v1/sessions', start(w, id, [1, 3]));
-    assert.equal(r.status, 409, JSON.stringify(r.body));
-    assert.equal(r.body.error.code, 'session_reused');
+    // After a restart nothing of the session is left in memory; its id is still used up.
     await c.restart('signer-3');
-    r = await S(2, 'POST', '/v1/sessions', start(w, id, [2, 3]));
-    assert.equal(r.status, 409, JSON.stringify(r.body));
-    assert.equal(r.body.error.code, 'session_reused');
-    // A fresh id works.
+    for (const signers of [[1, 3], [2, 3]]) {
+      const r = await S(2, 'POST', '/v1/sessions', start(w, id, signers));
+      assert.equal(r.status, 409, JSON.stringify(r.body));
+      assert.equal(r.body.error.code, 'session_reused');
+    }
+    // A fresh id works; it is refused again while open, and after the relay aborts it.
     const fresh = sid('fresh');
-    r = await S(2, 'POST', '/v1/sessions', start(w, fresh, [2, 3]));
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    await S(2, 'POST', `/v1/sessions/${fresh}/abort`, {});
+    assert.equal((await S(2, 'POST', '/v1/sessions', start(w, fresh, [2, 3]))).status, 200);
+    for (const when of ['open', 'aborted']) {
+      if (when === 'aborted') assert.equal((await S(2, 'POST', `/v1/sessions/${fresh}/abort`, {})).body.status, 'aborted');
+      const r = await S(2, 'POST', '/v1/sessions', start(w, fresh, [2, 3]));
+      assert.equal(r.status, 409, `${when}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'session_reused');
+    }
   });
 
   test('concurrent sessions with a peer: one at a time; the peer that makes one abort is banned until refresh', async () => {
