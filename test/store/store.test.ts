@@ -56,6 +56,22 @@ for (const [name, cfg] of backends) {
       assert.equal(await s.consumedCount(), 1);
     });
 
+    test('a session id is claimed once per kind, even under concurrent starts, and a rolled-back start frees it (issue 16)', async () => {
+      const s = new SignerStore(await fresh(cfg));
+      await s.init();
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => s.claimSession('sign', 'ses_x', 'w')));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'session_reused');
+      await s.claimSession('dkg', 'ses_x', 'w'); // another kind: another protocol's sid
+      await assert.rejects(s.claimSession('dkg', 'ses_x', 'w2'), (e: any) => e.code === 'session_reused');
+      // In the starting transaction: if that transaction fails, the id is not used up.
+      await assert.rejects(s.db.tx(async (q) => {
+        await s.claimSessionHook('sign', 'ses_y', 'w')(q);
+        throw new Error('the reservation was refused');
+      }));
+      await s.claimSession('sign', 'ses_y', 'w');
+    });
+
     test('a failed transaction writes nothing', async () => {
       const db = await fresh(cfg);
       const s = new SignerStore(db);
