@@ -130,7 +130,7 @@ export class AgentDesk {
   private async authorize(signed: unknown, approvals: unknown[]): Promise<Authorized> {
     const req = (signed as { request: AgentRequest }).request;
     const w = await this.coord.wallet(req.walletId);
-    return this.coord.authz.authorize({ agent: signed as never, approvals }, { walletId: w.id, address: w.address, ...(w.network ? { network: w.network } : {}) });
+    return this.coord.authz.authorize({ agent: signed as never, approvals }, { walletId: w.id, scheme: w.scheme, address: w.address, ...(w.network ? { network: w.network } : {}) });
   }
 
   private async queue(signed: unknown, req: AgentRequest, digest: string, detail: Record<string, unknown>, approvals: unknown[]): Promise<{ status: number; view: RequestView }> {
