@@ -41,6 +41,8 @@ export type ErrorCode =
   | 'grant_expired' | 'grant_revoked' | 'grant_exhausted' | 'wallet_not_in_grant' | 'request_expired'
   | 'limit_exceeded' | 'approval_required' | 'approval_rejected' | 'unknown_grant' | 'no_policy' | 'wallet_inactive' | 'owner_authorization_required' | 'in_progress'
   | 'reservation_missing'
+  // what an agent may have signed at all (src/enforce/authorize.ts)
+  | 'raw_signing_forbidden' | 'scheme_mismatch' | 'unsupported_sighash'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -75,6 +77,7 @@ const STATUS: Record<ErrorCode, number> = {
   grant_expired: 403, grant_revoked: 403, grant_exhausted: 403, wallet_not_in_grant: 403, request_expired: 401,
   limit_exceeded: 429, approval_required: 403, approval_rejected: 403, unknown_grant: 403, no_policy: 403, wallet_inactive: 403, owner_authorization_required: 403, in_progress: 409,
   reservation_missing: 403,
+  raw_signing_forbidden: 403, scheme_mismatch: 400, unsupported_sighash: 403,
   internal: 500,
 };
 

@@ -8,11 +8,13 @@
  */
 import { z } from 'zod';
 import { FleetkeyError } from '../errors.ts';
+import { decodeBitcoinMessage } from './bitcoin/message.ts';
 import { decodeBitcoinPsbt } from './bitcoin/psbt.ts';
 import { decodeEvmMessage } from './ethereum/message.ts';
 import { decodeEvmTransaction } from './ethereum/transaction.ts';
 import { decodeEvmTypedData } from './ethereum/typed-data.ts';
 import { decodeRawHash, decodeRawMessage } from './plain.ts';
+import { decodeSolanaMessage } from './solana/message.ts';
 import { decodeSolanaTransaction } from './solana/transaction.ts';
 import type { Decoded, PayloadKind } from './types.ts';
 import { decodeFailed } from './util.ts';
@@ -36,7 +38,9 @@ export const PAYLOAD_KINDS = [
   'evm_message',
   'evm_typed_data',
   'solana_transaction',
+  'solana_message',
   'bitcoin_psbt',
+  'bitcoin_message',
   'raw_message',
   'raw_hash',
 ] as const satisfies readonly PayloadKind[];
@@ -50,7 +54,9 @@ const PayloadSchemas = {
   evm_message: z.union([z.string().max(256 * KiB), z.strictObject({ raw: text(512 * KiB) }), z.strictObject({ text: z.string().max(256 * KiB) })]),
   evm_typed_data: z.union([text(256 * KiB), json]),
   solana_transaction: text(64 * KiB),
+  solana_message: z.union([z.string().max(64 * KiB), z.strictObject({ text: z.string().max(64 * KiB) }), z.strictObject({ encoded: text(96 * KiB) })]),
   bitcoin_psbt: text(2048 * KiB),
+  bitcoin_message: z.union([z.string().max(256 * KiB), z.strictObject({ text: z.string().max(256 * KiB) }), z.strictObject({ raw: z.string().max(512 * KiB) })]),
   raw_message: z.string().max(1024 * KiB), // may be empty: signing the empty message is legitimate
   raw_hash: text(66),
 } satisfies Record<PayloadKind, z.ZodType>;
@@ -82,8 +88,12 @@ export function decode(kind: PayloadKind, payload: unknown, opts: DecodeOptions 
         return decodeEvmTypedData(value, { chainId, from });
       case 'solana_transaction':
         return decodeSolanaTransaction(value, { chainId, from, network });
+      case 'solana_message':
+        return decodeSolanaMessage(value, { from });
       case 'bitcoin_psbt':
         return decodeBitcoinPsbt(value, { from, network: network ?? chainId });
+      case 'bitcoin_message':
+        return decodeBitcoinMessage(value, { from, network: network ?? chainId });
       case 'raw_message':
         return decodeRawMessage(value, { from });
       case 'raw_hash':

@@ -1,6 +1,13 @@
 /**
- * Payloads with no chain meaning: opaque message bytes, and a bare 32-byte digest (admin only: what it
- * authorises cannot be known, so it is kind 'unknown' and policies deny it unless an admin rule allows).
+ * The raw kinds, signed exactly as given by whatever scheme the wallet has (`scheme: 'any'`), so only
+ * the owner may have them signed (src/enforce/authorize.ts refuses them to agents with
+ * `raw_signing_forbidden`): raw bytes may be a transaction (a Solana message) or a digest (an EVM
+ * transaction hash, a taproot sighash) whatever they are called. An agent signs a message in its
+ * wallet's message form instead: `evm_message` (EIP-191), `solana_message` (off-chain message),
+ * `bitcoin_message` (BIP-322).
+ *
+ * - `raw_message`: opaque bytes, shown as a message.
+ * - `raw_hash`: a bare 32-byte digest; what it authorises cannot be known, so it is kind 'unknown'.
  */
 import type { Decoded } from './types.ts';
 import { decodeFailed, describeMessage, hexToBytesStrict, toHex } from './util.ts';

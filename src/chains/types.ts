@@ -77,11 +77,13 @@ export interface Action {
 export type PayloadKind =
   | 'evm_transaction' // serialized hex (EIP-1559, EIP-2930, legacy)
   | 'evm_message' // EIP-191 personal_sign
+  | 'solana_message' // Solana off-chain message (Ed25519 wallets)
+  | 'bitcoin_message' // BIP-322 simple (BIP340 taproot wallets)
   | 'evm_typed_data' // EIP-712 JSON
   | 'solana_transaction' // wire-format transaction (base64)
   | 'bitcoin_psbt' // PSBT (base64 or hex)
-  | 'raw_message' // opaque bytes (hex)
-  | 'raw_hash'; // 32-byte digest, admin only
+  | 'raw_message' // opaque bytes (hex), signed as they are: owner only
+  | 'raw_hash'; // 32-byte digest, owner only
 
 /** What decoding returns: the action, and the exact bytes or digest that the signature will cover. */
 export interface Decoded {
@@ -95,6 +97,7 @@ export interface Decoded {
 }
 
 export interface SigningTarget {
+  /** 'any': the raw kinds, which only the owner may have signed (src/enforce/authorize.ts). */
   scheme: 'ecdsa-secp256k1' | 'schnorr-bip340' | 'ed25519' | 'any';
   /** Bitcoin: the PSBT input index this sighash is for. */
   input?: number;

@@ -33,7 +33,8 @@ Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/clus
   fleetkey node list
   fleetkey policy simulate --policy FILE --kind KIND --payload HEX|@file|- [--chain-id N] [--from ADDR] [--now ISO]
                                                (offline: decode as a signer would, evaluate, explain; KIND: evm_transaction,
-                                                evm_message, evm_typed_data, solana_transaction, bitcoin_psbt, raw_message)
+                                                evm_message, evm_typed_data, solana_transaction, solana_message, bitcoin_psbt,
+                                                bitcoin_message (both messages need --from), raw_message (owner only: agents are refused))
   fleetkey audit export > audit.jsonl           (the server's hash-chained log, sealed by a signed checkpoint)
   fleetkey audit verify FILE [--key HEX]       (offline; names the first broken entry; exit 1 if broken)
 
@@ -190,8 +191,10 @@ async function main(argv: string[]): Promise<number> {
         if (Number.isNaN(now)) throw new FleetkeyError('validation_failed', '--now must be an ISO date');
         const decoded = decode(need(flags, 'kind') as never, payload, { ...(flags['chain-id'] ? { chainId: flags['chain-id'] as string } : {}), ...(flags.from ? { from: flags.from as string } : {}) });
         const sim = simulate(policy, decoded.action, { now, usage: NO_USAGE });
-        const out = { decision: sim.decision, action: decoded.action, explanation: sim.explanation };
-        process.stdout.write((flags.json ? JSON.stringify(out, (_, v) => (typeof v === 'bigint' ? v.toString() : v)) : sim.explanation) + '\n');
+        // The policy's answer is for agents; whatever it says, an agent never has the raw kinds signed.
+        const rawKind = ['raw_message', 'raw_hash'].includes(flags.kind as string) ? 'an agent request of this kind is refused (raw_signing_forbidden): raw signing is for the owner only' : undefined;
+        const out = { decision: sim.decision, action: decoded.action, explanation: sim.explanation, ...(rawKind ? { agent: rawKind } : {}) };
+        process.stdout.write((flags.json ? JSON.stringify(out, (_, v) => (typeof v === 'bigint' ? v.toString() : v)) : sim.explanation + (rawKind ? `\n${rawKind}` : '')) + '\n');
         return 0;
       }
       break;

@@ -96,7 +96,7 @@ export const walletStatusDocSchema = z.strictObject({
   issuedAt: msSchema,
 });
 
-export const PAYLOAD_KINDS = ['evm_transaction', 'evm_message', 'evm_typed_data', 'solana_transaction', 'bitcoin_psbt', 'raw_message', 'raw_hash'] as const;
+export const PAYLOAD_KINDS = ['evm_transaction', 'evm_message', 'evm_typed_data', 'solana_transaction', 'solana_message', 'bitcoin_psbt', 'bitcoin_message', 'raw_message', 'raw_hash'] as const;
 
 /** What is to be signed: decoded by every signer itself (src/chains), never taken on trust. */
 export const payloadSchema = z.strictObject({

@@ -10,13 +10,19 @@
  *   used up, covering the wallet. The payload is decoded here (never taken from the caller), the
  *   message to sign must be one the payload commits to, and the wallet's policy (its fleet root's
  *   policy combined with its own) must allow it, with M-of-N approvals where it asks for them.
+ *   An agent never has raw bytes or a raw hash signed (`raw_signing_forbidden`): those could be a
+ *   transaction or a transaction's digest whatever they are called. It signs a message in its
+ *   wallet's message form (EIP-191, Solana off-chain message, BIP-322), and a PSBT only when every
+ *   input it signs commits to the whole transaction (SIGHASH_DEFAULT / ALL, else `unsupported_sighash`).
+ * - both: only what the wallet's own scheme signs is signed (`scheme_mismatch` when nothing is);
+ *   a Bitcoin PSBT's inputs of another scheme are someone else's and are left out.
  *
  * Nothing is written here: the caller reserves the returned amounts atomically (ControlStore).
  */
 import { z } from 'zod';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { decode } from '../chains/index.ts';
-import type { Action, Decoded } from '../chains/types.ts';
+import type { Action, Decoded, SigningTarget } from '../chains/types.ts';
 import { checkGrantUsable, controlDocDigest, requestDigest, verifyAgentRequest, verifyApprovals, verifyControlDoc } from '../control/index.ts';
 import { signedAgentRequestSchema, signedControlDocSchema, type Payload, type SignDoc } from '../control/schemas.ts';
 import { FleetkeyError } from '../errors.ts';
@@ -35,6 +41,13 @@ export const signAuthSchema = z.union([
 ]);
 export type SignAuth = z.infer<typeof signAuthSchema>;
 
+/** The signing scheme (`SigningTarget.scheme`) of each wallet scheme. */
+const SIGNS: Record<string, SigningTarget['scheme']> = { ed25519: 'ed25519', 'secp256k1-schnorr': 'schnorr-bip340', 'ecdsa-secp256k1': 'ecdsa-secp256k1' };
+/** The raw kinds: signed as given, by any scheme; the owner's only. */
+const RAW_KINDS: readonly string[] = ['raw_hash', 'raw_message'];
+/** Bitcoin sighash types that commit to every input and output: SIGHASH_DEFAULT (taproot) and SIGHASH_ALL. */
+const WHOLE_TX_SIGHASH: readonly number[] = [0x00, 0x01];
+
 /** Longest an agent request (or an owner authorization) may stay valid: long enough to wait for approvals. */
 export const MAX_REQUEST_TTL_MS = 24 * 3600_000;
 
@@ -50,6 +63,8 @@ export function splitWalletId(walletId: string): { rootId: string; index?: numbe
 export interface AuthTarget {
   /** The wallet being signed for (a root wallet, or `<root>.<index>`). */
   walletId: string;
+  /** The wallet's scheme (`ed25519`, `secp256k1-schnorr`, `ecdsa-secp256k1`): only payloads it signs are signed. */
+  scheme: string;
   /** The wallet's own address in its chain's form (the decoder's `from`). */
   address: string;
   /** Network for Bitcoin addresses when the payload does not name one. */
@@ -111,7 +126,7 @@ export class Authorizer {
     if (d.walletId !== target.walletId) throw new FleetkeyError('forbidden', `authorization is for wallet ${d.walletId}, not ${target.walletId}`);
     if (now >= d.expiresAt) throw new FleetkeyError('request_expired', 'owner authorization expired', { details: { requestId: d.requestId } });
     if (d.expiresAt - now > MAX_REQUEST_TTL_MS) throw new FleetkeyError('validation_failed', 'owner authorization is valid for too long', { details: { path: 'owner.doc.expiresAt' } });
-    const decoded = this.decode(d.payload, target, message);
+    const decoded = this.decode(d.payload, target, message, 'owner');
     return { by: 'owner', requestId: d.requestId, requestDigest: controlDocDigest(d), payload: d.payload, decoded, reservations: [], strict: false };
   }
 
@@ -121,11 +136,12 @@ export class Authorizer {
     if (!grant) throw new FleetkeyError('unknown_grant', `no grant ${String(grantId).slice(0, 128)} on this node`, { details: { grantId: typeof grantId === 'string' ? grantId.slice(0, 128) : null } });
     const req = verifyAgentRequest(signed, grant, { now, maxTtlMs: MAX_REQUEST_TTL_MS });
     if (req.walletId !== target.walletId) throw new FleetkeyError('forbidden', `request is for wallet ${req.walletId}, not ${target.walletId}`);
-    if (req.payload.kind === 'raw_hash') throw new FleetkeyError('forbidden', 'raw-hash signing is for the owner only, never for agent grants', { details: { path: 'request.payload.kind' } });
+    if (RAW_KINDS.includes(req.payload.kind))
+      throw new FleetkeyError('raw_signing_forbidden', `${req.payload.kind} signing is for the owner only, never for agent grants: sign a message as evm_message, solana_message or bitcoin_message`, { details: { path: 'request.payload.kind', kind: req.payload.kind } });
     const effective = await this.policyOf(target.walletId);
     const policy = effective?.policy;
     checkGrantUsable(grant, { now, revoked: await this.control.isRevoked(grant.id), usesSoFar: await this.control.usesSoFar(grant.id, now, req.requestId), policyVersion: effective?.version ?? null });
-    const decoded = this.decode(req.payload, target, message);
+    const decoded = this.decode(req.payload, target, message, 'agent');
     if (!policy) throw new FleetkeyError('no_policy', `wallet ${target.walletId} has no policy: agents may not sign with it`, { details: { walletId: target.walletId } });
     const digest = requestDigest({ request: req });
     let decision = await this.evaluate(policy, decoded.action, target.walletId, now, [], req.requestId);
@@ -159,18 +175,37 @@ export class Authorizer {
     return { by: 'agent', requestId: req.requestId, requestDigest: digest, payload: req.payload, decoded, grant: { id: grant.id, maxUses: grant.maxUses }, decision, reservations: decision.reservations, approvedBy, strict };
   }
 
-  /** Decodes as every signer does; the wallet's own address is the sender, whatever the caller says. */
-  private decode(payload: Payload, target: AuthTarget, message?: Uint8Array): Decoded {
+  /**
+   * Decodes as every signer does; the wallet's own address is the sender, whatever the caller says.
+   * Keeps only the signing payloads of the wallet's own scheme (what it signs is never another
+   * scheme's digest or bytes); an agent gets none of the raw kinds' `any` and no partial sighash.
+   */
+  private decode(payload: Payload, target: AuthTarget, message: Uint8Array | undefined, by: 'owner' | 'agent'): Decoded {
     const from = payload.opts?.from;
     if (from !== undefined && from.toLowerCase() !== target.address.toLowerCase())
       throw new FleetkeyError('validation_failed', `payload.opts.from ${from} is not this wallet's address ${target.address}`, { details: { path: 'payload.opts.from' } });
     const decoded = decode(payload.kind, payload.data, { ...payload.opts, from: target.address, ...(payload.opts?.network || !target.network ? {} : { network: target.network }) });
     if (!decoded.signingPayloads.length) throw new FleetkeyError('decode_failed', 'the payload has nothing to sign');
+    const own = SIGNS[target.scheme];
+    const keep = decoded.signingPayloads.map((_, i) => decoded.signing?.[i]).map((t) => t !== undefined && (t.scheme === own || (t.scheme === 'any' && by === 'owner')));
+    const signingPayloads = decoded.signingPayloads.filter((_, i) => keep[i]);
+    const signing = (decoded.signing ?? []).filter((_, i) => keep[i]);
+    if (!signingPayloads.length) {
+      const schemes = [...new Set((decoded.signing ?? []).map((t) => t.scheme))];
+      throw new FleetkeyError('scheme_mismatch', `a ${target.scheme} wallet does not sign ${payload.kind} (signed with ${schemes.join(', ') || 'no known scheme'})`, { details: { kind: payload.kind, walletScheme: target.scheme, payloadSchemes: schemes } });
+    }
+    if (by === 'agent') {
+      const partial = signing.filter((t) => t.sighashType !== undefined && !WHOLE_TX_SIGHASH.includes(t.sighashType));
+      if (partial.length)
+        throw new FleetkeyError('unsupported_sighash', `input ${partial[0].input} uses sighash type 0x${partial[0].sighashType!.toString(16).padStart(2, '0')}: agents sign only SIGHASH_DEFAULT / SIGHASH_ALL, which commit to every input and output`, {
+          details: { inputs: partial.map((t) => ({ input: t.input ?? null, sighashType: t.sighashType! })) },
+        });
+    }
     if (message) {
       const hex = bytesToHex(message);
-      if (!decoded.signingPayloads.some((p) => bytesToHex(p) === hex)) throw new FleetkeyError('forbidden', 'the message to sign is not what the request\'s payload commits to');
+      if (!signingPayloads.some((p) => bytesToHex(p) === hex)) throw new FleetkeyError('forbidden', 'the message to sign is not what the request\'s payload commits to');
     }
-    return decoded;
+    return { ...decoded, signingPayloads, signing };
   }
 
   /**

@@ -41,6 +41,10 @@ export type AgentRequestView = {
   signatures?: { input?: number; signature: string }[];
   serializedTransaction?: string;
   hash?: string;
+  /** `solana_message`: the off-chain message bytes that were signed (base64), for its verifier. */
+  offchainMessage?: string;
+  /** `bitcoin_message`: the BIP-322 simple signature (base64 of the to_sign witness). */
+  bip322?: string;
   [k: string]: unknown;
 };
 

@@ -71,7 +71,7 @@ function agentSigners(agent: FleetkeyAgent, walletId: string): Signers {
   const sig = async (payload: Payload) => (await agent.request(walletId, payload)).signature as Hex;
   return {
     hash: async () => {
-      throw new FleetkeyError('forbidden', 'raw-hash signing is for the owner only, never for agent grants');
+      throw new FleetkeyError('raw_signing_forbidden', 'raw-hash signing is for the owner only, never for agent grants');
     },
     message: (message) => sig({ kind: 'evm_message', data: typeof message === 'string' ? { text: message } : { raw: typeof message.raw === 'string' ? message.raw : bytesToHex(message.raw) } }),
     typedData: (typedData) => sig({ kind: 'evm_typed_data', data: toJson(typedData) as never }),

@@ -130,7 +130,7 @@ export class AgentDesk {
   private async authorize(signed: unknown, approvals: unknown[]): Promise<Authorized> {
     const req = (signed as { request: AgentRequest }).request;
     const w = await this.coord.wallet(req.walletId);
-    return this.coord.authz.authorize({ agent: signed as never, approvals }, { walletId: w.id, address: w.address, ...(w.network ? { network: w.network } : {}) });
+    return this.coord.authz.authorize({ agent: signed as never, approvals }, { walletId: w.id, scheme: w.scheme, address: w.address, ...(w.network ? { network: w.network } : {}) });
   }
 
   private async queue(signed: unknown, req: AgentRequest, digest: string, detail: Record<string, unknown>, approvals: unknown[]): Promise<{ status: number; view: RequestView }> {
@@ -204,7 +204,7 @@ export class AgentDesk {
       signers = r.signers;
       sigs.push({ ...(a.decoded.signing?.[i]?.input !== undefined ? { input: a.decoded.signing[i].input } : {}), signature: w.scheme === 'ecdsa-secp256k1' ? '0x' + r.signature : r.signature });
     }
-    return { signature: sigs[0].signature, signatures: sigs, signers, ...(req.payload.kind === 'evm_transaction' ? evmSigned(a.decoded, req.payload.data, sigs[0].signature) : {}) };
+    return { signature: sigs[0].signature, signatures: sigs, signers, ...(req.payload.kind === 'evm_transaction' ? evmSigned(a.decoded, req.payload.data, sigs[0].signature) : {}), ...messageForm(req.payload.kind, a.decoded, sigs[0].signature) };
   }
 
   private async expireIfDue(r: AgentRequestRecord): Promise<AgentRequestRecord> {
@@ -253,4 +253,15 @@ export function evmSigned(decoded: Decoded, data: unknown, signature: string): {
   // viem derives the EIP-155 v for legacy transactions from v = 27 + yParity and the chain id.
   const signedTx = serializeTransaction(tx, { r, s, v: BigInt(27 + yParity), yParity });
   return { serializedTransaction: signedTx, hash: keccak256(signedTx) };
+}
+
+/**
+ * What a verifier of a message signature needs besides the signature: a Solana off-chain message's
+ * signed bytes (`offchainMessage`, base64), or a BIP-322 simple signature (`bip322`: the to_sign
+ * witness, base64 of 0x01 0x40 ‖ signature).
+ */
+export function messageForm(kind: string, decoded: Decoded, signature: string): Record<string, string> {
+  if (kind === 'solana_message') return { offchainMessage: Buffer.from(decoded.signingPayloads[0]).toString('base64') };
+  if (kind === 'bitcoin_message') return { bip322: Buffer.concat([Buffer.of(0x01, 0x40), Buffer.from(signature, 'hex')]).toString('base64') };
+  return {};
 }

@@ -504,7 +504,7 @@ export class SignerNode {
   private async authorizeSign(auth: SignAuth, walletId: string, pub: SharePublic, message: Uint8Array, network?: string, { receipts = true } = {}): Promise<Authorized> {
     try {
       const address = schemeOf(pub.scheme).address(pub.group.publicKey, network as BitcoinNetwork | undefined);
-      const a = await this.authz.authorize(auth, { walletId, address, network }, message);
+      const a = await this.authz.authorize(auth, { walletId, scheme: pub.scheme, address, network }, message);
       // Strict counters: every other holder must already have counted this request (src/enforce/receipts.ts).
       if (receipts && a.strict)
         checkReceipts('agent' in auth ? auth.receipts : undefined, {

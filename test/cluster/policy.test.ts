@@ -93,7 +93,7 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     await setPolicy(w.id, solPolicy());
     const raw = await A('POST', '/v1/requests', request(agent, g, w.id, { kind: 'raw_hash', data: bytesToHex(randomBytes(32)) }));
     assert.equal(raw.status, 403);
-    assert.equal(raw.body.error.code, 'forbidden');
+    assert.equal(raw.body.error.code, 'raw_signing_forbidden');
     const w2 = await newWallet();
     const outside = await A('POST', '/v1/requests', request(agent, g, w2.id, solPayload(w2.address, 1n)));
     assert.equal(outside.body.error.code, 'wallet_not_in_grant');
@@ -211,7 +211,7 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
       ['a revoked grant', msgOf(okPayload), { agent: request(agent, revokedGrant, w.id, okPayload) }, 'grant_revoked'],
       ['a payload changed after the agent signed it', msgOf({ ...okPayload, data: tamperedData }), { agent: tampered }, 'bad_signature'],
       ['a message other than the one the payload commits to', randomBytes(40), { agent: request(agent, g, w.id, okPayload) }, 'forbidden'],
-      ['a raw hash under an agent grant', randomBytes(32), { agent: request(agent, g, w.id, { kind: 'raw_hash', data: bytesToHex(randomBytes(32)) }) }, 'forbidden'],
+      ['a raw hash under an agent grant', randomBytes(32), { agent: request(agent, g, w.id, { kind: 'raw_hash', data: bytesToHex(randomBytes(32)) }) }, 'raw_signing_forbidden'],
       ['an owner authorization signed by another key', msgOf(okPayload), { owner: signControlDoc({ kind: 'sign', walletId: w.id, requestId: 'direct-request-1', payload: okPayload, issuedAt: Date.now(), expiresAt: Date.now() + 60_000 }, forger) }, 'bad_signature'],
     ];
     for (const [what, message, auth, code] of cases) {

@@ -56,7 +56,7 @@ describe('SDK agent: session key + grant, viem account', { timeout: 300_000 }, (
     assert.equal((await recoverTransactionAddress({ serializedTransaction: signed as `0x02${string}` })).toLowerCase(), address.toLowerCase());
     await assert.rejects(account.signTransaction({ ...tx, value: parseEther('1') }), (e: unknown) => e instanceof FleetkeyApiError && e.code === 'policy_denied');
     await assert.rejects(account.signTransaction({ ...tx, to: '0x000000000000000000000000000000000000dEaD' }), (e: unknown) => e instanceof FleetkeyApiError && e.code === 'policy_denied');
-    await assert.rejects(account.sign!({ hash: `0x${'11'.repeat(32)}` }), (e: unknown) => (e as { code?: string }).code === 'forbidden');
+    await assert.rejects(account.sign!({ hash: `0x${'11'.repeat(32)}` }), (e: unknown) => (e as { code?: string }).code === 'raw_signing_forbidden');
     // Another key cannot use the grant.
     const thief = createAgent({ url: c.info.url, grantId: g, secretKey: ed25519.utils.randomSecretKey() });
     await assert.rejects(thief.request(walletId, { kind: 'evm_message', data: { text: 'x' } }), (e: unknown) => e instanceof FleetkeyApiError && e.code === 'bad_signature');

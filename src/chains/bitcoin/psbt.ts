@@ -6,6 +6,9 @@
  * - taproot key path (BIP341, `preimageWitnessV1`), signed with Schnorr by the tweaked internal key;
  * - segwit v0 (BIP143, `preimageWitnessV0`: p2wpkh, p2wsh, p2sh-p2wpkh, p2sh-p2wsh), signed with ECDSA.
  *
+ * Only SIGHASH_DEFAULT / ALL commit to the whole transaction: any other sighash type on an input makes
+ * the action 'unknown' (its signature would let outputs or inputs change after signing).
+ *
  * Not computed (named in notes): legacy pre-segwit inputs, taproot script-path spends, inputs already
  * finalized, and taproot inputs when some input's previous output is missing (BIP341 commits to all).
  */
@@ -33,10 +36,16 @@ const ANYONECANPAY = 0x80;
 type Input = ReturnType<Transaction['getInput']>;
 type PrevOut = { script: Uint8Array; amount: bigint };
 
+/** The named network's address parameters (default mainnet), or `decode_failed`. */
+export function bitcoinNetwork(network: string | undefined): { name: BitcoinNetwork; net: typeof NETWORK } {
+  const name = (network ?? 'mainnet') as BitcoinNetwork;
+  const net = Object.hasOwn(NETWORKS, name) ? NETWORKS[name] : undefined;
+  if (!net) decodeFailed(`unknown bitcoin network ${network}`, { network, known: BITCOIN_NETWORKS });
+  return { name, net };
+}
+
 export function decodeBitcoinPsbt(payload: string, opts: BitcoinOptions = {}): Decoded {
-  const networkName = (opts.network ?? 'mainnet') as BitcoinNetwork;
-  const net = NETWORKS[networkName];
-  if (!net) decodeFailed(`unknown bitcoin network ${opts.network}`, { network: opts.network, known: BITCOIN_NETWORKS });
+  const { name: networkName, net } = bitcoinNetwork(opts.network);
   const text = payload.trim();
   const bytes = isHex(text) && /^(0x)?70736274ff/i.test(text) ? hexToBytesStrict(text, 'bitcoin_psbt') : base64ToBytesStrict(text, 'bitcoin_psbt');
   const tx = attempt('not a valid PSBT', {}, () => Transaction.fromPSBT(bytes, { allowUnknownOutputs: true }));
@@ -133,11 +142,14 @@ function sighashes(tx: Transaction, prevOuts: (PrevOut | undefined)[]) {
       continue;
     }
     const sighash = type.sighash;
-    if ((sighash & 0x1f) === SigHash.NONE) {
-      uncommittedOutputs = true;
-      sighashNotes.push(`input ${i} uses SIGHASH_NONE: its signature does not commit to any output`);
-    } else if ((sighash & 0x1f) === SigHash.SINGLE) sighashNotes.push(`input ${i} uses SIGHASH_SINGLE: its signature commits only to output ${i}`);
-    if (sighash & ANYONECANPAY) sighashNotes.push(`input ${i} uses ANYONECANPAY: other inputs may be added or removed`);
+    // Only DEFAULT (taproot) and ALL commit to every input and every output. With any other type
+    // the signed transaction is not the one decoded here: the action is 'unknown', and agents are
+    // refused it outright (`unsupported_sighash`, src/enforce/authorize.ts).
+    if (sighash !== SigHash.DEFAULT && sighash !== SigHash.ALL) uncommittedOutputs = true;
+    if ((sighash & 0x1f) === SigHash.NONE) sighashNotes.push(`input ${i} uses SIGHASH_NONE: its signature does not commit to any output`);
+    else if ((sighash & 0x1f) === SigHash.SINGLE)
+      sighashNotes.push(`input ${i} uses SIGHASH_SINGLE: its signature commits only to output ${i}; every other output, change included, can be rewritten after signing`);
+    if (sighash & ANYONECANPAY) sighashNotes.push(`input ${i} uses ANYONECANPAY: its signature commits only to its own input; inputs may be added or removed, so the fee shown is not committed`);
 
     if (type.txType === 'taproot') {
       if (!allKnown) {
