@@ -27,8 +27,13 @@ import type { BitcoinNetwork } from '../crypto/frost.ts';
 import { checkReceipts, signReceipt, type Receipt } from '../enforce/receipts.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
-/** How long an interactive session's reservation holds before it stops counting by itself. */
-const RESERVATION_TTL_MS = 2 * 60_000;
+/**
+ * How long an interactive session's reservation holds before it stops counting by itself: longer
+ * than the session can live, so a relay that stalls a DKLs23 session cannot let its amounts lapse
+ * while the session can still complete (issue 15, item 3). The commit re-checks the caps anyway
+ * (commitSession), so a lapsed reservation is never counted for good over a limit.
+ */
+const RESERVATION_TTL_MS = SESSION_TTL_MS + 60_000;
 
 /** What a session step answers: the next round's envelopes, or the signed result. */
 export type StepAnswer = { messages: Envelope[]; result?: Envelope; public?: SharePublic };
@@ -270,16 +275,25 @@ export class SignerNode {
     return this.finishSession(s, input);
   }
 
-  /** The last round's message completes the signature: the reservation counts for good (and is logged) first. */
+  /**
+   * The last round's message completes the signature: the reservation counts for good (and is
+   * logged) first. Not a bare status flip: the reservation is taken again against the counters as
+   * they are now, in the commit's transaction (a live one is a replay and counts nothing twice; a
+   * lapsed or released one is checked afresh and refused with `limit_exceeded` if it no longer fits,
+   * `grant_revoked` / `grant_exhausted` likewise), so no stall of the relay can make two requests
+   * share one limit's room.
+   */
   private async commitSession(s: Session): Promise<void> {
     const a = s.authorized!;
+    const count = this.control.reserveAndCommitHook(a.requestId, a.reservations, { walletId: s.walletId, requestDigest: a.requestDigest, now: Date.now(), ttlMs: RESERVATION_TTL_MS, grant: a.grant });
     try {
       await this.store.db.tx(async (q) => {
-        await this.control.commitHook(a.requestId)(q);
+        await count(q);
         await this.audit.appendIn(q, this.allowedEntry(a, s.walletId, { session: s.id }));
       });
     } catch (e) {
       this.sessions.delete(s.id);
+      if (e instanceof FleetkeyError) await this.audit.append(refusalEntry(e, { walletId: s.walletId, by: a.by, requestId: a.requestId, grantId: a.grant?.id })).catch(() => undefined);
       throw e;
     }
     s.committed = true;
