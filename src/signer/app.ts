@@ -10,6 +10,7 @@ import { dbConfigFrom, openDb } from '../store/db.ts';
 import { SignerStore } from '../store/signer-store.ts';
 import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, reserveSchema, startSchema } from './node.ts';
 import { loadKek, makeSealer } from './seal.ts';
+import { NonceLedger } from './nonce-ledger.ts';
 import { signedControlDocSchema } from '../control/schemas.ts';
 import { loadOwnerKeys } from '../control/owner.ts';
 
@@ -52,11 +53,14 @@ export async function runSigner(o: SignerOptions) {
   const log = makeLogger('signer', o.quiet);
   const token = o.token ?? readSecret(process.env.FLEETKEY_CLUSTER_TOKEN, join(o.dataDir, 'cluster-token'));
   if (!token) throw new FleetkeyError('bad_request', 'no cluster token: set FLEETKEY_CLUSTER_TOKEN or write DATA/cluster-token');
-  const sealer = makeSealer(loadKek(join(o.dataDir, 'kek.key')));
+  const kek = loadKek(join(o.dataDir, 'kek.key'));
+  const sealer = makeSealer(kek);
+  // Beside the KEK, out of the database's reach: which nonces may still be used.
+  const ledger = NonceLedger.open(join(o.dataDir, 'nonce-ledger.json'), kek);
   const db = await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'signer.db'), o.dbSchema));
   const ownerKeys = loadOwnerKeys(process.env.FLEETKEY_OWNER_KEYS, join(o.dataDir, 'owner.pub'));
   if (!ownerKeys.length) throw new FleetkeyError('bad_request', 'no owner key pinned: set FLEETKEY_OWNER_KEYS (hex Ed25519, comma-separated) or write DATA/owner.pub');
-  const node = await SignerNode.open(new SignerStore(db), sealer, join(o.dataDir, 'peers.json'), log, ownerKeys);
+  const node = await SignerNode.open(new SignerStore(db), sealer, join(o.dataDir, 'peers.json'), log, ownerKeys, ledger);
   const app = signerApp(node, token, log);
   const { port, close } = await listen(app, o.port, o.host);
   log.info('signer listening', { nodeId: node.keys.nodeId, port });

@@ -19,6 +19,7 @@ import { AuditLog } from '../store/audit-store.ts';
 import { ed25519CheckpointSigner } from '../audit/index.ts';
 import { newNodeKeys, openDirect, publicHash, publicOf, sealDirect, signEnvelope, verifyEnvelope, type Envelope, type NodeKeys, type PeerInfo } from './envelope.ts';
 import type { Sealer } from './seal.ts';
+import type { NonceLedger } from './nonce-ledger.ts';
 import { Authorizer, signAuthSchema, splitWalletId, type Authorized, type SignAuth } from '../enforce/authorize.ts';
 import { ControlStore, refusalError } from '../store/control-store.ts';
 import { refusalEntry, storedDocEntry } from '../enforce/audit-entries.ts';
@@ -140,6 +141,8 @@ export class SignerNode {
     private readonly peersFile: string,
     private readonly log: Logger,
     ownerKeys: readonly string[],
+    /** Which nonces may still be used, kept in the data dir beside the KEK (src/signer/nonce-ledger.ts). */
+    private readonly ledger: NonceLedger,
   ) {
     this.audit = new AuditLog(store.db, ed25519CheckpointSigner(keys.signSecret), keys.nodeId);
     this.control = new ControlStore(store.db, { ownerPublicKeys: ownerKeys });
@@ -147,14 +150,17 @@ export class SignerNode {
   }
 
   /** Loads this node's identity, or creates it (sealed) on first start. `ownerKeys`: the pinned owner public keys (hex Ed25519). */
-  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger, ownerKeys: readonly string[]): Promise<SignerNode> {
+  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger, ownerKeys: readonly string[], ledger: NonceLedger): Promise<SignerNode> {
     await store.init();
     const fresh = newNodeKeys(`node_${bytesToHex(randomBytes(6))}`);
     const sealed = sealer.seal(utf8ToBytes(JSON.stringify({ nodeId: fresh.nodeId, sign: bytesToHex(fresh.signSecret), enc: bytesToHex(fresh.encSecret) })), 'identity');
     const stored = await store.initMeta('identity', sealed);
     const id = JSON.parse(new TextDecoder().decode(sealer.open(stored, 'identity')));
     const keys: NodeKeys = { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
-    const node = new SignerNode(store, sealer, keys, peersFile, log, ownerKeys);
+    const node = new SignerNode(store, sealer, keys, peersFile, log, ownerKeys, ledger);
+    // Live ledger entries whose nonce rows are gone (used, erased by a refresh, or lost in a crash before the ledger write) are dropped: removing is always safe.
+    ledger.retain(await store.nonceSeqs());
+    await ledger.persist();
     await node.audit.init();
     await node.control.init();
     return node;
@@ -557,13 +563,17 @@ export class SignerNode {
     if (pub.threshold < 2) throw new FleetkeyError('unsupported', '1-of-1 wallets sign without pre-generated nonces');
     const list = [];
     const out = [];
+    const first = this.ledger.allocate(req.count);
     for (let i = 0; i < req.count; i++) {
       const id = `non_${bytesToHex(randomBytes(12))}`;
+      const seq = first + i;
       const { nonces, commitment } = frostCommit(pub.scheme, share);
-      list.push({ id, walletId: req.walletId, epoch: req.epoch, sealed: this.sealer.seal(utf8ToBytes(JSON.stringify(nonces)), nonceContext(id, req.walletId, req.epoch)), commitment: JSON.stringify(commitment) });
+      list.push({ id, walletId: req.walletId, epoch: req.epoch, seq, sealed: this.sealer.seal(utf8ToBytes(JSON.stringify(nonces)), this.ledger.context(id, req.walletId, req.epoch, seq)), commitment: JSON.stringify(commitment) });
       out.push({ id, ...commitment });
     }
     await this.store.putNonces(list);
+    // The new seqs are live on disk before any commitment leaves (a nonce not live there is refused).
+    await this.ledger.persist();
     return { index: share.index, commitments: out };
   }
 
@@ -598,7 +608,17 @@ export class SignerNode {
       throw taken.reason === 'consumed'
         ? new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} was already used`, { details: { nonceId: req.nonceId } })
         : new FleetkeyError('nonce_unknown', `nonce ${req.nonceId} is not known for this wallet`, { details: { nonceId: req.nonceId } });
-    const nonces = JSON.parse(new TextDecoder().decode(this.sealer.open(taken.nonce.sealed, nonceContext(taken.nonce.id, rootId, taken.nonce.epoch)))) as NonceJson;
+    // The database said "unused"; the ledger decides (src/signer/nonce-ledger.ts). The row must open
+    // under the seq it names, that seq must still be live, and its spending must be on disk before
+    // anything is computed from the nonce: a nonce row restored in the database is refused here.
+    const seq = taken.nonce.seq;
+    if (seq === null || seq === undefined) throw new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} predates this node's nonce ledger and is not used`, { details: { nonceId: req.nonceId } });
+    const nonces = JSON.parse(new TextDecoder().decode(this.sealer.open(taken.nonce.sealed, this.ledger.context(taken.nonce.id, rootId, taken.nonce.epoch, seq)))) as NonceJson;
+    if (!this.ledger.spend(seq)) {
+      this.log.error('a nonce the database offered as unused was already spent: refused (database rolled back or tampered with)', { walletId: rootId, nonceId: taken.nonce.id });
+      throw new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} was already used`, { details: { nonceId: req.nonceId } });
+    }
+    await this.ledger.persist();
     const mine = JSON.parse(taken.nonce.commitment) as CommitmentJson;
     if (mine.hiding !== commitments[share.index].hiding || mine.binding !== commitments[share.index].binding)
       throw new FleetkeyError('validation_failed', 'the commitment listed for this node is not the one it issued for that nonce');
@@ -622,9 +642,6 @@ export class SignerNode {
 
 function shareContext(walletId: string, epoch: number): string {
   return `share|${walletId}|${epoch}`;
-}
-function nonceContext(id: string, walletId: string, epoch: number): string {
-  return `nonce|${id}|${walletId}|${epoch}`;
 }
 
 /** A protocol failure becomes a 4xx that names the culprit node (never a share or a nonce). */
