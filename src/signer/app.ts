@@ -11,7 +11,7 @@ import { SignerStore } from '../store/signer-store.ts';
 import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, reserveSchema, startSchema } from './node.ts';
 import { loadKek, makeSealer } from './seal.ts';
 import { NonceLedger } from './nonce-ledger.ts';
-import { signedControlDocSchema } from '../control/schemas.ts';
+import { signedApprovalSchema, signedControlDocSchema } from '../control/schemas.ts';
 import { loadOwnerKeys } from '../control/owner.ts';
 
 export function signerApp(node: SignerNode, token: string, log: Logger) {
@@ -30,7 +30,12 @@ export function signerApp(node: SignerNode, token: string, log: Logger) {
   app.post('/v1/nonces', async (c) => c.json(await node.makeNonces(parse(noncesSchema, await jsonBody(c)))));
   app.post('/v1/sign', async (c) => c.json(await node.sign(parse(signSchema, await jsonBody(c)))));
   app.post('/v1/reserve', async (c) => c.json(await node.reserve(parse(reserveSchema, await jsonBody(c)))));
-  app.post('/v1/control', async (c) => c.json(await node.putControl(parse(signedControlDocSchema, await jsonBody(c)))));
+  // The owner's documents, and approvers' signed decisions ({approval, sig}) forwarded the same way.
+  app.post('/v1/control', async (c) => {
+    const body = await jsonBody(c);
+    const isDecision = typeof body === 'object' && body !== null && 'approval' in body;
+    return c.json(isDecision ? await node.putDecision(parse(signedApprovalSchema, body)) : await node.putControl(parse(signedControlDocSchema, body)));
+  });
   app.get('/v1/audit', async (c) => c.body(await node.audit.exportJsonl(), 200, { 'content-type': 'application/x-ndjson' }));
   app.get('/v1/stats', async (c) => c.json({ consumedNonces: await node.store.consumedCount() }));
   return app;

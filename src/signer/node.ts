@@ -22,7 +22,7 @@ import type { Sealer } from './seal.ts';
 import type { NonceLedger } from './nonce-ledger.ts';
 import { Authorizer, signAuthSchema, splitWalletId, type Authorized, type SignAuth } from '../enforce/authorize.ts';
 import { ControlStore, refusalError } from '../store/control-store.ts';
-import { refusalEntry, storedDocEntry } from '../enforce/audit-entries.ts';
+import { decisionEntry, refusalEntry, storedDocEntry } from '../enforce/audit-entries.ts';
 import type { Queryable } from '../store/db.ts';
 import type { BitcoinNetwork } from '../crypto/frost.ts';
 import { checkReceipts, signReceipt, type Receipt } from '../enforce/receipts.ts';
@@ -467,6 +467,13 @@ export class SignerNode {
   async putControl(signed: unknown) {
     const r = await this.control.putControlDoc(signed);
     if (r.status === 'stored') await this.audit.append(storedDocEntry(r, signed));
+    return r;
+  }
+
+  /** Stores an approver's signed decision the server forwards (a reject stops the request here for good) and logs it. */
+  async putDecision(signed: unknown) {
+    const r = await this.control.putDecision(signed);
+    if (r.status === 'stored') await this.audit.append(decisionEntry(r));
     return r;
   }
 

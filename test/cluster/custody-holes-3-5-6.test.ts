@@ -125,4 +125,114 @@ describe('issue 15: stalled sessions, rolled-back nonces, withheld rejections (3
       await setClock(0);
     }
   });
+  test('item 6: a posted reject stops the request at every signer, even when the server withholds it; a signer that was down gets it when back', async () => {
+    const w = await newWallet('ed25519');
+    await setPolicy(w.id, {
+      version: 1,
+      assets: SOL_ASSETS,
+      rules: [{ id: 'allow-sol', type: 'allow', chainIds: ['mainnet-beta'], to: [SOL_DEST] }, { id: 'big', type: 'require_approval', asset: 'SOL', above: '100000000', m: 2, approvers: ['alice', 'bob', 'carol'] }],
+    } as never);
+    const keys = { alice: ed25519.utils.randomSecretKey(), bob: ed25519.utils.randomSecretKey(), carol: ed25519.utils.randomSecretKey() };
+    const registry = Object.fromEntries(Object.entries(keys).map(([n, k]) => [n, { keyType: 'ed25519' as const, publicKey: bytesToHex(ed25519.getPublicKey(k)) }]));
+    assert.equal((await publish(c, { kind: 'approvers', version: 1, approvers: registry, issuedAt: Date.now() })).status, 200);
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    const payload = (salt: number): Payload => ({ kind: 'solana_transaction', data: solTransfer(w.address, 200_000_000n, SOL_DEST, salt), opts: { network: 'mainnet-beta' } });
+    const decision = (digest: string, who: keyof typeof keys, d: 'approve' | 'reject') => signApproval({ kind: 'approval', requestDigest: digest, decision: d, approver: who, issuedAt: Date.now() }, keys[who], 'ed25519');
+    /** What a compromised server does: asks signer `i` for its share directly, handing it only the approvals it chooses. */
+    const signDirect = async (i: number, q: ReturnType<typeof request>, approvals: unknown[]) => {
+      const mine = (await signerCall(i, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })).body;
+      const j = (i + 1) % 3;
+      const other = (await signerCall(j, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })).body;
+      const p = q.request.payload;
+      const message = bytesToHex(decode(p.kind, p.data, { from: w.address, network: 'mainnet-beta' }).signingPayloads[0]);
+      const pick = (x: { hiding: string; binding: string }) => ({ hiding: x.hiding, binding: x.binding });
+      return signerCall(i, 'POST', '/v1/sign', {
+        requestId: q.request.requestId, walletId: w.id, epoch: 0, message, nonceId: mine.commitments[0].id,
+        commitments: { [mine.index]: pick(mine.commitments[0]), [other.index]: pick(other.commitments[0]) }, auth: { agent: q, approvals },
+      });
+    };
+
+    // Control: a request bob and carol approved gets a share from every signer when the server hands their approvals over.
+    const fine = request(agent, g, w.id, payload(11), { ttlMs: 600_000 });
+    const fq = await A('POST', '/v1/requests', fine);
+    assert.equal(fq.status, 202, JSON.stringify(fq.body));
+    for (const i of [0, 1, 2]) {
+      const r = await signDirect(i, fine, [decision(fq.body.requestDigest, 'bob', 'approve'), decision(fq.body.requestDigest, 'carol', 'approve')]);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.ok(r.body.share);
+    }
+
+    // Alice rejects the next one through the server while signer 3 is down.
+    const rej = request(agent, g, w.id, payload(12), { ttlMs: 600_000 });
+    const rq = await A('POST', '/v1/requests', rej);
+    assert.equal(rq.status, 202, JSON.stringify(rq.body));
+    await c.kill('signer-3');
+    try {
+      const r = await A('POST', `/v1/approvals/${rej.request.requestId}`, decision(rq.body.requestDigest, 'alice', 'reject'));
+      assert.equal(r.body.status, 'rejected', JSON.stringify(r.body));
+    } finally {
+      await c.restart('signer-3');
+    }
+    // The compromised server leaves the reject out and hands over bob's and carol's approvals.
+    const withheld = [decision(rq.body.requestDigest, 'bob', 'approve'), decision(rq.body.requestDigest, 'carol', 'approve')];
+    for (const i of [0, 1]) {
+      const r = await signDirect(i, rej, withheld);
+      assert.equal(r.body.error?.code, 'approval_rejected', JSON.stringify(r.body));
+    }
+    // Signer 3 was down when the reject was posted: the server owes it the decision and delivers it once it is back.
+    let third: { body: { error?: { code: string } } } | undefined;
+    for (let k = 0; k < 60; k++) {
+      third = await signDirect(2, rej, withheld);
+      if (third.body.error?.code === 'approval_rejected') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(third!.body.error?.code, 'approval_rejected', JSON.stringify(third!.body));
+  });
+  test('item 5: a used nonce put back in a signer process\'s database (its consumed row deleted) is refused, also after a SIGKILL and restart', async () => {
+    const w = await newWallet('ed25519');
+    let salt = 40;
+    /** A fresh owner-authorized transfer; signer `i` asked for its share with nonce `nonce` (and a co-signer's commitment). */
+    const signWith = async (i: number, nonce: { id: string; hiding: string; binding: string }, index: number) => {
+      const payload: Payload = { kind: 'solana_transaction', data: solTransfer(w.address, 1000n, SOL_DEST, ++salt), opts: { network: 'mainnet-beta' } };
+      const now = Date.now();
+      const requestId = `nonce-rollback-${salt}`;
+      const auth = { owner: ownerSign(c, { kind: 'sign', walletId: w.id, requestId, payload, issuedAt: now, expiresAt: now + 120_000 }) };
+      const other = (await signerCall((i + 1) % 3, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 1 })).body;
+      const message = bytesToHex(decode(payload.kind, payload.data, { from: w.address, network: 'mainnet-beta' }).signingPayloads[0]);
+      return signerCall(i, 'POST', '/v1/sign', {
+        requestId, walletId: w.id, epoch: 0, message, nonceId: nonce.id, auth,
+        commitments: { [index]: { hiding: nonce.hiding, binding: nonce.binding }, [other.index]: { hiding: other.commitments[0].hiding, binding: other.commitments[0].binding } },
+      });
+    };
+    const made = (await signerCall(0, 'POST', '/v1/nonces', { walletId: w.id, epoch: 0, count: 2 })).body;
+    const [n1, n2] = made.commitments;
+    // Someone with write access to signer 1's database (not to its data dir's KEK or ledger).
+    const db = new Database(join(c.dataDir, 'signer-1', 'signer.db'));
+    try {
+      db.pragma('busy_timeout = 5000');
+      const saved = db.prepare('SELECT * FROM nonces WHERE id = ?').get(n1.id) as Record<string, unknown>;
+      assert.ok(saved);
+      const restore = () => {
+        const cols = Object.keys(saved);
+        db.prepare('DELETE FROM consumed_nonces WHERE id = ?').run(n1.id);
+        db.prepare(`INSERT INTO nonces (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...cols.map((k) => saved[k]));
+      };
+      const first = await signWith(0, n1, made.index);
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      restore();
+      const second = await signWith(0, n1, made.index);
+      assert.equal(second.body.error?.code, 'nonce_consumed', `a second share from one nonce: ${JSON.stringify(second.body)}`);
+      await c.kill('signer-1');
+      await c.restart('signer-1');
+      restore();
+      const third = await signWith(0, n1, made.index);
+      assert.equal(third.body.error?.code, 'nonce_consumed', JSON.stringify(third.body));
+      // The node still signs with its other nonce.
+      const fresh = await signWith(0, n2, made.index);
+      assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
+    } finally {
+      db.close();
+    }
+  });
 });
