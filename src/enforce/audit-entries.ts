@@ -4,7 +4,7 @@
  */
 import type { AuditFields } from '../audit/index.ts';
 import type { FleetkeyError } from '../errors.ts';
-import type { PutResult } from '../store/control-store.ts';
+import type { DecisionPutResult, PutResult } from '../store/control-store.ts';
 
 type Entry = Omit<AuditFields, 'time' | 'actor'>;
 
@@ -14,6 +14,11 @@ export function storedDocEntry(r: PutResult, signed: unknown): Entry {
   const type = r.kind === 'grant' || r.kind === 'revocation' ? 'grant' : r.kind === 'policy' ? 'policy' : r.kind === 'approvers' ? 'approval' : 'admin';
   const about = { grantId: doc.id ?? doc.grantId, walletId: doc.walletId, version: doc.version, status: doc.status, seq: doc.seq, wallets: doc.wallets, expiresAt: doc.expiresAt, maxUses: doc.maxUses };
   return { type, outcome: `${r.kind}_stored`, data: { kind: r.kind, digest: r.digest, ...Object.fromEntries(Object.entries(about).filter(([, v]) => v !== undefined)) } };
+}
+
+/** An approver's decision on a request was stored (server and every signer: a reject is final). */
+export function decisionEntry(r: DecisionPutResult): Entry {
+  return { type: 'approval', requestDigest: r.requestDigest, outcome: `${r.decision}_stored`, data: { kind: 'approval', digest: r.digest, approver: r.approver, decision: r.decision } };
 }
 
 /** A signing request was refused: its code, the policy's reason codes and version, and whose request it was. */

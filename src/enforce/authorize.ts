@@ -150,9 +150,12 @@ export class Authorizer {
       const registry = await this.control.approvers();
       const granted = new Set<string>();
       const rejected = new Set<string>();
+      // The rejections this node was delivered count whatever the caller hands in (issue 15, item 6):
+      // a server that leaves a signed reject out of `approvals` cannot turn it into a signature.
+      const decisions = [...approvals, ...(await this.control.rejections(digest))];
       if (registry)
         for (const r of decision.approvals ?? []) {
-          const tally = verifyApprovals(digest, approvals, registry, r);
+          const tally = verifyApprovals(digest, decisions, registry, r);
           tally.approved.forEach((a) => granted.add(a));
           tally.rejected.forEach((a) => rejected.add(a));
         }

@@ -20,9 +20,9 @@ import type { AuditLog } from '../store/audit-store.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SignerCallError, type SignerPool } from './signers.ts';
 import { signControlDoc } from '../control/documents.ts';
-import type { ControlDoc, Payload, SignedControlDoc } from '../control/schemas.ts';
+import type { ControlDoc, Payload, SignedApproval, SignedControlDoc } from '../control/schemas.ts';
 import { splitWalletId, type Authorizer, type SignAuth } from '../enforce/authorize.ts';
-import type { ControlStore, PutResult } from '../store/control-store.ts';
+import type { ControlStore, DecisionPutResult, PutResult } from '../store/control-store.ts';
 import { storedDocEntry } from '../enforce/audit-entries.ts';
 import { bytesToHex as hexOf } from '@noble/hashes/utils.js';
 
@@ -170,6 +170,22 @@ export class Coordinator {
   async submitControl(signed: unknown): Promise<PutResult & { delivered: string[]; pending: string[] }> {
     const r = await this.control.putControlDoc(signed);
     if (r.status === 'stored') await this.audit.append(storedDocEntry(r, signed));
+    return { ...r, ...(await this.forward(signed, r.digest)) };
+  }
+
+  /**
+   * An approver's signed decision (approve or reject), checked and stored here, then forwarded to
+   * every signer exactly like an owner document (durable, in order, re-delivered to a node that was
+   * down): each signer refuses a request it knows a valid reject of, whatever approvals it is handed.
+   */
+  async submitDecision(signed: SignedApproval): Promise<DecisionPutResult & { delivered: string[]; pending: string[] }> {
+    // The server's own audit entry of the decision is written by the approval desk (with the request id).
+    const r = await this.control.putDecision(signed);
+    return { ...r, ...(await this.forward(signed, r.digest)) };
+  }
+
+  /** Sends a document to every signer; a node that does not take it now is owed it (deliverOwedControl). */
+  private async forward(signed: unknown, digest: string): Promise<{ delivered: string[]; pending: string[] }> {
     const peers = this.signers.peers().map((p) => p.nodeId);
     const sent = await Promise.allSettled(peers.map((n) => this.signers.call(n, '/v1/control', signed, 5000)));
     const delivered: string[] = [];
@@ -179,10 +195,10 @@ export class Coordinator {
       if (x.status === 'fulfilled' || (x.reason instanceof SignerCallError && x.reason.remoteCode === 'conflict')) delivered.push(peers[i]);
       else {
         pending.push(peers[i]);
-        await this.store.oweControl(peers[i], r.digest, JSON.stringify(signed));
+        await this.store.oweControl(peers[i], digest, JSON.stringify(signed));
       }
     }
-    return { ...r, delivered, pending };
+    return { delivered, pending };
   }
 
   /** Delivers control documents a node missed, oldest first. Idempotent. */

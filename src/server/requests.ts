@@ -104,6 +104,9 @@ export class AgentDesk {
     const tally = verifyApprovals(cur.requestDigest, [env], registry, { required: 1, approvers: [...new Set(requirements.flatMap((r) => r.approvers))] });
     if (tally.ignored.length) throw new FleetkeyError('forbidden', `approval not accepted: ${tally.ignored[0].reason}`, { details: { reason: tally.ignored[0].reason } });
     const all = [...cur.approvals.filter((x) => (x as SignedApproval).approval?.approver !== approval.approver), env];
+    // Every signer gets the decision itself, not only the approvals a later signing hands it: a
+    // reject then stops the request at each signer even if a compromised server leaves it out.
+    await this.coord.submitDecision({ approval, sig: env.sig });
     await this.coord.audit.append({ type: 'approval', requestDigest: cur.requestDigest, outcome: approval.decision, data: { requestId, walletId: cur.walletId, approver: approval.approver } });
     if (approval.decision === 'reject') {
       await this.coord.store.updateRequest(requestId, ['pending_approval'], 'rejected', () => ({ approvals: all, detail: { ...cur.detail, rejectedBy: approval.approver } }));

@@ -19,17 +19,23 @@ import { AuditLog } from '../store/audit-store.ts';
 import { ed25519CheckpointSigner } from '../audit/index.ts';
 import { newNodeKeys, openDirect, publicHash, publicOf, sealDirect, signEnvelope, verifyEnvelope, type Envelope, type NodeKeys, type PeerInfo } from './envelope.ts';
 import type { Sealer } from './seal.ts';
+import type { NonceLedger } from './nonce-ledger.ts';
 import { Authorizer, signAuthSchema, splitWalletId, type Authorized, type SignAuth } from '../enforce/authorize.ts';
 import { ControlStore, refusalError } from '../store/control-store.ts';
-import { refusalEntry, storedDocEntry } from '../enforce/audit-entries.ts';
+import { decisionEntry, refusalEntry, storedDocEntry } from '../enforce/audit-entries.ts';
 import type { Queryable } from '../store/db.ts';
 import type { BitcoinNetwork } from '../crypto/frost.ts';
 import { checkReceipts, signReceipt, type Receipt } from '../enforce/receipts.ts';
 import { Dkls23Guard } from './dkls23-guard.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
-/** How long an interactive session's reservation holds before it stops counting by itself. */
-const RESERVATION_TTL_MS = 2 * 60_000;
+/**
+ * How long an interactive session's reservation holds before it stops counting by itself: longer
+ * than the session can live, so a relay that stalls a DKLs23 session cannot let its amounts lapse
+ * while the session can still complete (issue 15, item 3). The commit re-checks the caps anyway
+ * (commitSession), so a lapsed reservation is never counted for good over a limit.
+ */
+const RESERVATION_TTL_MS = SESSION_TTL_MS + 60_000;
 
 /** What a session step answers: the next round's envelopes, or the signed result. */
 export type StepAnswer = { messages: Envelope[]; result?: Envelope; public?: SharePublic };
@@ -138,6 +144,8 @@ export class SignerNode {
     private readonly peersFile: string,
     private readonly log: Logger,
     ownerKeys: readonly string[],
+    /** Which nonces may still be used, kept in the data dir beside the KEK (src/signer/nonce-ledger.ts). */
+    private readonly ledger: NonceLedger,
   ) {
     this.audit = new AuditLog(store.db, ed25519CheckpointSigner(keys.signSecret), keys.nodeId);
     this.control = new ControlStore(store.db, { ownerPublicKeys: ownerKeys });
@@ -145,14 +153,17 @@ export class SignerNode {
   }
 
   /** Loads this node's identity, or creates it (sealed) on first start. `ownerKeys`: the pinned owner public keys (hex Ed25519). */
-  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger, ownerKeys: readonly string[]): Promise<SignerNode> {
+  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger, ownerKeys: readonly string[], ledger: NonceLedger): Promise<SignerNode> {
     await store.init();
     const fresh = newNodeKeys(`node_${bytesToHex(randomBytes(6))}`);
     const sealed = sealer.seal(utf8ToBytes(JSON.stringify({ nodeId: fresh.nodeId, sign: bytesToHex(fresh.signSecret), enc: bytesToHex(fresh.encSecret) })), 'identity');
     const stored = await store.initMeta('identity', sealed);
     const id = JSON.parse(new TextDecoder().decode(sealer.open(stored, 'identity')));
     const keys: NodeKeys = { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
-    const node = new SignerNode(store, sealer, keys, peersFile, log, ownerKeys);
+    const node = new SignerNode(store, sealer, keys, peersFile, log, ownerKeys, ledger);
+    // Live ledger entries whose nonce rows are gone (used, erased by a refresh, or lost in a crash before the ledger write) are dropped: removing is always safe.
+    ledger.retain(await store.nonceSeqs());
+    await ledger.persist();
     await node.audit.init();
     await node.control.init();
     return node;
@@ -291,16 +302,25 @@ export class SignerNode {
     return this.finishSession(s, input);
   }
 
-  /** The last round's message completes the signature: the reservation counts for good (and is logged) first. */
+  /**
+   * The last round's message completes the signature: the reservation counts for good (and is
+   * logged) first. Not a bare status flip: the reservation is taken again against the counters as
+   * they are now, in the commit's transaction (a live one is a replay and counts nothing twice; a
+   * lapsed or released one is checked afresh and refused with `limit_exceeded` if it no longer fits,
+   * `grant_revoked` / `grant_exhausted` likewise), so no stall of the relay can make two requests
+   * share one limit's room.
+   */
   private async commitSession(s: Session): Promise<void> {
     const a = s.authorized!;
+    const count = this.control.reserveAndCommitHook(a.requestId, a.reservations, { walletId: s.walletId, requestDigest: a.requestDigest, now: Date.now(), ttlMs: RESERVATION_TTL_MS, grant: a.grant });
     try {
       await this.store.db.tx(async (q) => {
-        await this.control.commitHook(a.requestId)(q);
+        await count(q);
         await this.audit.appendIn(q, this.allowedEntry(a, s.walletId, { session: s.id }));
       });
     } catch (e) {
       this.drop(s);
+      if (e instanceof FleetkeyError) await this.audit.append(refusalEntry(e, { walletId: s.walletId, by: a.by, requestId: a.requestId, grantId: a.grant?.id })).catch(() => undefined);
       throw e;
     }
     s.committed = true;
@@ -496,6 +516,13 @@ export class SignerNode {
     return r;
   }
 
+  /** Stores an approver's signed decision the server forwards (a reject stops the request here for good) and logs it. */
+  async putDecision(signed: unknown) {
+    const r = await this.control.putDecision(signed);
+    if (r.status === 'stored') await this.audit.append(decisionEntry(r));
+    return r;
+  }
+
   /**
    * Checks the signing request itself (src/enforce/authorize.ts): owner authorization, or agent
    * request + grant + policy + approvals, against this node's own documents; the message must be
@@ -589,13 +616,17 @@ export class SignerNode {
     if (pub.threshold < 2) throw new FleetkeyError('unsupported', '1-of-1 wallets sign without pre-generated nonces');
     const list = [];
     const out = [];
+    const first = this.ledger.allocate(req.count);
     for (let i = 0; i < req.count; i++) {
       const id = `non_${bytesToHex(randomBytes(12))}`;
+      const seq = first + i;
       const { nonces, commitment } = frostCommit(pub.scheme, share);
-      list.push({ id, walletId: req.walletId, epoch: req.epoch, sealed: this.sealer.seal(utf8ToBytes(JSON.stringify(nonces)), nonceContext(id, req.walletId, req.epoch)), commitment: JSON.stringify(commitment) });
+      list.push({ id, walletId: req.walletId, epoch: req.epoch, seq, sealed: this.sealer.seal(utf8ToBytes(JSON.stringify(nonces)), this.ledger.context(id, req.walletId, req.epoch, seq)), commitment: JSON.stringify(commitment) });
       out.push({ id, ...commitment });
     }
     await this.store.putNonces(list);
+    // The new seqs are live on disk before any commitment leaves (a nonce not live there is refused).
+    await this.ledger.persist();
     return { index: share.index, commitments: out };
   }
 
@@ -630,7 +661,17 @@ export class SignerNode {
       throw taken.reason === 'consumed'
         ? new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} was already used`, { details: { nonceId: req.nonceId } })
         : new FleetkeyError('nonce_unknown', `nonce ${req.nonceId} is not known for this wallet`, { details: { nonceId: req.nonceId } });
-    const nonces = JSON.parse(new TextDecoder().decode(this.sealer.open(taken.nonce.sealed, nonceContext(taken.nonce.id, rootId, taken.nonce.epoch)))) as NonceJson;
+    // The database said "unused"; the ledger decides (src/signer/nonce-ledger.ts). The row must open
+    // under the seq it names, that seq must still be live, and its spending must be on disk before
+    // anything is computed from the nonce: a nonce row restored in the database is refused here.
+    const seq = taken.nonce.seq;
+    if (seq === null || seq === undefined) throw new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} predates this node's nonce ledger and is not used`, { details: { nonceId: req.nonceId } });
+    const nonces = JSON.parse(new TextDecoder().decode(this.sealer.open(taken.nonce.sealed, this.ledger.context(taken.nonce.id, rootId, taken.nonce.epoch, seq)))) as NonceJson;
+    if (!this.ledger.spend(seq)) {
+      this.log.error('a nonce the database offered as unused was already spent: refused (database rolled back or tampered with)', { walletId: rootId, nonceId: taken.nonce.id });
+      throw new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} was already used`, { details: { nonceId: req.nonceId } });
+    }
+    await this.ledger.persist();
     const mine = JSON.parse(taken.nonce.commitment) as CommitmentJson;
     if (mine.hiding !== commitments[share.index].hiding || mine.binding !== commitments[share.index].binding)
       throw new FleetkeyError('validation_failed', 'the commitment listed for this node is not the one it issued for that nonce');
@@ -654,9 +695,6 @@ export class SignerNode {
 
 function shareContext(walletId: string, epoch: number): string {
   return `share|${walletId}|${epoch}`;
-}
-function nonceContext(id: string, walletId: string, epoch: number): string {
-  return `nonce|${id}|${walletId}|${epoch}`;
 }
 
 /** A protocol failure becomes a 4xx that names the culprit node (never a share or a nonce). */

@@ -26,6 +26,9 @@ import { FleetkeyError } from '../errors.ts';
 import type { Reservation } from '../policy/evaluate.ts';
 import type { UsageView } from '../policy/usage.ts';
 import { controlDocDigest, verifyControlDoc } from '../control/documents.ts';
+import { verifyApprovals } from '../control/approvals.ts';
+import { DOMAINS, digestOf } from '../control/keys.ts';
+import { approvalSchema, signedApprovalSchema, type SignedApproval } from '../control/schemas.ts';
 import { approversDocSchema, grantDocSchema, idSchema, msSchema, parseOrThrow, policyDocSchema, requestIdSchema, type ApproversDoc, type ControlDoc, type GrantDoc, type PolicyDoc, type SignedControlDoc } from '../control/schemas.ts';
 import type { Db, Queryable, Row } from './db.ts';
 
@@ -48,6 +51,10 @@ export const CONTROL_MIGRATIONS = [
    CREATE INDEX control_usage_counter ON control_usage (counter, at)`,
   `CREATE TABLE control_wallet_status (
      wallet_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, status TEXT NOT NULL, digest TEXT NOT NULL, signed_json TEXT NOT NULL, stored_at BIGINT NOT NULL)`,
+  // Approvers' signed decisions, as delivered by the server (a reject here stops the request whatever approvals come with it).
+  `CREATE TABLE control_decisions (
+     request_digest TEXT NOT NULL, approver TEXT NOT NULL, decision TEXT NOT NULL, digest TEXT NOT NULL, signed_json TEXT NOT NULL, stored_at BIGINT NOT NULL,
+     PRIMARY KEY (request_digest, approver, decision))`,
 ];
 
 /** Longest window a policy may have (366 days) plus a day: what an unfiltered usage view loads. */
@@ -102,6 +109,9 @@ export type ReserveResult =
   | { ok: false; reason: 'grant_revoked' };
 
 export type PutResult = { kind: ControlDoc['kind']; status: 'stored' | 'exists'; digest: string };
+
+/** An approver's decision stored (or already held): `digest` is sha256 of its signing input. */
+export type DecisionPutResult = { kind: 'approval'; status: 'stored' | 'exists'; digest: string; requestDigest: string; approver: string; decision: 'approve' | 'reject' };
 
 export interface StoredPolicy {
   walletId: string;
@@ -243,6 +253,35 @@ export class ControlStore {
     const table = { grant: 'control_grants', revocation: 'control_revocations', policy: 'control_policies', approvers: 'control_approvers', wallet_status: 'control_wallet_status' }[kind];
     const rows = await this.db.all(`SELECT signed_json FROM ${table} ORDER BY stored_at`);
     return rows.map((r) => JSON.parse(r.signed_json as string) as SignedControlDoc);
+  }
+
+  /**
+   * Stores an approver's signed decision (approve or reject) on a request digest, delivered like the
+   * owner's documents (issue 15, item 6). It is checked against the latest approver registry: a
+   * registered approver's valid signature, or `bad_signature` / `forbidden`. Whether the approver is
+   * eligible for the request's rule is decided when the request is authorized. The same decision
+   * again is 'exists'; an approver's approve and reject on one request are both kept (the reject wins).
+   */
+  async putDecision(signed: unknown, now = Date.now()): Promise<DecisionPutResult> {
+    const env = parseOrThrow(signedApprovalSchema, signed, 'signed');
+    const approval = parseOrThrow(approvalSchema, env.approval, 'approval');
+    const registry = await this.approvers();
+    if (!registry) throw new FleetkeyError('forbidden', 'no approver registry has been set: an approval decision cannot be checked');
+    const tally = verifyApprovals(approval.requestDigest, [{ approval, sig: env.sig }], registry, { required: 1, approvers: [approval.approver] });
+    const bad = tally.ignored[0];
+    if (bad) throw new FleetkeyError(bad.reason === 'bad_signature' ? 'bad_signature' : 'forbidden', `approval decision not accepted: ${bad.reason}`, { details: { reason: bad.reason } });
+    const digest = digestOf(DOMAINS.approval, approval);
+    const n = await this.db.run(
+      `INSERT INTO control_decisions (request_digest, approver, decision, digest, signed_json, stored_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_digest, approver, decision) DO NOTHING`,
+      [approval.requestDigest, approval.approver, approval.decision, digest, JSON.stringify({ approval, sig: env.sig }), now],
+    );
+    return { kind: 'approval', status: n ? 'stored' : 'exists', digest, requestDigest: approval.requestDigest, approver: approval.approver, decision: approval.decision };
+  }
+
+  /** The signed rejections this node holds for a request digest (checked again, with eligibility, by the Authorizer). */
+  async rejections(requestDigest: string): Promise<SignedApproval[]> {
+    const r = await this.db.all(`SELECT signed_json FROM control_decisions WHERE request_digest = $1 AND decision = 'reject' ORDER BY approver`, [requestDigest]);
+    return r.map((x) => JSON.parse(x.signed_json as string) as SignedApproval);
   }
 
   /** The latest approver registry. */

@@ -25,6 +25,8 @@ export const SIGNER_MIGRATIONS = [
   // Every protocol session id this node ever started, per kind: a session id is used once, ever (issue 16).
   `CREATE TABLE used_sessions (kind TEXT NOT NULL, session_id TEXT NOT NULL, wallet_id TEXT NOT NULL, at BIGINT NOT NULL,
      PRIMARY KEY (kind, session_id))`,
+  // The nonce's place in the node's nonce ledger (src/signer/nonce-ledger.ts); NULL for nonces made before it (never used).
+  `ALTER TABLE nonces ADD COLUMN seq BIGINT`,
 ];
 
 export type ShareStatus = 'pending' | 'active';
@@ -45,6 +47,8 @@ export interface NonceRecord {
   epoch: number;
   sealed: string;
   commitment: string;
+  /** Sequence number in the node's nonce ledger, sealed into the record's associated data (absent/null: made before the ledger). */
+  seq?: number | null;
 }
 
 export type ConsumeResult = { ok: true; nonce: NonceRecord } | { ok: false; reason: 'consumed' | 'unknown' };
@@ -113,13 +117,14 @@ export class SignerStore {
     const now = Date.now();
     await this.db.tx(async (q) => {
       for (const n of list)
-        await q.run(`INSERT INTO nonces (id, wallet_id, epoch, sealed, commitment, created_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+        await q.run(`INSERT INTO nonces (id, wallet_id, epoch, sealed, commitment, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
           n.id,
           n.walletId,
           n.epoch,
           n.sealed,
           n.commitment,
           now,
+          n.seq ?? null,
         ]);
     });
   }
@@ -127,11 +132,13 @@ export class SignerStore {
   /**
    * Takes a nonce out for one use. The row is deleted and its id written to the consumed log in
    * one transaction that is durable before this resolves, so whatever happens next (a crash, a
-   * retry, a second request naming the same id) the nonce can never be used again.
+   * retry, a second request naming the same id) the nonce can never be used again — as long as
+   * the database is honest: against someone who can write it, the node's nonce ledger decides
+   * (src/signer/nonce-ledger.ts), after this and before anything is computed from the nonce.
    */
   async consumeNonce(id: string, walletId: string, requestId: string, hook?: TxHook): Promise<ConsumeResult> {
     return this.db.tx(async (q) => {
-      const rows = await q.all(`DELETE FROM nonces WHERE id = $1 AND wallet_id = $2 RETURNING id, wallet_id, epoch, sealed, commitment`, [id, walletId]);
+      const rows = await q.all(`DELETE FROM nonces WHERE id = $1 AND wallet_id = $2 RETURNING id, wallet_id, epoch, sealed, commitment, seq`, [id, walletId]);
       if (!rows.length) {
         const used = await q.all(`SELECT 1 AS x FROM consumed_nonces WHERE id = $1`, [id]);
         return { ok: false, reason: used.length ? 'consumed' : 'unknown' };
@@ -139,7 +146,7 @@ export class SignerStore {
       await q.run(`INSERT INTO consumed_nonces (id, wallet_id, request_id, consumed_at) VALUES ($1, $2, $3, $4)`, [id, walletId, requestId, Date.now()]);
       await hook?.(q);
       const r = rows[0];
-      return { ok: true, nonce: { id: r.id as string, walletId: r.wallet_id as string, epoch: Number(r.epoch), sealed: r.sealed as string, commitment: r.commitment as string } };
+      return { ok: true, nonce: { id: r.id as string, walletId: r.wallet_id as string, epoch: Number(r.epoch), sealed: r.sealed as string, commitment: r.commitment as string, seq: r.seq === null || r.seq === undefined ? null : Number(r.seq) } };
     });
   }
 
@@ -171,6 +178,12 @@ export class SignerStore {
   async bannedPeers(walletId: string, epoch: number): Promise<string[]> {
     const r = await this.db.all(`SELECT node_id FROM peer_bans WHERE wallet_id = $1 AND epoch = $2`, [walletId, epoch]);
     return r.map((x) => x.node_id as string);
+  }
+
+  /** The ledger sequence numbers of every stored nonce (the ledger drops live entries whose rows are gone). */
+  async nonceSeqs(): Promise<number[]> {
+    const r = await this.db.all(`SELECT seq FROM nonces WHERE seq IS NOT NULL`);
+    return r.map((x) => Number(x.seq));
   }
 
   async countNonces(walletId: string): Promise<number> {
