@@ -38,6 +38,7 @@ export type ErrorCode =
   | 'grant_expired' | 'grant_revoked' | 'grant_exhausted' | 'wallet_not_in_grant' | 'request_expired'
   | 'limit_exceeded' | 'approval_required' | 'approval_rejected' | 'unknown_grant' | 'no_policy' | 'wallet_inactive' | 'owner_authorization_required' | 'in_progress'
   | 'reservation_missing'
+  | 'wrong_network'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -69,6 +70,7 @@ const STATUS: Record<ErrorCode, number> = {
   grant_expired: 403, grant_revoked: 403, grant_exhausted: 403, wallet_not_in_grant: 403, request_expired: 401,
   limit_exceeded: 429, approval_required: 403, approval_rejected: 403, unknown_grant: 403, no_policy: 403, wallet_inactive: 403, owner_authorization_required: 403, in_progress: 409,
   reservation_missing: 403,
+  wrong_network: 403,
   internal: 500,
 };
 
