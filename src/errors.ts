@@ -43,6 +43,7 @@ export type ErrorCode =
   | 'reservation_missing'
   // what an agent may have signed at all (src/enforce/authorize.ts)
   | 'raw_signing_forbidden' | 'scheme_mismatch' | 'unsupported_sighash'
+  | 'wrong_network'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -78,6 +79,7 @@ const STATUS: Record<ErrorCode, number> = {
   limit_exceeded: 429, approval_required: 403, approval_rejected: 403, unknown_grant: 403, no_policy: 403, wallet_inactive: 403, owner_authorization_required: 403, in_progress: 409,
   reservation_missing: 403,
   raw_signing_forbidden: 403, scheme_mismatch: 400, unsupported_sighash: 403,
+  wrong_network: 403,
   internal: 500,
 };
 

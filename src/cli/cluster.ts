@@ -32,7 +32,11 @@ export interface ClusterInfo {
   token: string;
   /** Path of the owner key file (hex Ed25519 secret, 0600) the CLI signs control documents with. */
   ownerKey: string;
-  signers: { nodeId: string; url: string }[];
+  /**
+   * The signer nodes, with the Ed25519 identity key each one signs wallet packages with
+   * (`signPub`, as in peers.json): the CLI checks every wallet's signed public package against them.
+   */
+  signers: { nodeId: string; url: string; signPub: string }[];
 }
 
 interface Proc {
@@ -137,7 +141,7 @@ export class LocalCluster {
       const ownerEnv = o.ownerKeyOnServer === false ? {} : { FLEETKEY_OWNER_KEY_FILE: ownerKeyFile };
       const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit);
       procs.set('server', server);
-      const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url })) };
+      const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url, signPub: p.signPub })) };
       writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
       return new LocalCluster(dataDir, info, procs, quiet, o.onExit);
     } catch (e) {

@@ -32,11 +32,17 @@ Agents (the SDK does this for programs)
       up to --retry-for seconds: it is signed and counted once, ever; 0 = no retries)`;
 
 function ownerSecret(flags: Flags): Uint8Array {
+  const k = ownerSecretIfAny(flags);
+  if (k) return k;
+  throw new FleetkeyError('bad_request', 'no owner key: pass --owner-key FILE or set FLEETKEY_OWNER_KEY_FILE');
+}
+
+/** The owner key from --owner-key, FLEETKEY_OWNER_KEY_FILE or `fleetkey dev`'s cluster.json, if there is one. */
+export function ownerSecretIfAny(flags: Flags): Uint8Array | undefined {
   const explicit = (flags['owner-key'] as string | undefined) ?? process.env.FLEETKEY_OWNER_KEY_FILE;
   if (explicit) return readOwnerSecret(explicit);
   const fromDev = clusterJson()?.ownerKey;
-  if (fromDev) return readOwnerSecret(fromDev);
-  throw new FleetkeyError('bad_request', 'no owner key: pass --owner-key FILE or set FLEETKEY_OWNER_KEY_FILE');
+  return fromDev ? readOwnerSecret(fromDev) : undefined;
 }
 
 function keyType(flags: Flags): KeyType {

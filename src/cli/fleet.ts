@@ -1,4 +1,5 @@
 /** Fleets, devices, credentials, DIDs and device data (issue #5): `fleetkey fleet|device|credential|did|data ...`. */
+import { createVerified } from './wallet-create.ts';
 import { FleetkeyError } from '../errors.ts';
 import { devicePath as sdkDevicePath } from '../sdk/actions/device-path.ts';
 import { api, int, need, print, readInput, type Flags } from './common.ts';
@@ -68,11 +69,10 @@ export const fleetCli: CliModule = {
     if (noun === 'fleet') {
       if (verb === 'create') {
         // The root wallet's parameters, as `wallet create` takes them.
-        const body: Record<string, unknown> = { scheme: need(flags, 'scheme') };
-        for (const k of ['threshold', 'signers'] as const) if (flags[k] !== undefined) body[k] = int(flags, k);
-        for (const k of ['label', 'network'] as const) if (flags[k] !== undefined) body[k] = flags[k];
-        if (typeof flags.policy === 'string') body.policy = JSON.parse(readInput(/^[@-]/.test(flags.policy) ? flags.policy : `@${flags.policy}`));
-        const f = await api<Fleet>('POST', '/v1/fleets', body);
+        const extra: Record<string, unknown> = {};
+        if (typeof flags.policy === 'string') extra.policy = JSON.parse(readInput(/^[@-]/.test(flags.policy) ? flags.policy : `@${flags.policy}`));
+        // As `wallet create`: an owner-signed order, and the holders' signed package checked before anything is shown.
+        const { view: f } = await createVerified<Fleet>(flags, '/v1/fleets', extra);
         print(flags, f, () => `${f.id}  ${f.scheme}  ${f.threshold}-of-${f.signers}\n  issuer DID  ${f.issuerDid}\n  address     ${f.address}\nEnrol devices: fleetkey device enroll --fleet ${f.id} [--count N]`);
         return 0;
       }

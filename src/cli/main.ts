@@ -4,6 +4,7 @@
  * `{"error":{...}}` with exit code 1 for local errors and 2 for errors the server returned.
  * The server is found from FLEETKEY_URL and FLEETKEY_TOKEN, else ./.fleetkey/cluster.json.
  */
+import { createVerified } from './wallet-create.ts';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { FleetkeyError } from '../errors.ts';
@@ -24,7 +25,10 @@ Processes
   fleetkey signer --data DIR [--port N] [--db URL]                      one signer node
 
 Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/cluster.json)
-  fleetkey wallet create --scheme ed25519|secp256k1-schnorr|ecdsa-secp256k1 [--threshold T --signers N] [--label L] [--network mainnet|testnet|regtest]
+  fleetkey wallet create --scheme ed25519|secp256k1-schnorr|ecdsa-secp256k1 [--threshold T --signers N] [--label L] [--network NET] [--owner-key FILE]
+      (NET: Bitcoin mainnet (default), testnet, regtest; Solana mainnet-beta (default), devnet, testnet; fixed for the wallet's life.
+       The owner key signs the wallet_create order; the address is shown only after the holders' signed package is checked
+       against the node keys pinned in FLEETKEY_NODE_KEYS (the cluster's peers.json) or .fleetkey/cluster.json)
   fleetkey wallet list
   fleetkey wallet show ID
   fleetkey wallet refresh ID
@@ -127,13 +131,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'wallet': {
       if (verb === 'create') {
-        const body: Record<string, unknown> = { scheme: need(flags, 'scheme') };
-        if (flags.threshold !== undefined) body.threshold = int(flags, 'threshold');
-        if (flags.signers !== undefined) body.signers = int(flags, 'signers');
-        if (flags.label !== undefined) body.label = flags.label;
-        if (flags.network !== undefined) body.network = flags.network;
-        const w = await api<{ id: string; scheme: string; publicKey: string; address: string; threshold: number; signers: number }>('POST', '/v1/wallets', body);
-        print(flags, w, () => `${w.id}  ${w.scheme}  ${w.threshold}-of-${w.signers}\n  public key  ${w.publicKey}\n  address     ${w.address}`);
+        // The owner orders the wallet; the address is shown only once the holders' signed package checks out (src/cli/wallet-create.ts).
+        const { view: w, verified: v } = await createVerified<{ id: string }>(flags, '/v1/wallets');
+        print(flags, w, () => `${v.id}  ${v.scheme}  ${v.threshold}-of-${v.signers}${v.network ? `  ${v.network}` : ''}\n  public key  ${v.publicKey}\n  address     ${v.address}\n  (checked: signed by every holder ${v.holders.join(', ')})`);
         return 0;
       }
       if (verb === 'list') {

@@ -96,6 +96,52 @@ export const walletStatusDocSchema = z.strictObject({
   issuedAt: msSchema,
 });
 
+/**
+ * The network each scheme's wallets live on, fixed at creation (owner-signed `wallet_create`, the
+ * signed public package, every signer's record). Policies match the wallet's network, never a
+ * network named by the caller. Ed25519 wallets are Solana wallets (cluster names as the decoder
+ * reports them, the `chainIds` policies use); secp256k1-schnorr wallets are Bitcoin taproot wallets.
+ * ecdsa-secp256k1 wallets have none: an EVM transaction carries its own chain id (EIP-155), which
+ * the signature covers.
+ */
+export const WALLET_NETWORKS = {
+  ed25519: ['mainnet-beta', 'devnet', 'testnet'],
+  'secp256k1-schnorr': ['mainnet', 'testnet', 'regtest'],
+  'ecdsa-secp256k1': [],
+} as const satisfies Record<string, readonly string[]>;
+/** When the creator names none: Solana mainnet and Bitcoin mainnet (the ones that hold value, so the strictest caps apply). */
+export const DEFAULT_WALLET_NETWORK: Record<string, string | undefined> = { ed25519: 'mainnet-beta', 'secp256k1-schnorr': 'mainnet' };
+export type WalletScheme = keyof typeof WALLET_NETWORKS;
+
+/**
+ * The owner's order to create a wallet (or a fleet root): scheme, threshold, the signer nodes that
+ * hold its shares (in party-index order: `holders[i]` is party i + 1), its network, and its id, which
+ * names it once ever. Every holder checks it before taking part in the key generation and records
+ * it as used; the id of the document ends up in the public package every holder signs.
+ */
+export const walletCreateDocSchema = z
+  .strictObject({
+    kind: z.literal('wallet_create'),
+    /** `wal_` and 24 lowercase hex characters (96 random bits): the creator picks it, so it is unique. */
+    walletId: z.string().regex(/^wal_[0-9a-f]{24}$/, 'walletId: wal_ followed by 24 lowercase hex characters'),
+    scheme: z.enum(['ed25519', 'secp256k1-schnorr', 'ecdsa-secp256k1']),
+    threshold: z.number().int().min(1).max(64),
+    holders: z.array(z.string().regex(/^[\w-]{1,64}$/, 'a node id')).min(1).max(64),
+    network: z.string().min(1).max(32).optional(),
+    issuedAt: msSchema,
+    expiresAt: msSchema,
+  })
+  .superRefine((d, ctx) => {
+    if (d.expiresAt <= d.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
+    if (new Set(d.holders).size !== d.holders.length) ctx.addIssue({ code: 'custom', path: ['holders'], message: 'duplicate holder' });
+    if (d.threshold > d.holders.length) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'exceeds the number of holders' });
+    if (d.threshold === 1 && d.holders.length > 1) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'threshold 1 only as 1-of-1 (a 1-of-n key would be whole on every holder)' });
+    if (d.scheme === 'ecdsa-secp256k1' && d.threshold < 2) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'ecdsa-secp256k1 needs a threshold of at least 2' });
+    const nets: readonly string[] = WALLET_NETWORKS[d.scheme];
+    if (nets.length === 0 && d.network !== undefined) ctx.addIssue({ code: 'custom', path: ['network'], message: `${d.scheme} wallets have no network (the transaction names its chain)` });
+    if (nets.length > 0 && (d.network === undefined || !nets.includes(d.network))) ctx.addIssue({ code: 'custom', path: ['network'], message: `one of ${nets.join(', ')}` });
+  });
+
 export const PAYLOAD_KINDS = ['evm_transaction', 'evm_message', 'evm_typed_data', 'solana_transaction', 'solana_message', 'bitcoin_psbt', 'bitcoin_message', 'raw_message', 'raw_hash'] as const;
 
 /** What is to be signed: decoded by every signer itself (src/chains), never taken on trust. */
@@ -118,7 +164,7 @@ export const signDocSchema = z
     if (r.expiresAt <= r.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
   });
 
-export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema, walletStatusDocSchema, signDocSchema]);
+export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema, walletStatusDocSchema, signDocSchema, walletCreateDocSchema]);
 
 export type PolicyDoc = z.infer<typeof policyDocSchema>;
 export type GrantDoc = z.infer<typeof grantDocSchema>;
@@ -126,6 +172,7 @@ export type RevocationDoc = z.infer<typeof revocationDocSchema>;
 export type ApproversDoc = z.infer<typeof approversDocSchema>;
 export type WalletStatusDoc = z.infer<typeof walletStatusDocSchema>;
 export type SignDoc = z.infer<typeof signDocSchema>;
+export type WalletCreateDoc = z.infer<typeof walletCreateDocSchema>;
 export type ControlDoc = z.infer<typeof controlDocSchema>;
 
 /** `{ doc, sig, signer }`: sig is the owner's Ed25519 signature (hex) of the doc, signer its public key (hex). */

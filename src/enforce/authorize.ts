@@ -67,7 +67,11 @@ export interface AuthTarget {
   scheme: string;
   /** The wallet's own address in its chain's form (the decoder's `from`). */
   address: string;
-  /** Network for Bitcoin addresses when the payload does not name one. */
+  /**
+   * The wallet's own network (a Solana cluster, a Bitcoin network), fixed at its creation: a signer
+   * passes its own record of it (src/enforce/wallet-create.ts). Solana and Bitcoin payloads are
+   * decoded, and judged by the policy, on this network; a payload naming another is `wrong_network`.
+   */
   network?: string;
 }
 
@@ -187,7 +191,7 @@ export class Authorizer {
     const from = payload.opts?.from;
     if (from !== undefined && from.toLowerCase() !== target.address.toLowerCase())
       throw new FleetkeyError('validation_failed', `payload.opts.from ${from} is not this wallet's address ${target.address}`, { details: { path: 'payload.opts.from' } });
-    const decoded = decode(payload.kind, payload.data, { ...payload.opts, from: target.address, ...(payload.opts?.network || !target.network ? {} : { network: target.network }) });
+    const decoded = decode(payload.kind, payload.data, { ...this.networkOpts(payload, target), from: target.address });
     if (!decoded.signingPayloads.length) throw new FleetkeyError('decode_failed', 'the payload has nothing to sign');
     const own = SIGNS[target.scheme];
     const keep = decoded.signingPayloads.map((_, i) => decoded.signing?.[i]).map((t) => t !== undefined && (t.scheme === own || (t.scheme === 'any' && by === 'owner')));
@@ -209,6 +213,23 @@ export class Authorizer {
       if (!signingPayloads.some((p) => bytesToHex(p) === hex)) throw new FleetkeyError('forbidden', 'the message to sign is not what the request\'s payload commits to');
     }
     return { ...decoded, signingPayloads, signing };
+  }
+
+  /**
+   * Decode options with the network taken from the wallet, not the caller. A Solana transaction does
+   * not say which cluster it is for, and a PSBT's addresses are only read on the network given, so
+   * a caller that could name the network could move a mainnet transfer under a devnet rule. The
+   * caller may still name it (opts.network, or opts.chainId as the decoder reads it for these kinds),
+   * but only as the wallet's own.
+   */
+  private networkOpts(payload: Payload, target: AuthTarget): Payload['opts'] {
+    if (payload.kind !== 'solana_transaction' && payload.kind !== 'bitcoin_psbt') return payload.opts;
+    const { chainId, network, ...rest } = payload.opts ?? {};
+    if (target.network === undefined) throw new FleetkeyError('wrong_network', `wallet ${target.walletId} has no ${payload.kind === 'bitcoin_psbt' ? 'Bitcoin' : 'Solana'} network`, { details: { walletId: target.walletId, network: null } });
+    for (const named of [network, chainId])
+      if (named !== undefined && String(named) !== target.network)
+        throw new FleetkeyError('wrong_network', `wallet ${target.walletId} is on ${target.network}, the request names ${String(named)}`, { details: { walletId: target.walletId, network: target.network, path: 'payload.opts' } });
+    return { ...rest, network: target.network };
   }
 
   /**

@@ -6,6 +6,7 @@ export { createAgent, type AgentConfig, type FleetkeyAgent, type AgentRequestVie
 export { FleetkeyApiError, FleetkeyError, type ErrorCode } from './errors.ts';
 export { createWallet } from './actions/create-wallet.ts';
 export { getWallet } from './actions/get-wallet.ts';
+export { verifyWalletPackage, getVerifiedWallet, type VerifiedWallet, type VerifyWalletPackageOptions, type NodeKeys, type WalletPackage } from './verify-wallet-package.ts';
 export { listWallets } from './actions/list-wallets.ts';
 export { sign } from './actions/sign.ts';
 export { signHash } from './actions/sign-hash.ts';

@@ -32,7 +32,18 @@ export type ClientConfig = {
 /** Sends one request to the API and returns its JSON answer; throws {@link FleetkeyApiError}. */
 export type FleetkeyRequest = <T>(method: 'GET' | 'POST', path: string, body?: unknown) => Promise<T>;
 
-export type CreateWalletParameters = { scheme: Scheme; threshold?: number; signers?: number; label?: string; network?: 'mainnet' | 'testnet' | 'regtest' };
+export type CreateWalletParameters = {
+  scheme?: Scheme;
+  threshold?: number;
+  signers?: number;
+  label?: string;
+  /** Bitcoin (`secp256k1-schnorr`): mainnet (default), testnet, regtest. Solana (`ed25519`): mainnet-beta (default), devnet, testnet. */
+  network?: string;
+  /** The owner-signed `wallet_create` document (`signControlDoc`), instead of scheme/threshold/signers/network; needed unless the server holds the owner key. */
+  create?: { doc: unknown; sig: string; signer: string };
+  /** Check the holders' signed package before returning (see `verifyWalletPackage`). */
+  verify?: import('../enforce/wallet-package.ts').VerifyWalletPackageOptions;
+};
 export type GetWalletParameters = { walletId: string };
 export type ListWalletsParameters = { after?: string; limit?: number };
 export type ListWalletsReturnType = { wallets: Wallet[]; next: string | null };

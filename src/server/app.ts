@@ -17,7 +17,8 @@ import { keyFile } from '../signer/seal.ts';
 import { Coordinator, walletView } from './coordinator.ts';
 import { ethMessageSchema, ethTransactionSchema, ethTypedDataSchema, signEthMessage, signEthTransaction, signEthTypedData } from './ethereum.ts';
 import { openApiDocument } from './openapi.ts';
-import { createWalletSchema, signSchema } from './schemas.ts';
+import { createWalletSchema, creationOf, signSchema } from './schemas.ts';
+import { PackageStore } from '../store/package-store.ts';
 import { SignerPool } from './signers.ts';
 import { fleetRoutes, initFleets } from './fleets.ts';
 import { ControlStore } from '../store/control-store.ts';
@@ -43,10 +44,12 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
   });
   app.get('/v1/requests/:id', async (c) => c.json(await desk.get(parse(requestIdSchema, c.req.param('id'), 'id'))));
   app.post('/v1/approvals/:id', async (c) => c.json(await desk.decide(parse(requestIdSchema, c.req.param('id'), 'id'), parse(approveSchema, await jsonBody(c)))));
-  // A wallet's public record (no secret in it): what an agent needs to build its account.
+  // A wallet's public record (no secret in it): what an agent needs to build its account, with the
+  // package every holder signed (and the owner's wallet_create), so that anyone can check it
+  // (verifyWalletPackage in the SDK; src/enforce/wallet-package.ts).
   app.get('/v1/public/wallets/:id', async (c) => {
     const w = await coord.wallet(parse(walletIdSchema, c.req.param('id'), 'id'));
-    return c.json({ id: w.id, scheme: w.scheme, publicKey: w.publicKey, address: w.address });
+    return c.json({ id: w.id, scheme: w.scheme, publicKey: w.publicKey, address: w.address, network: w.network, threshold: w.threshold, signers: w.participants.length, epoch: w.epoch, package: await coord.publicPackage(w.id) });
   });
   app.use('/v1/*', async (c, next) => {
     if (c.req.method === 'GET' && c.req.path.startsWith('/v1/public/')) return next();
@@ -58,10 +61,7 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
 
   app.post('/v1/wallets', async (c) => {
     const b = parse(createWalletSchema, await jsonBody(c));
-    // Defaults: every signer node of the cluster, and the cluster's default threshold.
-    const n = b.signers ?? coord.signers.peers().length;
-    const t = b.threshold ?? Math.min(defaults.threshold, n);
-    return c.json(await coord.createWallet({ scheme: b.scheme, threshold: t, signers: n, label: b.label, network: b.network }), 201);
+    return c.json(await coord.createWallet(creationOf(b, coord.signers.peers().length, defaults.threshold)), 201);
   });
   app.get('/v1/wallets', async (c) => {
     const after = c.req.query('after') ?? '';
@@ -159,7 +159,9 @@ export async function runServer(o: ServerOptions) {
   // Development only: a server that holds the owner key can authorize admin signing itself.
   const ownerKeyFile = o.ownerKeyFile ?? process.env.FLEETKEY_OWNER_KEY_FILE;
   const ownerSecret = ownerKeyFile ? readOwnerSecret(ownerKeyFile) : undefined;
-  const coord = new Coordinator(store, signers, log, audit, { control, authz: new Authorizer(control, ownerKeys), ownerSecret });
+  const packages = new PackageStore(db);
+  await packages.init();
+  const coord = new Coordinator(store, signers, log, audit, { control, authz: new Authorizer(control, ownerKeys), ownerSecret, ownerKeys, packages });
   signers.startProbing(1000, async () => {
     await coord.deliverOwedControl();
     await coord.deliverOwedCommits();

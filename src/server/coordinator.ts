@@ -19,8 +19,11 @@ import type { Participant, ServerStore, WalletRecord } from '../store/server-sto
 import type { AuditLog } from '../store/audit-store.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SignerCallError, type SignerPool } from './signers.ts';
-import { signControlDoc } from '../control/documents.ts';
-import type { ControlDoc, Payload, SignedApproval, SignedControlDoc } from '../control/schemas.ts';
+import { controlDocDigest, signControlDoc, verifyControlDoc } from '../control/documents.ts';
+import { parseOrThrow, signedControlDocSchema, walletCreateDocSchema, type ControlDoc, type Payload, type SignedApproval, type SignedControlDoc, type WalletCreateDoc } from '../control/schemas.ts';
+import { chooseNetwork, walletNetworkOf } from '../enforce/wallet-create.ts';
+import type { WalletPackage } from '../enforce/wallet-package.ts';
+import type { PackageStore } from '../store/package-store.ts';
 import { splitWalletId, type Authorizer, type SignAuth } from '../enforce/authorize.ts';
 import type { ControlStore, DecisionPutResult, PutResult } from '../store/control-store.ts';
 import { storedDocEntry } from '../enforce/audit-entries.ts';
@@ -120,17 +123,23 @@ export class Coordinator {
   readonly control: ControlStore;
   readonly authz: Authorizer;
   private readonly ownerSecret?: Uint8Array;
+  /** The pinned owner public keys: a create document is checked here too, to fail before any DKG. */
+  private readonly ownerKeys: readonly string[];
+  /** Each wallet's signed public package per epoch (GET /v1/public/wallets/:id). */
+  readonly packages?: PackageStore;
 
   constructor(
     readonly store: ServerStore,
     readonly signers: SignerPool,
     private readonly log: Logger,
     readonly audit: AuditLog,
-    opts: { control: ControlStore; authz: Authorizer; ownerSecret?: Uint8Array },
+    opts: { control: ControlStore; authz: Authorizer; ownerSecret?: Uint8Array; ownerKeys?: readonly string[]; packages?: PackageStore },
   ) {
     this.control = opts.control;
     this.authz = opts.authz;
     this.ownerSecret = opts.ownerSecret;
+    this.ownerKeys = opts.ownerKeys ?? [];
+    this.packages = opts.packages;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -220,40 +229,88 @@ export class Coordinator {
   // -------------------------------------------------------------------------------------------
   // Key generation and refresh: relay rounds, then commit once every party agrees.
 
-  async createWallet(o: { scheme: string; threshold: number; signers: number; label?: string; network?: BitcoinNetwork }): Promise<WalletView> {
-    if (!isScheme(o.scheme)) throw new FleetkeyError('unsupported', `scheme ${o.scheme} is not available (ed25519, secp256k1-schnorr, ecdsa-secp256k1)`);
-    const scheme = schemeOf(o.scheme);
-    if (scheme.name === 'ecdsa-secp256k1' && o.threshold < 2)
-      throw new FleetkeyError('validation_failed', 'ecdsa-secp256k1 needs a threshold of at least 2', { details: { field: 'threshold' } });
-    if (o.threshold > o.signers) throw new FleetkeyError('validation_failed', `threshold ${o.threshold} exceeds signers ${o.signers}`, { details: { field: 'threshold' } });
-    if (o.threshold === 1 && o.signers > 1)
-      throw new FleetkeyError('validation_failed', 'threshold 1 is only allowed as 1-of-1: a 1-of-n key would be whole on every node', { details: { field: 'threshold' } });
-    const peers = this.signers.peers();
-    if (peers.filter((p) => this.signers.isUp(p.nodeId)).length < o.signers) await Promise.all(peers.filter((p) => !this.signers.isUp(p.nodeId)).map((p) => this.signers.probe(p.nodeId, 800)));
-    const up = peers.filter((p) => this.signers.isUp(p.nodeId));
-    if (up.length < o.signers) throw new FleetkeyError('not_enough_signers', `need ${o.signers} healthy signers, ${up.length} of ${peers.length} are up`);
-    const participants: Participant[] = up.slice(0, o.signers).map((p, i) => ({ index: i + 1, nodeId: p.nodeId }));
-    const walletId = newId('wal');
-    const { pub } = await this.runKeyProtocol('dkg', { walletId, scheme: o.scheme, threshold: o.threshold, participants, epoch: 0 });
+  /**
+   * Creates a wallet (or a fleet root) as the owner ordered it: `create` is the owner-signed
+   * `wallet_create` document (scheme, threshold, holders, network, wallet id), which every holder
+   * checks before it takes part (src/enforce/wallet-create.ts). Without one, a server that holds the
+   * owner key (`fleetkey dev`) writes and signs it itself from the other fields; any other server
+   * answers `owner_authorization_required`.
+   */
+  async createWallet(o: { create?: unknown; scheme?: string; threshold?: number; signers?: number; label?: string; network?: string }): Promise<WalletView> {
+    const signed = o.create !== undefined ? this.checkCreate(o.create) : await this.ownerCreate(o);
+    const doc = signed.doc;
+    const scheme = schemeOf(doc.scheme);
+    const participants: Participant[] = doc.holders.map((nodeId, i) => ({ index: i + 1, nodeId }));
+    const known = new Set(this.signers.peers().map((p) => p.nodeId));
+    const unknown = doc.holders.filter((n) => !known.has(n));
+    if (unknown.length) throw new FleetkeyError('unknown_node', `not signer nodes of this cluster: ${unknown.join(', ')}`, { details: { nodeIds: unknown } });
+    await Promise.all(doc.holders.filter((n) => !this.signers.isUp(n)).map((n) => this.signers.probe(n, 800)));
+    const down = doc.holders.filter((n) => !this.signers.isUp(n));
+    if (down.length) throw new FleetkeyError('not_enough_signers', `holders named by the wallet_create document are down: ${down.join(', ')}`, { details: { down } });
+    if (await this.store.getWallet(doc.walletId)) throw new FleetkeyError('conflict', `wallet ${doc.walletId} exists`);
+    const walletId = doc.walletId;
+    const { pub, results } = await this.runKeyProtocol('dkg', { walletId, scheme: doc.scheme, threshold: doc.threshold, participants, epoch: 0, ...(doc.network ? { network: doc.network } : {}), create: signed });
+    // The holders must have put the owner's order into what they signed; otherwise the package shows nothing checkable.
+    if (pub.createDigest !== controlDocDigest(doc) || (pub.network ?? null) !== (doc.network ?? null))
+      throw new FleetkeyError('cheating_signer', 'the holders signed a package without the owner\'s wallet_create document');
     const now = Date.now();
     const rec: WalletRecord = {
       id: walletId,
-      scheme: o.scheme,
+      scheme: doc.scheme,
       label: o.label ?? null,
-      threshold: o.threshold,
+      threshold: doc.threshold,
       participants,
       publicKey: pub.group.publicKey,
-      address: scheme.address(pub.group.publicKey, o.network ?? 'mainnet'),
-      network: o.scheme === 'secp256k1-schnorr' ? (o.network ?? 'mainnet') : null,
+      address: scheme.address(pub.group.publicKey, doc.scheme === 'secp256k1-schnorr' ? (doc.network as BitcoinNetwork) : undefined),
+      network: doc.network ?? null,
       publicJson: JSON.stringify(pub),
       epoch: 0,
       createdAt: now,
       updatedAt: now,
     };
+    await this.packages?.put(walletId, 0, { public: pub as unknown as WalletPackage['public'], signatures: results as WalletPackage['signatures'], create: signed });
     await this.store.createWallet(rec);
-    await this.audit.append({ type: 'admin', outcome: 'wallet_created', data: { walletId, scheme: o.scheme, threshold: o.threshold, participants, publicKey: rec.publicKey, address: rec.address } });
-    this.log.info('wallet created', { walletId, scheme: o.scheme, threshold: o.threshold, signers: o.signers });
+    await this.audit.append({ type: 'admin', outcome: 'wallet_created', data: { walletId, scheme: doc.scheme, threshold: doc.threshold, participants, publicKey: rec.publicKey, address: rec.address, network: rec.network, createDigest: pub.createDigest } });
+    this.log.info('wallet created', { walletId, scheme: doc.scheme, threshold: doc.threshold, signers: participants.length });
     return walletView(rec);
+  }
+
+  /** An owner's create document sent by the caller: checked here as every holder will check it. */
+  private checkCreate(create: unknown): SignedControlDoc<WalletCreateDoc> {
+    const env = parseOrThrow(signedControlDocSchema, create, 'create');
+    const doc = parseOrThrow(walletCreateDocSchema, env.doc, 'create.doc');
+    if (this.ownerKeys.length) verifyControlDoc(env, this.ownerKeys);
+    const now = Date.now();
+    if (now >= doc.expiresAt) throw new FleetkeyError('request_expired', 'the wallet_create document has expired', { details: { walletId: doc.walletId } });
+    return { doc, sig: env.sig, signer: env.signer };
+  }
+
+  /** `fleetkey dev`: the server holds the owner key, so it writes the order from the request (defaults as before) and signs it. */
+  private async ownerCreate(o: { scheme?: string; threshold?: number; signers?: number; network?: string }): Promise<SignedControlDoc<WalletCreateDoc>> {
+    if (!this.ownerSecret)
+      throw new FleetkeyError('owner_authorization_required', 'this server holds no owner key: send an owner-signed wallet_create document as "create" (the fleetkey CLI signs it with --owner-key)');
+    if (!o.scheme || !isScheme(o.scheme)) throw new FleetkeyError('unsupported', `scheme ${o.scheme} is not available (ed25519, secp256k1-schnorr, ecdsa-secp256k1)`);
+    const n = o.signers ?? this.signers.peers().length;
+    const t = o.threshold ?? Math.min(2, n);
+    if (o.scheme === 'ecdsa-secp256k1' && t < 2) throw new FleetkeyError('validation_failed', 'ecdsa-secp256k1 needs a threshold of at least 2', { details: { field: 'threshold' } });
+    if (t > n) throw new FleetkeyError('validation_failed', `threshold ${t} exceeds signers ${n}`, { details: { field: 'threshold' } });
+    if (t === 1 && n > 1) throw new FleetkeyError('validation_failed', 'threshold 1 is only allowed as 1-of-1: a 1-of-n key would be whole on every node', { details: { field: 'threshold' } });
+    const network = chooseNetwork(o.scheme, o.network);
+    const peers = this.signers.peers();
+    if (peers.filter((p) => this.signers.isUp(p.nodeId)).length < n) await Promise.all(peers.filter((p) => !this.signers.isUp(p.nodeId)).map((p) => this.signers.probe(p.nodeId, 800)));
+    const up = peers.filter((p) => this.signers.isUp(p.nodeId));
+    if (up.length < n) throw new FleetkeyError('not_enough_signers', `need ${n} healthy signers, ${up.length} of ${peers.length} are up`);
+    const now = Date.now();
+    return this.ownerSign({
+      kind: 'wallet_create',
+      walletId: newId('wal'),
+      scheme: o.scheme,
+      threshold: t,
+      holders: up.slice(0, n).map((p) => p.nodeId),
+      ...(network ? { network } : {}),
+      issuedAt: now,
+      expiresAt: now + 30 * 60_000,
+    });
   }
 
   async refreshWallet(walletId: string): Promise<WalletView> {
@@ -265,6 +322,9 @@ export class Coordinator {
     await this.deliverOwedCommits(walletId);
     const { pub, results } = await this.runKeyProtocol('refresh', { walletId, scheme: w.scheme as SchemeName, threshold: w.threshold, participants: w.participants, epoch: w.epoch }, false);
     if (pub.group.publicKey !== w.publicKey) throw new FleetkeyError('internal', 'refresh changed the public key; not committed');
+    // The new epoch's package, signed again by every holder, with the owner's original order.
+    const before = await this.packages?.get(walletId, w.epoch);
+    await this.packages?.put(walletId, w.epoch + 1, { public: pub as unknown as WalletPackage['public'], signatures: results as WalletPackage['signatures'], ...(before?.create !== undefined ? { create: before.create } : {}) });
     const evidence = JSON.stringify({ walletId, epoch: w.epoch + 1, results });
     // Record the new epoch and every commit still owed in one transaction, then deliver.
     if (!(await this.store.advanceEpoch(walletId, w.epoch, JSON.stringify(pub), w.participants.map((p) => ({ nodeId: p.nodeId, evidence })))))
@@ -291,7 +351,7 @@ export class Coordinator {
 
   private async runKeyProtocol(
     kind: 'dkg' | 'refresh',
-    s: { walletId: string; scheme: SchemeName; threshold: number; participants: Participant[]; epoch: number },
+    s: { walletId: string; scheme: SchemeName; threshold: number; participants: Participant[]; epoch: number; network?: string; create?: SignedControlDoc },
     commit = true,
   ): Promise<{ pub: SharePublic; results: Envelope[] }> {
     const nodes = s.participants.map((p) => p.nodeId);
@@ -584,7 +644,14 @@ export class Coordinator {
   }
 
   private net(w: WalletRecord): { network?: string } {
-    return w.network ? { network: w.network } : {};
+    const network = walletNetworkOf(w.scheme, w.network);
+    return network ? { network } : {};
+  }
+
+  /** A wallet's signed public package at its current epoch (a child's is its root's), or null for a wallet created before packages were kept. */
+  async publicPackage(id: string): Promise<WalletPackage | null> {
+    const w = await this.wallet(id);
+    return (await this.packages?.get(splitWalletId(w.id).rootId, w.epoch)) ?? null;
   }
 
   private async signSingle(w: WalletRecord, p: Participant, message: Uint8Array, requestId: string, auth: SignAuth): Promise<Uint8Array> {

@@ -41,7 +41,7 @@ import {
 import { FleetStore, type DeviceRecord, type DeviceStatus, type FleetRecord, type NewDevice } from '../store/fleet-store.ts';
 import type { Device, Fleet, VerifyDataReturnType } from '../sdk/fleet-types.ts';
 import type { Coordinator } from './coordinator.ts';
-import { createWalletSchema } from './schemas.ts';
+import { createWalletSchema, creationOf } from './schemas.ts';
 import { DerivePool, deriveChildrenInline, type ChildKey, type FleetRoot } from './fleet-derive.ts';
 import { intentSchema, submitIntent } from './fleet-intents.ts';
 import { startMqttIngest, type IngestCounters, type MqttIngest } from './fleet-mqtt.ts';
@@ -133,9 +133,8 @@ export class FleetService {
     const policy = o.policy === undefined ? undefined : validatePolicy(o.policy);
     if (policy && !this.coord.holdsOwnerKey)
       throw new FleetkeyError('owner_authorization_required', 'this server holds no owner key: create the fleet without a policy, then submit the owner-signed policy for its id (fleetkey policy …)');
-    const n = o.signers ?? this.coord.signers.peers().length;
-    const t = o.threshold ?? Math.min(Number(process.env.FLEETKEY_DEFAULT_THRESHOLD ?? 2) || 2, n);
-    const w = await this.coord.createWallet({ scheme: o.scheme, threshold: t, signers: n, label: o.label, network: o.network });
+    const { policy: _policy, ...body } = o;
+    const w = await this.coord.createWallet(creationOf(body, this.coord.signers.peers().length, Number(process.env.FLEETKEY_DEFAULT_THRESHOLD ?? 2) || 2));
     const base = (process.env.FLEETKEY_PUBLIC_URL ?? origin).replace(/\/+$/, '');
     const f = await this.store.createFleet({
       id: w.id,

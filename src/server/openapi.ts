@@ -128,7 +128,7 @@ export function openApiDocument() {
           responses: { '200': { description: 'the request (signed at M approvals)' }, ...errors(400, 403, 404, 409) },
         },
       },
-      '/v1/public/wallets/{id}': { get: { security: [], summary: "A wallet's public record (id, scheme, publicKey, address)", parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'wallet' }, ...errors(404) } } },
+      '/v1/public/wallets/{id}': { get: { security: [], summary: "A wallet's public record (id, scheme, publicKey, address, network, threshold, signers, epoch) and the package every holder signed, with the owner's wallet_create order (check with verifyWalletPackage)", parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'wallet' }, ...errors(404) } } },
       '/v1/nodes': {
         get: { summary: 'Signer nodes and whether they answer', responses: { '200': { description: 'nodes', ...json({ type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, url: { type: 'string' }, status: { type: 'string', enum: ['up', 'down', 'quarantined'] } } } }) }, ...errors(401) } },
       },

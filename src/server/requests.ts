@@ -11,6 +11,7 @@
  * Idempotent by request id: the same request again returns what the first one got (the signature,
  * or the pending state); another request under a used id is a conflict.
  */
+import { walletNetworkOf } from '../enforce/wallet-create.ts';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { keccak256, parseTransaction, serializeTransaction, type Hex, type TransactionSerializable } from 'viem';
 import { z } from 'zod';
@@ -133,7 +134,8 @@ export class AgentDesk {
   private async authorize(signed: unknown, approvals: unknown[]): Promise<Authorized> {
     const req = (signed as { request: AgentRequest }).request;
     const w = await this.coord.wallet(req.walletId);
-    return this.coord.authz.authorize({ agent: signed as never, approvals }, { walletId: w.id, scheme: w.scheme, address: w.address, ...(w.network ? { network: w.network } : {}) });
+    const network = walletNetworkOf(w.scheme, w.network);
+    return this.coord.authz.authorize({ agent: signed as never, approvals }, { walletId: w.id, scheme: w.scheme, address: w.address, ...(network ? { network } : {}) });
   }
 
   private async queue(signed: unknown, req: AgentRequest, digest: string, detail: Record<string, unknown>, approvals: unknown[]): Promise<{ status: number; view: RequestView }> {

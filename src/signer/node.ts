@@ -27,6 +27,8 @@ import type { Queryable } from '../store/db.ts';
 import type { BitcoinNetwork } from '../crypto/frost.ts';
 import { checkReceipts, signReceipt, type Receipt } from '../enforce/receipts.ts';
 import { Dkls23Guard } from './dkls23-guard.ts';
+import { checkCreateDoc, walletNetworkOf } from '../enforce/wallet-create.ts';
+import { CreateLog } from '../store/create-log.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
 /**
@@ -49,7 +51,11 @@ export interface SharePublic {
   threshold: number;
   participants: Participant[];
   group: GroupPublic;
-  [k: string]: Json | Participant[] | GroupPublic;
+  /** The wallet's network, from the owner's wallet_create document (absent: ecdsa-secp256k1, or created before networks were recorded). */
+  network?: string;
+  /** controlDocDigest of the owner's wallet_create document this key was generated under; kept across refreshes. */
+  createDigest?: string;
+  [k: string]: Json | Participant[] | GroupPublic | undefined;
 }
 
 interface Session {
@@ -64,6 +70,9 @@ interface Session {
   self: number;
   proto: PartyProtocol<unknown>;
   messageHash?: string;
+  /** For 'dkg' and 'refresh': what goes into the public package besides the key (SharePublic). */
+  network?: string;
+  createDigest?: string;
   /** For 'sign': the authorized request whose reservation is committed before the last round's messages leave. */
   authorized?: Authorized;
   committed?: boolean;
@@ -93,8 +102,10 @@ export const startSchema = z.object({
   messageHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** For sign: the owner's authorization or the agent's signed request (checked here, never trusted). */
   auth: signAuthSchema.optional(),
-  /** The wallet's network (Bitcoin addresses), for decoding. */
-  network: z.enum(['mainnet', 'testnet', 'signet', 'regtest']).optional(),
+  /** The wallet's network as the server knows it; a signer uses its own record and refuses another (wrong_network). */
+  network: z.string().regex(/^[a-z0-9-]{1,32}$/).optional(),
+  /** For dkg: the owner-signed wallet_create document (src/enforce/wallet-create.ts), checked here. */
+  create: z.unknown().optional(),
 });
 
 const envelopeSchema = z.object({
@@ -115,7 +126,7 @@ export const signSchema = z.object({
   requestId: z.string().min(1).max(128),
   walletId: walletIdSchema,
   auth: signAuthSchema,
-  network: z.enum(['mainnet', 'testnet', 'signet', 'regtest']).optional(),
+  network: z.string().regex(/^[a-z0-9-]{1,32}$/).optional(),
   epoch: z.number().int().min(0),
   message: hex.max(2 * 65536),
   nonceId: z.string().max(80).optional(),
@@ -136,6 +147,8 @@ export class SignerNode {
   /** The owner's documents this node accepted, its request log and its own spend counters. */
   readonly control: ControlStore;
   readonly authz: Authorizer;
+  /** The owner's wallet_create documents this node acted on (one key generation per wallet id, ever). */
+  readonly creates: CreateLog;
 
   constructor(
     readonly store: SignerStore,
@@ -143,10 +156,11 @@ export class SignerNode {
     readonly keys: NodeKeys,
     private readonly peersFile: string,
     private readonly log: Logger,
-    ownerKeys: readonly string[],
+    private readonly ownerKeys: readonly string[],
     /** Which nonces may still be used, kept in the data dir beside the KEK (src/signer/nonce-ledger.ts). */
     private readonly ledger: NonceLedger,
   ) {
+    this.creates = new CreateLog(store.db);
     this.audit = new AuditLog(store.db, ed25519CheckpointSigner(keys.signSecret), keys.nodeId);
     this.control = new ControlStore(store.db, { ownerPublicKeys: ownerKeys });
     this.authz = new Authorizer(this.control, ownerKeys);
@@ -166,6 +180,7 @@ export class SignerNode {
     await ledger.persist();
     await node.audit.init();
     await node.control.init();
+    await node.creates.init();
     return node;
   }
 
@@ -221,11 +236,19 @@ export class SignerNode {
     let epoch = 0;
     let authorized: Authorized | undefined;
     let slot = false; // a DKLs23 peer-pair slot is held for this session id
+    let network: string | undefined;
+    let createDigest: string | undefined;
     try {
       if (req.kind !== 'sign' && splitWalletId(req.walletId).index !== undefined)
         throw new FleetkeyError('validation_failed', 'a child wallet is derived from its root; it has no key generation or refresh of its own', { details: { path: 'walletId' } });
       if (req.kind === 'dkg') {
         if (await this.store.getActiveShare(req.walletId)) throw new FleetkeyError('conflict', `wallet ${req.walletId} already has a key on this node`);
+        // The owner, not the server, says what this wallet is; the document is used once, durably, before anything leaves.
+        const created = checkCreateDoc(req.create, this.ownerKeys, { walletId: req.walletId, scheme: scheme.name, threshold: req.threshold, participants, network: req.network }, Date.now());
+        await this.creates.claim(req.walletId, created.digest);
+        network = created.doc.network;
+        createDigest = created.digest;
+        this.log.info('wallet_create accepted', { walletId: req.walletId, digest: created.digest });
         proto = scheme.keygen({ self: me.index, parties: participants.map((p) => p.index), threshold: req.threshold, sessionId });
       } else {
         const { share, pub } = await this.activeShare(req.walletId, req.epoch);
@@ -234,6 +257,8 @@ export class SignerNode {
         if (req.kind === 'refresh') {
           proto = scheme.refresh({ share, public: pub.group, sessionId });
           epoch = req.epoch + 1;
+          network = pub.network;
+          createDigest = pub.createDigest;
         } else {
           // An interactive signing session among the chosen signers (admin raw-hash signing).
           if (scheme.signing !== 'interactive') throw new FleetkeyError('unsupported', `${scheme.name} signs with /v1/sign, not a session`);
@@ -274,7 +299,7 @@ export class SignerNode {
       if (authorized) void this.control.release(authorized.requestId).catch(() => undefined);
       throw asFleetkeyError(e, participants);
     }
-    const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, self: me.index, proto, messageHash: req.messageHash, authorized, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
+    const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, self: me.index, proto, messageHash: req.messageHash, network, createDigest, authorized, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
     if (proto.rounds === 0) return this.finishSession(s, { broadcast: {}, direct: {} });
     this.sessions.set(s.id, s);
     return { messages: this.wrap(s, 1, await this.step(s, () => proto.round(1, { broadcast: {}, direct: {} }))) };
@@ -389,7 +414,16 @@ export class SignerNode {
       return { messages: [], result: signEnvelope({ v: 1, session: s.id, kind: 'result', round: 0, from: this.keys.nodeId, body }, this.keys) };
     }
     const out = finished as KeyGenResult;
-    const pub: SharePublic = { scheme: s.scheme, walletId: s.walletId, epoch: s.epoch, threshold: s.threshold, participants: s.participants, group: out.public };
+    const pub: SharePublic = {
+      scheme: s.scheme,
+      walletId: s.walletId,
+      epoch: s.epoch,
+      threshold: s.threshold,
+      participants: s.participants,
+      group: out.public,
+      ...(s.network !== undefined ? { network: s.network } : {}),
+      ...(s.createDigest !== undefined ? { createDigest: s.createDigest } : {}),
+    };
     const hash = publicHash(pub);
     await this.store.putPendingShare({
       walletId: s.walletId,
@@ -528,9 +562,13 @@ export class SignerNode {
    * request + grant + policy + approvals, against this node's own documents; the message must be
    * what the payload commits to. A refusal is logged in this node's audit chain.
    */
-  private async authorizeSign(auth: SignAuth, walletId: string, pub: SharePublic, message: Uint8Array, network?: string, { receipts = true } = {}): Promise<Authorized> {
+  private async authorizeSign(auth: SignAuth, walletId: string, pub: SharePublic, message: Uint8Array, asked?: string, { receipts = true } = {}): Promise<Authorized> {
     try {
-      const address = schemeOf(pub.scheme).address(pub.group.publicKey, network as BitcoinNetwork | undefined);
+      // The wallet's network is this node's own record of it (fixed at creation), never the server's word.
+      const network = walletNetworkOf(pub.scheme, pub.network);
+      if (asked !== undefined && asked !== network)
+        throw new FleetkeyError('wrong_network', `wallet ${walletId} is on ${network ?? 'no network'}, the request names ${asked}`, { details: { walletId, network: network ?? null } });
+      const address = schemeOf(pub.scheme).address(pub.group.publicKey, pub.scheme === 'secp256k1-schnorr' ? (network as BitcoinNetwork) : undefined);
       const a = await this.authz.authorize(auth, { walletId, scheme: pub.scheme, address, network }, message);
       // Strict counters: every other holder must already have counted this request (src/enforce/receipts.ts).
       if (receipts && a.strict)

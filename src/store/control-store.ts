@@ -214,6 +214,8 @@ export class ControlStore {
         }
         case 'sign':
           throw new FleetkeyError('validation_failed', 'a sign authorization is sent with its signing request, not stored', { details: { path: 'doc.kind' } });
+        case 'wallet_create':
+          throw new FleetkeyError('validation_failed', 'a wallet_create document is sent with POST /v1/wallets or /v1/fleets, not stored', { details: { path: 'doc.kind' } });
       }
     });
   }

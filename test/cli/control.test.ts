@@ -19,7 +19,7 @@ describe('fleetkey owner / agent / approver verbs', { timeout: 300_000 }, () => 
   const dir = mkdtempSync(join(tmpdir(), 'fk-cli-control-'));
   const run = (...args: string[]): Promise<{ code: number | null; out: any; err: string }> =>
     new Promise((resolve) => {
-      const p = spawn(process.execPath, [BIN, ...args, '--json'], { env: { ...process.env, FLEETKEY_URL: c.info.url, FLEETKEY_TOKEN: c.info.token, FLEETKEY_OWNER_KEY_FILE: c.info.ownerKey } });
+      const p = spawn(process.execPath, [BIN, ...args, '--json'], { env: { ...process.env, FLEETKEY_URL: c.info.url, FLEETKEY_TOKEN: c.info.token, FLEETKEY_OWNER_KEY_FILE: c.info.ownerKey, FLEETKEY_NODE_KEYS: join(c.dataDir, 'server', 'peers.json') } });
       let out = '';
       let err = '';
       p.stdout.on('data', (d) => (out += d));

@@ -37,8 +37,12 @@ describe('compromised server vs signer nodes', () => {
   after(async () => c?.stop());
 
   const participants = () => nodes.map((n, i) => ({ index: i + 1, nodeId: n.nodeId }));
-  const start = async (session: string, walletId: string) => {
-    const out = await Promise.all(nodes.map((_, i) => S(i, 'POST', '/v1/sessions', { session, kind: 'dkg', walletId, scheme: 'ed25519', threshold: 2, participants: participants(), epoch: 0 })));
+  const start = async (session: string, _name: string) => {
+    // A key generation needs the owner's wallet_create order for a fresh wallet id (test/cluster/wallet-create.test.ts).
+    const walletId = `wal_${bytesToHex(randomBytes(12))}`;
+    const now = Date.now();
+    const create = ownerSign(c, { kind: 'wallet_create', walletId, scheme: 'ed25519', threshold: 2, holders: nodes.map((n) => n.nodeId), network: 'mainnet-beta', issuedAt: now, expiresAt: now + 600_000 });
+    const out = await Promise.all(nodes.map((_, i) => S(i, 'POST', '/v1/sessions', { session, kind: 'dkg', walletId, scheme: 'ed25519', threshold: 2, participants: participants(), epoch: 0, create })));
     for (const o of out) assert.equal(o.status, 200, JSON.stringify(o.body));
     return out.map((o) => o.body.messages as any[]);
   };

@@ -413,7 +413,7 @@ describe('fleets: one DKG, derived device wallets, credentials, status lists, de
 
   test('CLI: fleet create with a policy, device enroll (one and --count), list, suspend/revoke (--yes), credential issue, did resolve, data verify', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fk-fleet-cli-'));
-    const env = { ...process.env, FLEETKEY_URL: c.info.url, FLEETKEY_TOKEN: c.info.token };
+    const env = { ...process.env, FLEETKEY_URL: c.info.url, FLEETKEY_TOKEN: c.info.token, FLEETKEY_NODE_KEYS: join(c.dataDir, 'server', 'peers.json') };
     const cli = async (...args: string[]) => {
       const r = await run(process.execPath, [BIN, ...args, '--json'], { env, cwd: dir }).catch((e) => e);
       return { code: r.code ?? 0, out: r.stdout ? JSON.parse(r.stdout) : undefined };
