@@ -176,7 +176,7 @@ export class SignerNode {
     const keys: NodeKeys = { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
     const node = new SignerNode(store, sealer, keys, peersFile, log, ownerKeys, ledger);
     // Live ledger entries whose nonce rows are gone (used, erased by a refresh, or lost in a crash before the ledger write) are dropped: removing is always safe.
-    ledger.retain(await store.nonceSeqs());
+    ledger.retain(await store.nonceSeqs(), ledger.nextSeq);
     await ledger.persist();
     await node.audit.init();
     await node.control.init();
@@ -498,6 +498,12 @@ export class SignerNode {
       this.audit.appendIn(q, { type: 'admin', outcome: 'key_activated', data: { walletId: req.walletId, epoch: req.epoch, publicHash: rec.publicHash, scheme: pub.scheme } }),
     );
     if (r === 'mismatch' || r === 'missing') throw new FleetkeyError('conflict', `cannot activate: ${r}`);
+    if (r === 'activated') {
+      // The old epoch's nonces were erased with its share: their ledger entries go too, so none can be put back.
+      const below = this.ledger.nextSeq;
+      this.ledger.retain(await this.store.nonceSeqs(), below);
+      await this.ledger.persist();
+    }
     return { status: r };
   }
 

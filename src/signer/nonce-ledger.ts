@@ -143,9 +143,19 @@ export class NonceLedger {
     return true;
   }
 
-  /** Keeps only the live seqs in `present` (the nonce rows the database still holds). Only ever removes: safe whatever the database says. */
-  retain(present: Iterable<number>): void {
-    const keep = [...new Set(present)].filter((s) => this.isLive(s)).sort((x, y) => x - y);
+  /** The seq the next `allocate` starts at: pass it to `retain` as read before the database was. */
+  get nextSeq(): number {
+    return this.next;
+  }
+
+  /**
+   * Keeps, of the live seqs below `below`, only those in `present` (the nonce rows the database held
+   * when read; seqs allocated since are left alone). Only ever removes: safe whatever the database says.
+   */
+  retain(present: Iterable<number>, below: number): void {
+    const keep = [...new Set(present)].filter((s) => s < below && this.isLive(s));
+    for (const [a, b] of this.live) for (let s = Math.max(a, below); s < b; s++) keep.push(s);
+    keep.sort((x, y) => x - y);
     const out: Ranges = [];
     for (const s of keep) {
       const last = out.at(-1);

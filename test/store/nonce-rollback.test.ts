@@ -5,7 +5,7 @@
  * consumed_nonces row between two signatures. The node must refuse the second use.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -111,6 +111,25 @@ for (const [name, cfg] of backends) {
       // …and even restored it is refused (no share was ever computed from it either way).
       assert.equal(await code(sign(restarted, n1.id, n1)), 'nonce_consumed');
       // Fresh nonces still sign after that restart.
+      const { commitments: more } = await restarted.makeNonces({ walletId, epoch: 0, count: 1 });
+      assert.ok((await sign(restarted, more[0].id, more[0])).share);
+    });
+    test('the ledger file: an edited one stops the node from starting; a lost one starts a new ledger under which no earlier nonce opens', async () => {
+      const db = await fresh(cfg);
+      const { node, open, walletId, sign, dir } = await setUp(db);
+      const { commitments } = await node.makeNonces({ walletId, epoch: 0, count: 2 });
+      const file = join(dir, 'nonce-ledger.json');
+      const good = readFileSync(file, 'utf8');
+      const edited = JSON.parse(good);
+      edited.next += 1000;
+      edited.live.push([edited.next - 1000, edited.next]);
+      writeFileSync(file, JSON.stringify(edited));
+      await assert.rejects(open(), /does not verify under this KEK/);
+      writeFileSync(file, good);
+      assert.ok((await sign(await open(), commitments[0].id, commitments[0])).share);
+      rmSync(file);
+      const restarted = await open();
+      assert.equal(await code(sign(restarted, commitments[1].id, commitments[1])), 'decrypt_failed', 'a nonce of the lost ledger is never used');
       const { commitments: more } = await restarted.makeNonces({ walletId, epoch: 0, count: 1 });
       assert.ok((await sign(restarted, more[0].id, more[0])).share);
     });
