@@ -189,7 +189,8 @@ async function main(argv: string[]): Promise<number> {
         const now = flags.now ? Date.parse(flags.now as string) : Date.now();
         if (Number.isNaN(now)) throw new FleetkeyError('validation_failed', '--now must be an ISO date');
         const decoded = decode(need(flags, 'kind') as never, payload, { ...(flags['chain-id'] ? { chainId: flags['chain-id'] as string } : {}), ...(flags.from ? { from: flags.from as string } : {}) });
-        const sim = simulate(policy, decoded.action, { now, usage: NO_USAGE });
+        // Offline, with no usage: the fleet id only names the fleet-wide counters under "Would reserve".
+        const sim = simulate(policy, decoded.action, { now, usage: NO_USAGE, fleet: 'FLEET' });
         const out = { decision: sim.decision, action: decoded.action, explanation: sim.explanation };
         process.stdout.write((flags.json ? JSON.stringify(out, (_, v) => (typeof v === 'bigint' ? v.toString() : v)) : sim.explanation) + '\n');
         return 0;
