@@ -14,6 +14,8 @@ const WARMUP = Math.min(20_000, N);
 const USDC = '0x833589fCD6eDb6E08f4c7dA32A3e2dF4b2C3F0D7';
 const ALICE = '0x1111111111111111111111111111111111111111';
 const NOW = Date.parse('2026-11-18T12:00:00Z');
+/** The fleet (root wallet id) whose fleet-wide counters the policy reads. */
+const FLEET = 'wal_f1ee7';
 const addrs = (n: number, seed: number) => Array.from({ length: n }, (_, i) => '0x' + (seed * 1000 + i).toString(16).padStart(40, '0'));
 
 const rawPolicy = {
@@ -67,7 +69,7 @@ const ak = assetKey('8453', USDC);
 const snapshot = new Map<string, bigint>([
   [sumKey('wallet', ak), 1_000_000_000n],
   [sumKey('wallet', ak, ALICE.toLowerCase()), 300_000_000n],
-  [sumKey('fleet', ak), 90_000_000_000n],
+  [sumKey({ fleet: FLEET }, ak), 90_000_000_000n],
 ]);
 const snapshotUsage: UsageView = { sum: (k) => snapshot.get(k) ?? 0n, count: (k) => (k === countKey('wallet') ? 40 : 3) };
 
@@ -118,14 +120,14 @@ const actionJson = JSON.stringify(action, (_k, v) => (typeof v === 'bigint' ? v.
 const baselineParse = measure('baseline: JSON.parse(action)', () => JSON.parse(actionJson));
 
 // ---- the engine
-const evalSnapshot = measure('evaluate: 20 rules, compiled, snapshot usage', () => evaluate(compiled, action, { now: NOW, usage: snapshotUsage }));
-const evalList = measure('evaluate: 20 rules, compiled, memoryUsage(100 records)', () => evaluate(compiled, action, { now: NOW, usage: listUsage }));
-const evalUncompiledCache = measure('evaluate: 20 rules, validated policy (compile cache hit)', () => evaluate(policy, action, { now: NOW, usage: snapshotUsage }));
+const evalSnapshot = measure('evaluate: 20 rules, compiled, snapshot usage', () => evaluate(compiled, action, { now: NOW, usage: snapshotUsage, fleet: FLEET }));
+const evalList = measure('evaluate: 20 rules, compiled, memoryUsage(100 records)', () => evaluate(compiled, action, { now: NOW, usage: listUsage, fleet: FLEET }));
+const evalUncompiledCache = measure('evaluate: 20 rules, validated policy (compile cache hit)', () => evaluate(policy, action, { now: NOW, usage: snapshotUsage, fleet: FLEET }));
 // one-time cost per policy version: parse, check and compile from JSON text
 const policyText = JSON.stringify(rawPolicy);
 const compileOnce = measure('validatePolicy + compilePolicy from JSON text: 20 rules, 2,211 addresses', () => compilePolicy(validatePolicy(policyText)), 300);
 
-const decision = evaluate(compiled, action, { now: NOW, usage: snapshotUsage });
+const decision = evaluate(compiled, action, { now: NOW, usage: snapshotUsage, fleet: FLEET });
 for (const r of [baselineSet, baselineParse, evalSnapshot, evalList, evalUncompiledCache, compileOnce]) {
   const ratio = r.name.startsWith('evaluate')
     ? { ratioToSetBaseline: round(r.medianUs / baselineSet.medianUs), ratioToJsonParse: round(r.medianUs / baselineParse.medianUs) }

@@ -190,7 +190,8 @@ async function main(argv: string[]): Promise<number> {
         const now = flags.now ? Date.parse(flags.now as string) : Date.now();
         if (Number.isNaN(now)) throw new FleetkeyError('validation_failed', '--now must be an ISO date');
         const decoded = decode(need(flags, 'kind') as never, payload, { ...(flags['chain-id'] ? { chainId: flags['chain-id'] as string } : {}), ...(flags.from ? { from: flags.from as string } : {}) });
-        const sim = simulate(policy, decoded.action, { now, usage: NO_USAGE });
+        // Offline, with no usage: the fleet id only names the fleet-wide counters under "Would reserve".
+        const sim = simulate(policy, decoded.action, { now, usage: NO_USAGE, fleet: 'FLEET' });
         // The policy's answer is for agents; whatever it says, an agent never has the raw kinds signed.
         const rawKind = ['raw_message', 'raw_hash'].includes(flags.kind as string) ? 'an agent request of this kind is refused (raw_signing_forbidden): raw signing is for the owner only' : undefined;
         const out = { decision: sim.decision, action: decoded.action, explanation: sim.explanation, ...(rawKind ? { agent: rawKind } : {}) };
@@ -220,9 +221,26 @@ function watchParent(): void {
   }, 1000).unref();
 }
 
+/**
+ * Ends the process with `code` once everything written to stdout and stderr has left the process.
+ * process.exit() at once would drop what a pipe has not yet taken (it holds 64 KiB; Node queues the
+ * rest), so `fleetkey device list --json | jq` got a cut-off answer (issue #17). A write's callback
+ * runs after every earlier write to that stream is done, so an empty write marks the end. The exit
+ * stays explicit (not process.exitCode) so no leftover handle, such as an idle keep-alive socket,
+ * can hold the command open.
+ */
+async function exitWhenFlushed(code: number): Promise<never> {
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))));
+  process.exit(code);
+}
+
+// A reader that went away (EPIPE, as in `fleetkey … | head`) cannot be written to: nothing more can
+// be delivered, and the pending writes' callbacks still run (with the error), so the exit goes ahead.
+for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
+
 const json = process.argv.includes('--json');
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitWhenFlushed(code),
   (e: unknown) => {
     const remote = e instanceof RemoteError;
     const body = remote
@@ -232,6 +250,6 @@ main(process.argv.slice(2)).then(
         : { error: { code: (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'bad_request' : 'internal', message: (e as Error).message } };
     if (json) process.stdout.write(JSON.stringify(body) + '\n');
     else process.stderr.write(`fleetkey: ${body.error.code}: ${body.error.message}\n`);
-    process.exit(remote ? 2 : 1);
+    return exitWhenFlushed(remote ? 2 : 1);
   },
 );

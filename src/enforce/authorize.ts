@@ -260,9 +260,11 @@ export class Authorizer {
    * leaving out the request's own records (already counted by a receipt, or a retry).
    */
   private async evaluate(policy: CompiledPolicy, action: Action, walletId: string, now: number, approvals: string[], requestId: string): Promise<Decision> {
-    const first = evaluate(policy, action, { now, usage: NO_USAGE, approvals });
+    // Fleet-wide limits count per fleet: the fleet is the root wallet (a wallet outside a fleet is its own).
+    const fleet = splitWalletId(walletId).rootId;
+    const first = evaluate(policy, action, { now, usage: NO_USAGE, approvals, fleet });
     if (first.outcome === 'deny' || !first.reservations.length) return first;
     const usage = await this.control.usageView(walletId, { now, keys: first.reservations.map((r) => r.counterKey), except: requestId });
-    return evaluate(policy, action, { now, usage, approvals });
+    return evaluate(policy, action, { now, usage, approvals, fleet });
   }
 }

@@ -4,7 +4,7 @@
  * with a wallet policy into one layered policy in which both must allow.
  */
 import { FleetkeyError } from '../errors.ts';
-import { assetKey, countKey, matchHash, normAddress, normSelector, sumKey, type Scope } from './keys.ts';
+import { assetKey, matchHash, normAddress, normSelector, type Scope } from './keys.ts';
 import { isValidated, validatePolicy, WEEKDAYS, type AssetRef, type Match, type Policy, type Rule } from './schema.ts';
 
 export interface CompiledMatch {
@@ -48,12 +48,11 @@ export type CompiledRule =
       windowText: string;
       perDest: boolean;
       to?: ReadonlySet<string>;
+      /** Whose counter: keys are made at evaluation, where the fleet id is known (keys.ts). */
       scope: Scope;
-      /** Counter key when not per destination. */
-      key: string;
       mh?: string;
     })
-  | (Base & { type: 'rate_limit'; m?: CompiledMatch; max: number; windowMs: number; windowText: string; perDest: boolean; scope: Scope; key: string; mh?: string })
+  | (Base & { type: 'rate_limit'; m?: CompiledMatch; max: number; windowMs: number; windowText: string; perDest: boolean; scope: Scope; mh?: string })
   | (Base & {
       type: 'time_window';
       m?: CompiledMatch;
@@ -202,7 +201,6 @@ function compileLayer(p: Policy, source: CompiledLayer['source']): CompiledLayer
           perDest: r.perDestination === true || !!to,
           to,
           scope: r.scope,
-          key: sumKey(r.scope, asset.key, undefined, mh),
         });
         return;
       }
@@ -218,7 +216,6 @@ function compileLayer(p: Policy, source: CompiledLayer['source']): CompiledLayer
           windowText: windowText(r.window),
           perDest: r.perDestination === true,
           scope: r.scope,
-          key: countKey(r.scope, undefined, mh),
         });
         return;
       }

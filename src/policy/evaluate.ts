@@ -15,7 +15,7 @@
 import type { Action, Effect } from '../chains/types.ts';
 import { FleetkeyError } from '../errors.ts';
 import { compilePolicy, windowText, type AssetInfo, type CompiledLayer, type CompiledMatch, type CompiledPolicy, type CompiledRule } from './compile.ts';
-import { assetKey, countKey, normAddress, normSelector, sumKey } from './keys.ts';
+import { assetKey, countKey, normAddress, normSelector, sumKey, type CounterScope, type Scope } from './keys.ts';
 import type { Policy } from './schema.ts';
 import type { UsageView } from './usage.ts';
 
@@ -109,6 +109,13 @@ export interface EvalContext {
   policyVersion?: string | number;
   /** Ids of the people who have approved this exact request (the caller verifies their signatures). */
   approvals?: readonly string[];
+  /**
+   * The fleet the wallet belongs to: its root wallet's id (a wallet that is no fleet's child is its
+   * own). Names the counters of `scope: "fleet"` limits, so fleets under one policy never share a
+   * cap. Required when the policy has such a limit: leaving it out throws (no counter is shared by
+   * accident).
+   */
+  fleet?: string;
 }
 
 /** What the engine reads from an action, computed once per evaluation. */
@@ -274,6 +281,10 @@ function run(p: CompiledPolicy, action: Action, ctx: EvalContext, trace: Reason[
   if (!Number.isFinite(now)) throw new FleetkeyError('validation_failed', 'ctx.now is not a valid time');
   const usage = ctx.usage ?? MISSING_USAGE;
   const granted = new Set(ctx.approvals ?? []);
+  const fleet = ctx.fleet;
+  if ((typeof fleet !== 'string' || !fleet) && p.layers.some((l) => l.checks.some((r) => (r.type === 'window_cap' || r.type === 'rate_limit') && r.scope === 'fleet'))) {
+    throw new FleetkeyError('bad_request', 'this policy has fleet-wide limits: ctx.fleet (the fleet\'s root wallet id) is required');
+  }
   const f = actionFacts(action);
   const acc: Acc = { deny: [], approve: [], allow: [], trace, requirements: [], reservations: new Map() };
 
@@ -286,7 +297,7 @@ function run(p: CompiledPolicy, action: Action, ctx: EvalContext, trace: Reason[
       message: 'the action moves or approves value but its chain id is unknown, so no asset limit can be applied',
     });
   }
-  for (const layer of p.layers) evalLayer(layer, f, now, usage, granted, acc);
+  for (const layer of p.layers) evalLayer(layer, f, now, usage, fleet, granted, acc);
 
   const outcome: Outcome = acc.deny.length ? 'deny' : acc.requirements.length ? 'needs_approval' : 'allow';
   return {
@@ -307,7 +318,7 @@ function reason(layer: CompiledLayer, rule: CompiledRule, code: ReasonCode, mess
   return { rule: rule.ref, index: rule.index, source: layer.source, code, message };
 }
 
-function evalLayer(layer: CompiledLayer, f: ActionFacts, now: number, usage: UsageView, granted: ReadonlySet<string>, acc: Acc): void {
+function evalLayer(layer: CompiledLayer, f: ActionFacts, now: number, usage: UsageView, fleet: string | undefined, granted: ReadonlySet<string>, acc: Acc): void {
   const where = layer.source === 'policy' ? 'the policy' : `the ${layer.source} policy`;
   // 1. default deny: some allow rule must match the whole action
   let allowed = false;
@@ -362,10 +373,10 @@ function evalLayer(layer: CompiledLayer, f: ActionFacts, now: number, usage: Usa
         txCap(layer, r, f, acc);
         break;
       case 'window_cap':
-        windowCap(layer, r, f, now, usage, acc);
+        windowCap(layer, r, f, now, usage, owner(r.scope, fleet), acc);
         break;
       case 'rate_limit':
-        rateLimit(layer, r, f, now, usage, acc);
+        rateLimit(layer, r, f, now, usage, owner(r.scope, fleet), acc);
         break;
       case 'time_window':
         timeWindow(layer, r, now, acc);
@@ -452,10 +463,15 @@ function reserve(acc: Acc, key: string, kind: 'sum' | 'count', amount: bigint, w
   if (!have.checks.some((c) => c.windowMs === windowMs && c.max === max)) have.checks.push({ windowMs, max });
 }
 
-function windowCap(layer: CompiledLayer, r: Extract<CompiledRule, { type: 'window_cap' }>, f: ActionFacts, now: number, usage: UsageView, acc: Acc): void {
+/** Whose counters a limit reads and reserves: this wallet's, or its fleet's (run() checked that `fleet` is set). */
+function owner(scope: Scope, fleet: string | undefined): CounterScope {
+  return scope === 'fleet' ? { fleet: fleet! } : 'wallet';
+}
+
+function windowCap(layer: CompiledLayer, r: Extract<CompiledRule, { type: 'window_cap' }>, f: ActionFacts, now: number, usage: UsageView, scope: CounterScope, acc: Acc): void {
   const items = amountsFor(r, f);
   for (const [dest, amt] of items) {
-    const key = dest === undefined ? r.key : sumKey(r.scope, r.asset.key, dest, r.mh);
+    const key = sumKey(scope, r.asset.key, dest, r.mh);
     const used = usage.sum(key, now - r.windowMs);
     const who = dest ? ` to ${dest}` : '';
     const scopeText = r.scope === 'fleet' ? ' fleet-wide' : '';
@@ -469,10 +485,10 @@ function windowCap(layer: CompiledLayer, r: Extract<CompiledRule, { type: 'windo
   if (!items.length && acc.trace) push(acc, 'trace', reason(layer, r, 'not_applicable', `${r.ref}: no transfer of ${r.asset.label}`));
 }
 
-function rateLimit(layer: CompiledLayer, r: Extract<CompiledRule, { type: 'rate_limit' }>, f: ActionFacts, now: number, usage: UsageView, acc: Acc): void {
+function rateLimit(layer: CompiledLayer, r: Extract<CompiledRule, { type: 'rate_limit' }>, f: ActionFacts, now: number, usage: UsageView, scope: CounterScope, acc: Acc): void {
   const keys: [string, string][] = [];
-  if (!r.perDest) keys.push([r.key, '']);
-  else for (const d of f.destinations) keys.push([countKey(r.scope, { chainId: f.chainId ?? NO_CHAIN, to: d }, r.mh), ` to ${d}`]);
+  if (!r.perDest) keys.push([countKey(scope, undefined, r.mh), '']);
+  else for (const d of f.destinations) keys.push([countKey(scope, { chainId: f.chainId ?? NO_CHAIN, to: d }, r.mh), ` to ${d}`]);
   for (const [key, who] of keys) {
     const used = usage.count(key, now - r.windowMs);
     if (used + 1 > r.max) {

@@ -9,6 +9,6 @@ export type { Simulation } from './simulate.ts';
 export { NO_USAGE, memoryUsage } from './usage.ts';
 export type { UsageView, UsageRecord } from './usage.ts';
 export { assetKey, sumKey, countKey, matchHash, normAddress, normSelector, policyDigest } from './keys.ts';
-export type { Scope } from './keys.ts';
+export type { Scope, CounterScope } from './keys.ts';
 export { lintPolicy } from './lint.ts';
 export type { PolicyWarning } from './lint.ts';

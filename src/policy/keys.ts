@@ -5,6 +5,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { canonicalJson } from '../audit/canonical.ts';
+import { FleetkeyError } from '../errors.ts';
 
 const HEX = /^0x[0-9a-fA-F]*$/;
 const BECH32 = /^(bc|tb|bcrt)1[0-9a-z]+$/i;
@@ -29,6 +30,19 @@ export function normSelector(s: string): string {
 
 export type Scope = 'wallet' | 'fleet';
 
+/**
+ * Whose history a counter holds: this wallet's own (`'wallet'`), or one fleet's, every wallet of it
+ * together (`{ fleet }`, the fleet's id: its root wallet's id). Fleets never share a counter: a
+ * fleet-wide cap written once in a policy that several fleets use is a cap per fleet.
+ */
+export type CounterScope = 'wallet' | { fleet: string };
+
+function scopeSegment(scope: CounterScope): string {
+  if (scope === 'wallet') return 'wallet';
+  if (typeof scope.fleet !== 'string' || !scope.fleet) throw new FleetkeyError('bad_request', 'a fleet counter needs the fleet id');
+  return `fleet/${enc(scope.fleet)}`;
+}
+
 /** Asset identity: chain + asset ('native' or token address / mint), e.g. "8453/0x8335…" (lowercased EVM). */
 export function assetKey(chainId: string, asset: string): string {
   return `${enc(chainId)}/${asset === 'native' ? 'native' : enc(normAddress(asset))}`;
@@ -38,20 +52,22 @@ export function assetKey(chainId: string, asset: string): string {
  * Counter keys. A store records a reservation under each key a decision returns and answers
  * `sum` / `count` for it. Formats (each segment URI-encoded; addresses in `normAddress` form):
  *
- *   sum/<scope>/<chainId>/<asset>[/to/<destination>][/m/<matchHash>]
- *   count/<scope>/all[/m/<matchHash>]
- *   count/<scope>/to/<chainId>/<destination>[/m/<matchHash>]
+ *   sum/<owner>/<chainId>/<asset>[/to/<destination>][/m/<matchHash>]
+ *   count/<owner>/all[/m/<matchHash>]
+ *   count/<owner>/to/<chainId>/<destination>[/m/<matchHash>]
  *
- * `<matchHash>` is the first 32 hex digits of sha256(canonicalJson(rule.match)) (match normalised), present
- * only when the rule limits itself to some actions. The window length is not part of a key: two rules
- * over the same key with different windows share one usage history.
+ * `<owner>` is `wallet` (the store keeps it per wallet) or `fleet/<fleetId>` (the fleet's root wallet
+ * id: one counter per fleet, whichever wallet of it signs). `<matchHash>` is the first 32 hex digits of
+ * sha256(canonicalJson(rule.match)) (match normalised), present only when the rule limits itself to
+ * some actions. The window length is not part of a key: two rules over the same key with different
+ * windows share one usage history.
  */
-export function sumKey(scope: Scope, asset: string /* from assetKey */, dest?: string, matchHash?: string): string {
-  return `sum/${scope}/${asset}${dest !== undefined ? `/to/${enc(dest)}` : ''}${matchHash ? `/m/${matchHash}` : ''}`;
+export function sumKey(scope: CounterScope, asset: string /* from assetKey */, dest?: string, matchHash?: string): string {
+  return `sum/${scopeSegment(scope)}/${asset}${dest !== undefined ? `/to/${enc(dest)}` : ''}${matchHash ? `/m/${matchHash}` : ''}`;
 }
 
-export function countKey(scope: Scope, dest?: { chainId: string; to: string }, matchHash?: string): string {
-  const base = dest ? `count/${scope}/to/${enc(dest.chainId)}/${enc(dest.to)}` : `count/${scope}/all`;
+export function countKey(scope: CounterScope, dest?: { chainId: string; to: string }, matchHash?: string): string {
+  const base = dest ? `count/${scopeSegment(scope)}/to/${enc(dest.chainId)}/${enc(dest.to)}` : `count/${scopeSegment(scope)}/all`;
   return matchHash ? `${base}/m/${matchHash}` : base;
 }
 

@@ -18,8 +18,9 @@
  *
  * SQL note: db.ts maps `$n` to SQLite's positional `?`, so every placeholder appears once, in order.
  *
- * Counter keys come from the policy engine (`sum/wallet/…`, `count/fleet/…`): `wallet` keys are
- * stored per wallet id, `fleet` keys across every wallet on this node.
+ * Counter keys come from the policy engine (`sum/wallet/…`, `count/fleet/<fleetId>/…`): `wallet` keys
+ * are stored per wallet id; `fleet` keys name their fleet, so each is one counter for every wallet
+ * of that fleet on this node, and fleets never share one.
  */
 import { z } from 'zod';
 import { FleetkeyError } from '../errors.ts';
@@ -446,7 +447,11 @@ async function transition<T extends 'committed' | 'released', A extends string>(
   return r[0] ? other[r[0].status as RequestStatus]! : 'unknown';
 }
 
-/** `wallet` counters are per wallet (wallet ids never contain "/"), `fleet` counters shared ("*" starts no id). */
+/**
+ * `wallet` counters are per wallet (wallet ids never contain "/"); `fleet` counters are shared by the
+ * wallets that ask for them ("*" starts no id), and a fleet key names its fleet (`…/fleet/<fleetId>/…`,
+ * the policy engine's ctx.fleet: the root wallet id), so that is every wallet of one fleet.
+ */
 function storageKey(walletId: string, counterKey: string): string {
   return counterKey.split('/', 2)[1] === 'fleet' ? `*/${counterKey}` : `${walletId}/${counterKey}`;
 }

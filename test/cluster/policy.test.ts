@@ -441,6 +441,28 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     assert.equal((await A('POST', '/v1/requests', request(agent, g, sibling.id, solPayload(sibling.address, 1000n)))).status, 200);
   });
 
+  test('fleet-wide caps count per fleet: two fleets under one policy, one spending its cap leaves the other\'s whole (issue #15, item 8)', async () => {
+    // Two fleets (root wallets) under the same policy, with a fleet-wide daily cap of 0.2 SOL; their children sign.
+    const policy = { version: 1, assets: SOL_ASSETS, rules: [{ id: 'allow-sol', type: 'allow', chainIds: ['mainnet-beta'], to: [SOL_DEST] }, { id: 'fleet-daily', type: 'window_cap', asset: 'SOL', max: String(LAMPORTS / 5n), window: '24h', scope: 'fleet' }] };
+    const [fa, fb] = [await newWallet(), await newWallet()];
+    await setPolicy(fa.id, policy);
+    await setPolicy(fb.id, policy);
+    const [a1, a2, b1] = await Promise.all([`${fa.id}.1`, `${fa.id}.2`, `${fb.id}.1`].map(async (id) => (await A('GET', `/v1/wallets/${id}`)).body as { id: string; address: string }));
+    const agent = newAgent();
+    const g = await grant(c, agent, [a1.id, a2.id, b1.id]);
+    const spend = (w: { id: string; address: string }, lamports: bigint, salt: number) => A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, lamports, salt)));
+    // Fleet A spends its whole cap from one device: its other device has no room left.
+    const a = await spend(a1, LAMPORTS / 5n, 1);
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    const over = await spend(a2, 1000n, 2);
+    assert.equal(over.body.error?.code, 'limit_exceeded', JSON.stringify(over.body));
+    assert.match(over.body.error.message, /fleet-daily/);
+    // Fleet B, same policy, same signers: its whole cap is still there.
+    const b = await spend(b1, LAMPORTS / 5n, 3);
+    assert.equal(b.status, 200, JSON.stringify(b.body));
+    assert.equal(b.body.status, 'signed');
+  });
+
   test('admin signing (owner authorization by a dev server): a retry under the same request id signs; another message under it is a conflict', async () => {
     const w = await newWallet();
     const msg = bytesToHex(randomBytes(20));

@@ -26,12 +26,15 @@ interface Case {
   check?: (d: Decision) => void;
 }
 
+/** The fleet (root wallet id) every case's wallet belongs to: names its fleet-wide counters. */
+const FLEET = 'wal_f1ee7';
+
 function run(cases: Case[]) {
   for (const c of cases) {
     test(c.name, () => {
       const p = policy(c.rules, { allow: c.allow });
       const now = c.now ?? NOW;
-      const d = evaluate(p, c.action, { now, usage: memoryUsage(c.usage ?? [], now), approvals: c.approvals });
+      const d = evaluate(p, c.action, { now, usage: memoryUsage(c.usage ?? [], now), approvals: c.approvals, fleet: FLEET });
       assert.equal(d.outcome, c.outcome, JSON.stringify(d.reasons, null, 1));
       if (c.codes) assert.deepEqual(d.reasons.map((r) => r.code), c.codes);
       for (const r of d.reasons) assert.ok(r.message.length > 10, 'every reason has a readable message');
@@ -325,7 +328,7 @@ run([
     action: usdcTransfer(50n),
     usage: [rec(60n, H)],
     outcome: 'allow',
-    check: (d) => assert.equal(d.reservations[0].counterKey, sumKey('fleet', assetKey('8453', USDC_BASE))),
+    check: (d) => assert.equal(d.reservations[0].counterKey, sumKey({ fleet: FLEET }, assetKey('8453', USDC_BASE))),
   },
   {
     name: 'two windows over one counter: one reservation, both checks, longest window',
@@ -501,7 +504,9 @@ test('negative effect amounts are refused', () => {
 
 test('counter keys are stable strings', () => {
   assert.equal(sumKey('wallet', assetKey('8453', USDC_BASE)), 'sum/wallet/8453/0x833589fcd6edb6e08f4c7da32a3e2df4b2c3f0d7');
-  assert.equal(sumKey('fleet', assetKey('mainnet-beta', SOL_USDC), SOL_ALICE), `sum/fleet/mainnet-beta/${SOL_USDC}/to/${SOL_ALICE}`);
+  assert.equal(sumKey({ fleet: 'wal_f00d' }, assetKey('mainnet-beta', SOL_USDC), SOL_ALICE), `sum/fleet/wal_f00d/mainnet-beta/${SOL_USDC}/to/${SOL_ALICE}`);
+  assert.equal(countKey({ fleet: 'wal_f00d' }), 'count/fleet/wal_f00d/all');
+  assert.throws(() => sumKey({ fleet: '' }, assetKey('1', 'native')), /fleet id/);
   assert.equal(sumKey('wallet', assetKey('1', 'native')), 'sum/wallet/1/native');
   assert.equal(countKey('wallet', { chainId: '1', to: ALICE.toLowerCase() }), `count/wallet/to/1/${ALICE.toLowerCase()}`);
   // the same scope written differently (order, case) gives the same match-hashed key

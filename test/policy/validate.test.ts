@@ -103,11 +103,11 @@ test('the example policy in src/policy/README.md is valid and behaves as describ
   const { evaluate, NO_USAGE } = await import('../../src/policy/index.ts');
   const { usdcTransfer } = await import('./helpers.ts');
   const monday10 = Date.parse('2026-11-23T09:00:00Z');
-  const d = evaluate(p, usdcTransfer(30_000_000n), { now: monday10, usage: NO_USAGE });
+  const d = evaluate(p, usdcTransfer(30_000_000n), { now: monday10, usage: NO_USAGE, fleet: 'wal_f1ee7' });
   assert.equal(d.outcome, 'needs_approval');
-  assert.equal(evaluate(p, usdcTransfer(10_000_000n), { now: monday10, usage: NO_USAGE }).outcome, 'allow');
+  assert.equal(evaluate(p, usdcTransfer(10_000_000n), { now: monday10, usage: NO_USAGE, fleet: 'wal_f1ee7' }).outcome, 'allow');
   assert.deepEqual(
-    evaluate(p, usdcTransfer(10_000_000n), { now: Date.parse('2026-11-22T09:00:00Z'), usage: NO_USAGE }).reasons.map((r) => r.rule),
+    evaluate(p, usdcTransfer(10_000_000n), { now: Date.parse('2026-11-22T09:00:00Z'), usage: NO_USAGE, fleet: 'wal_f1ee7' }).reasons.map((r) => r.rule),
     ['office-hours'],
   );
 });
