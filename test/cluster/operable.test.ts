@@ -237,6 +237,9 @@ describe('operable: health, readiness, metrics, drain (3 signer processes)', { t
       );
       if (late instanceof Error) assert.match(late.message, /ECONNREFUSED|ECONNRESET|UND_ERR_SOCKET|other side closed/);
       else assert.deepEqual([late.status, late.body.error.code], [503, 'shutting_down']);
+      // Keep the signing waiting past the drain's 1 s grace for closing sockets, so that only the
+      // drain's wait for requests in flight can let it finish (still well inside the 5 s signer timeout).
+      await new Promise((r) => setTimeout(r, 1500));
       thaw();
       const r = await inFlight;
       assert.equal(r.status, 200, JSON.stringify(r.body));
