@@ -14,11 +14,13 @@ import type { Db } from '../store/db.ts';
 const SIGN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
-/** What every process exports: requests by outcome code and store latency. */
+/** What every process exports: requests by outcome code, requests in flight, policy decisions, store latency. */
 export class ProcessMetrics {
   readonly registry = new Registry();
   /** `code`: "ok" for a 2xx/3xx answer, else the stable error code (src/errors.ts) it carried. */
   readonly requests = new Counter({ name: 'fleetkey_http_requests_total', help: 'HTTP requests answered, by outcome code ("ok" or the stable error code); /healthz, /readyz and /metrics are not counted', labelNames: ['code'] as const, registers: [this.registry] });
+  /** Server and every signer run the same check (src/enforce/authorize.ts); each counts its own. */
+  readonly policy = new Counter({ name: 'fleetkey_policy_decisions_total', help: "This process's policy decisions on agent requests, by result (allow, deny, needs_approval)", labelNames: ['result'] as const, registers: [this.registry] });
   readonly store = new Histogram({ name: 'fleetkey_store_seconds', help: 'Time spent in the store (Db seam): single statements ("query") and whole transactions ("tx"), queueing included', labelNames: ['op'] as const, buckets: STORE_BUCKETS, registers: [this.registry] });
 
   private inFlightOf: () => number = () => 0;
@@ -72,10 +74,9 @@ export class ProcessMetrics {
 
 export type SignPath = 'admin' | 'agent' | 'fleet';
 
-/** The API server's own series: signing, policy, signer reachability, nonce pools. */
+/** The API server's own series: signing latency, signer reachability, nonce pools. */
 export class ServerMetrics extends ProcessMetrics {
   readonly signing = new Histogram({ name: 'fleetkey_sign_seconds', help: 'Threshold signing latency (policy check, signer rounds, audit entry), by wallet scheme, path (admin, agent, fleet) and result (signed, failed)', labelNames: ['scheme', 'path', 'result'] as const, buckets: SIGN_BUCKETS, registers: [this.registry] });
-  readonly policy = new Counter({ name: 'fleetkey_policy_decisions_total', help: "The server's policy decisions on agent requests, by result (allow, deny, needs_approval)", labelNames: ['result'] as const, registers: [this.registry] });
 
   constructor(sources: { signerUp(): { nodeId: string; up: boolean }[]; poolDepth(): Map<string, number> }) {
     super('server');

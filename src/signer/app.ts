@@ -118,6 +118,7 @@ export async function runSigner(o: SignerOptions) {
   if (!ownerKeys.length) throw new FleetkeyError('bad_request', 'no owner key pinned: set FLEETKEY_OWNER_KEYS (hex Ed25519, comma-separated) or write DATA/owner.pub');
   const store = new SignerStore(db);
   const node = await SignerNode.open(store, sealer, join(o.dataDir, 'peers.json'), log, ownerKeys, ledger);
+  node.authz.onDecision = (result) => metrics.policy.inc({ result });
   const gate = new Gate();
   const app = signerApp(node, token, log, { gate, metrics, notReady: () => signerNotReady(store, kekFile, gate) });
   const http = await listen(app, o.port, o.host, gate);

@@ -110,6 +110,7 @@ describe('operable: health, readiness, metrics, drain (3 signer processes)', { t
   test('/metrics is Prometheus text; signing, outcome and policy series move by exactly what was done', async () => {
     const w = (await A('POST', '/v1/wallets', { scheme: 'ed25519', threshold: 2, signers: 3 })).body;
     const before = (await metricsOf(c.info.url, c.info.token)).samples;
+    const signersBefore = await Promise.all([0, 1, 2].map(async (i) => (await metricsOf(signerUrl(i), clusterToken)).samples));
     const msgs = [randomBytes(10), randomBytes(32), randomBytes(0)];
     for (const m of msgs) {
       const r = await A('POST', `/v1/wallets/${w.id}/sign`, { message: bytesToHex(m) });
@@ -143,7 +144,7 @@ describe('operable: health, readiness, metrics, drain (3 signer processes)', { t
     assert.equal(delta('fleetkey_http_requests_total', { code: 'unauthorized' }), 1);
     assert.equal(delta('fleetkey_http_requests_total', { code: 'policy_denied' }), 1);
     assert.equal(delta('fleetkey_policy_decisions_total', { result: 'deny' }), 1);
-    assert.ok(delta('fleetkey_policy_decisions_total', { result: 'allow' }) >= 1);
+    assert.equal(delta('fleetkey_policy_decisions_total', { result: 'allow' }), 1);
     assert.ok(delta('fleetkey_store_seconds_count', { op: 'tx' }) > 0 && delta('fleetkey_store_seconds_count', { op: 'query' }) > 0);
     for (const s of c.info.signers) assert.equal(valueOf(after, 'fleetkey_signer_up', { node: s.nodeId }), 1);
     const depth = c.info.signers.map((s) => valueOf(after, 'fleetkey_nonce_pool_depth', { node: s.nodeId }));
@@ -154,11 +155,17 @@ describe('operable: health, readiness, metrics, drain (3 signer processes)', { t
     const labelNames = new Set(after.flatMap((s) => Object.keys(s.labels)));
     assert.deepEqual([...labelNames].sort(), ['code', 'component', 'le', 'node', 'op', 'path', 'result', 'scheme']);
 
-    // A signer's own registry: its requests and store latency.
-    const sm = (await metricsOf(signerUrl(0), clusterToken)).samples;
-    assert.ok(valueOf(sm, 'fleetkey_http_requests_total', { code: 'ok' }) > 0);
-    assert.ok(valueOf(sm, 'fleetkey_store_seconds_count', { op: 'tx' }) > 0);
-    assert.ok(sm.every((s) => s.labels.component === 'signer'));
+    // Each signer's own registry: its requests, store latency, and its own policy check. The allowed
+    // agent request was checked by the 2 signers that signed it; the denied one never left the server.
+    const signersAfter = await Promise.all([0, 1, 2].map(async (i) => (await metricsOf(signerUrl(i), clusterToken)).samples));
+    const signerDelta = (name: string, labels: Record<string, string>) => signersAfter.reduce((n, sm, i) => n + valueOf(sm, name, labels) - valueOf(signersBefore[i], name, labels), 0);
+    assert.equal(signerDelta('fleetkey_policy_decisions_total', { result: 'allow' }), 2);
+    assert.equal(signerDelta('fleetkey_policy_decisions_total', { result: 'deny' }), 0);
+    for (const sm of signersAfter) {
+      assert.ok(valueOf(sm, 'fleetkey_http_requests_total', { code: 'ok' }) > 0);
+      assert.ok(valueOf(sm, 'fleetkey_store_seconds_count', { op: 'tx' }) > 0);
+      assert.ok(sm.every((s) => s.labels.component === 'signer'));
+    }
   });
 
   test("a signer is not ready when its KEK no longer opens its sealed identity, or its store refuses writes", async () => {
