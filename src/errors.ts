@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'signer_unavailable'
   | 'timeout'
   | 'unreachable'
+  | 'shutting_down'
+  | 'not_ready'
   // chains / policy (later issues add theirs here)
   | 'decode_failed'
   | 'unsupported'
@@ -72,6 +74,8 @@ const STATUS: Record<ErrorCode, number> = {
   signer_unavailable: 503,
   timeout: 504,
   unreachable: 503,
+  shutting_down: 503,
+  not_ready: 503,
   decode_failed: 400,
   unsupported: 400,
   policy_denied: 403,

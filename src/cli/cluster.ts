@@ -171,6 +171,15 @@ export class LocalCluster {
     await exited;
   }
 
+  /** Sends `signal` (SIGTERM: a graceful drain) and resolves with how the process ended. */
+  terminate(name: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const p = this.procs.get(name)!;
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return Promise.resolve({ code: p.child.exitCode, signal: p.child.signalCode });
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => p.child.once('exit', (code, sig) => r({ code, signal: sig })));
+    p.child.kill(signal);
+    return ended;
+  }
+
   /** Starts a stopped process again on the same port with the same data. */
   async restart(name: string): Promise<void> {
     const p = this.procs.get(name)!;

@@ -118,14 +118,14 @@ async function main(argv: string[]): Promise<number> {
     case 'server': {
       watchParent();
       const { runServer } = await import('../server/app.ts');
-      await runServer(processOptions(flags, 7300));
+      drainOnSignal(await runServer(processOptions(flags, 7300)));
       await new Promise(() => undefined);
       return 0;
     }
     case 'signer': {
       watchParent();
       const { runSigner } = await import('../signer/app.ts');
-      await runSigner(processOptions(flags, 0));
+      drainOnSignal(await runSigner(processOptions(flags, 0)));
       await new Promise(() => undefined);
       return 0;
     }
@@ -210,6 +210,25 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   throw new FleetkeyError('bad_request', `unknown command: ${positionals.join(' ')} (fleetkey --help)`);
+}
+
+/**
+ * SIGTERM (and SIGINT) drains a server or signer: no new requests, the ones in flight finish, then
+ * exit 0 (1 if some were still running after FLEETKEY_DRAIN_TIMEOUT_MS, default 30 s). A second
+ * signal changes nothing: `fleetkey dev` sends SIGTERM to children that Ctrl-C already reached.
+ */
+function drainOnSignal(proc: { close(timeoutMs?: number): Promise<boolean> }): void {
+  let draining = false;
+  const drain = () => {
+    if (draining) return;
+    draining = true;
+    proc.close(Number(process.env.FLEETKEY_DRAIN_TIMEOUT_MS ?? 30_000) || 30_000).then(
+      (drained) => exitWhenFlushed(drained ? 0 : 1),
+      () => exitWhenFlushed(1),
+    );
+  };
+  process.on('SIGTERM', drain);
+  process.on('SIGINT', drain);
 }
 
 /** Children of `fleetkey dev` exit when it dies, even by SIGKILL, instead of lingering. */

@@ -97,6 +97,9 @@ export interface Authorized {
 export class Authorizer {
   private compiled = new Map<string, CompiledPolicy>();
 
+  /** Observes each policy decision's outcome (metrics); called with the outcome only, nothing else. */
+  onDecision?: (outcome: Decision['outcome']) => void;
+
   constructor(
     readonly control: ControlStore,
     private readonly ownerKeys: readonly string[],
@@ -169,6 +172,7 @@ export class Authorizer {
     }
     // Over a rolling limit only: the same code the atomic reservation answers with (429), so a
     // client sees one code for "limit reached" whichever check caught it first.
+    this.onDecision?.(decision.outcome);
     const limitOnly = decision.reasons.length > 0 && decision.reasons.every((r) => r.code === 'window_cap_exceeded' || r.code === 'rate_limit_exceeded');
     if (decision.outcome === 'deny')
       throw new FleetkeyError(limitOnly ? 'limit_exceeded' : 'policy_denied', `policy ${decision.policyVersion} denies this request: ${decision.reasons.map((r) => r.message).join('; ')}`, {

@@ -12,8 +12,53 @@ import { z } from 'zod';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { FleetkeyError, isFleetkeyError } from '../errors.ts';
+import type { ProcessMetrics } from './metrics.ts';
 
-export type Env = { Variables: { requestId: string } };
+export type Env = { Variables: { requestId: string; errorCode?: string } };
+
+/** The operational routes: open (no token), never counted as requests, and answered while draining (/metrics aside). */
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * Graceful shutdown state shared by the app (which refuses new requests while draining) and
+ * `listen` (which stops accepting connections and waits for the requests in flight).
+ */
+export class Gate {
+  draining = false;
+  private running = 0;
+  private waiters: (() => void)[] = [];
+
+  /** Admits a request, or refuses it with 503 `shutting_down` once draining has begun. */
+  async admit(c: Context, next: () => Promise<void>): Promise<void> {
+    if (this.draining) {
+      c.header('connection', 'close');
+      throw new FleetkeyError('shutting_down', 'this process is shutting down: send the request to another one, or again once it is back');
+    }
+    this.running++;
+    try {
+      await next();
+    } finally {
+      // An answer finished while draining closes its connection, so the client does not reuse it.
+      if (this.draining) c.header('connection', 'close');
+      if (--this.running === 0) for (const w of this.waiters.splice(0)) w();
+    }
+  }
+
+  /** Requests admitted and not yet answered. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** Resolves once no admitted request is in flight. */
+  idle(): Promise<void> {
+    return this.running === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+}
+
+export interface Ops {
+  gate: Gate;
+  metrics: ProcessMetrics;
+}
 
 export function newId(prefix: string): string {
   return `${prefix}_${bytesToHex(randomBytes(12))}`;
@@ -67,8 +112,12 @@ export function makeLogger(component: string, quiet = false): Logger {
   return { info: (m, f) => write('info', m, f), error: (m, f) => write('error', m, f) };
 }
 
-/** A Hono app with request ids, a body limit, and the one error mapping. */
-export function baseApp(log: Logger, maxBody = 1 << 20): Hono<Env> {
+/**
+ * A Hono app with request ids, a body limit, and the one error mapping. With `ops`: refuses new
+ * requests once draining (the health routes keep answering until the socket closes), and counts
+ * every answer by its outcome code.
+ */
+export function baseApp(log: Logger, maxBody = 1 << 20, ops?: Ops): Hono<Env> {
   const app = new Hono<Env>();
   app.use('*', async (c, next) => {
     const rid = c.req.header('x-request-id');
@@ -76,9 +125,25 @@ export function baseApp(log: Logger, maxBody = 1 << 20): Hono<Env> {
     c.header('x-request-id', c.get('requestId'));
     await next();
   });
+  if (ops) ops.metrics.countInFlight(() => ops.gate.inFlight);
+  if (ops)
+    app.use('*', async (c, next) => {
+      if (OPS_PATHS.has(c.req.path) && c.req.method === 'GET') return next();
+      let refused: string | undefined;
+      try {
+        await ops.gate.admit(c, next);
+      } catch (e) {
+        refused = isFleetkeyError(e) ? e.code : 'internal';
+        throw e;
+      } finally {
+        // onError and notFound record the error code; anything else that answered < 400 is "ok".
+        ops.metrics.requests.inc({ code: refused ?? c.get('errorCode') ?? (c.res.status < 400 ? 'ok' : 'internal') });
+      }
+    });
   app.use('*', bodyLimit({ maxSize: maxBody, onError: () => { throw new FleetkeyError('payload_too_large', `request body over ${maxBody} bytes`); } }));
   app.onError((err, c) => {
     const requestId = c.get('requestId');
+    c.set('errorCode', isFleetkeyError(err) ? err.code : 'internal');
     if (isFleetkeyError(err)) {
       if (err.status >= 500) log.error('request failed', { requestId, code: err.code, path: c.req.path });
       // A body refused part-way leaves unread bytes on the socket: close it, so the client does
@@ -90,7 +155,7 @@ export function baseApp(log: Logger, maxBody = 1 << 20): Hono<Env> {
     log.error('internal error', { requestId, path: c.req.path, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
     return c.json(new FleetkeyError('internal', 'internal error').toJSON(requestId), 500);
   });
-  app.notFound((c) => c.json(new FleetkeyError('not_found', `no route ${c.req.method} ${c.req.path}`).toJSON(c.get('requestId')), 404));
+  app.notFound((c) => (c.set('errorCode', 'not_found'), c.json(new FleetkeyError('not_found', `no route ${c.req.method} ${c.req.path}`).toJSON(c.get('requestId')), 404)));
   return app;
 }
 
@@ -104,8 +169,20 @@ export const hex = (bytes?: number) =>
 /** Linux caps a backlog at net.core.somaxconn (4096 by default since 5.4). */
 const LISTEN_BACKLOG = 4096;
 
+export interface Listening {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+  /**
+   * Graceful stop: refuses new connections (the listening socket closes) and new requests on open
+   * ones (503 `shutting_down`, via the gate), lets the requests in flight finish, then closes every
+   * connection. Resolves false if requests were still running after `timeoutMs`.
+   */
+  drain(timeoutMs?: number): Promise<boolean>;
+}
+
 /** Serves `app` on host:port (0 = any free port) and resolves once listening, with the port. */
-export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1', gate = new Gate()): Promise<Listening> {
   // Node's default accept backlog is 511: a burst of more new connections than that (1,000 agents at
   // once) overflows it and some clients see ECONNRESET. Ask for the kernel's maximum instead.
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
@@ -121,7 +198,27 @@ export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1'): 
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   const addr = server.address();
-  return { server, port: typeof addr === 'object' && addr ? addr.port : port, close: () => new Promise<void>((r) => server.close(() => r())) };
+  const closed = new Promise<void>((r) => server.once('close', () => r()));
+  return {
+    server,
+    port: typeof addr === 'object' && addr ? addr.port : port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+    async drain(timeoutMs = 30_000) {
+      gate.draining = true;
+      server.close(); // no new connections; 'close' fires once every open one has ended
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+      const done = await Promise.race([gate.idle().then(() => true as const), late]);
+      // Answers given while draining carry `connection: close`; a connection that went idle in the
+      // instant the drain began did not get one. Give sockets a moment to flush, then close them all.
+      server.closeIdleConnections();
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
+      server.closeAllConnections();
+      clearTimeout(timer);
+      return done;
+    },
+  };
 }
 
 /** A secret from the environment, else from a file in the data dir (trimmed), else undefined. */

@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { FleetkeyError } from '../errors.ts';
-import { baseApp, bearer, jsonBody, listen, makeLogger, parse, readSecret, secretEquals, type Logger } from '../http/common.ts';
+import { baseApp, bearer, Gate, jsonBody, listen, makeLogger, parse, readSecret, secretEquals, type Logger } from '../http/common.ts';
+import { ServerMetrics } from '../http/metrics.ts';
 import type { PeerInfo } from '../signer/envelope.ts';
-import { dbConfigFrom, openDb } from '../store/db.ts';
+import { dbConfigFrom, openDb, probeWritable, type Db } from '../store/db.ts';
 import { ServerStore } from '../store/server-store.ts';
 import { AuditLog } from '../store/audit-store.ts';
 import { ed25519CheckpointSigner } from '../audit/index.ts';
@@ -29,12 +30,70 @@ import { loadOwnerKeys, readOwnerSecret } from '../control/owner.ts';
 
 const walletIdSchema = z.string().regex(/^wal_[0-9a-f]{24}(\.\d{1,10})?$/, 'not a wallet id (wal_… or wal_….INDEX for a child wallet)');
 
-export function serverApp(coord: Coordinator, adminToken: string, log: Logger, defaults = { threshold: 2 }) {
-  const app = baseApp(log);
+/** What the operational routes need: the drain gate, the metrics, and the store to probe. */
+export interface ServerOps {
+  gate: Gate;
+  metrics: ServerMetrics;
+  db: Db;
+}
+
+/**
+ * Why this server cannot serve signing now (empty: ready). Ready means: the store takes a write,
+ * and at least one wallet has at least its threshold t of share holders reachable (probed now, so
+ * a signer that died since the last call is seen); a server with no wallet yet needs one signer
+ * reachable, the least that wallet creation and control delivery need to make progress.
+ */
+export async function serverNotReady(coord: Coordinator, db: Db, gate?: Gate): Promise<string[]> {
+  const reasons: string[] = [];
+  if (gate?.draining) reasons.push('shutting down');
+  try {
+    await probeWritable(db);
+  } catch {
+    reasons.push('store is not writable');
+  }
+  const peers = coord.signers.peers();
+  const up = new Set<string>();
+  await Promise.all(peers.map(async (p) => void ((await coord.signers.probe(p.nodeId, 800)) === 'up' && up.add(p.nodeId))));
+  let wallets = 0;
+  let enough = false;
+  try {
+    // Most clusters answer on the first wallet; the scan stops at the first one that can sign.
+    for (let after = ''; !enough; ) {
+      const page = await coord.store.listWallets(500, after);
+      wallets += page.length;
+      enough = page.some((w) => w.participants.filter((p) => up.has(p.nodeId)).length >= w.threshold);
+      if (page.length < 500) break;
+      after = page[page.length - 1].id;
+    }
+  } catch {
+    if (!reasons.includes('store is not writable')) reasons.push('store is not readable');
+    return reasons;
+  }
+  if (wallets === 0 ? up.size === 0 : !enough)
+    reasons.push(wallets === 0 ? `no signer node is reachable (0 of ${peers.length})` : `no wallet has its threshold of signers reachable (${up.size} of ${peers.length} signer nodes up)`);
+  return reasons;
+}
+
+export function serverApp(coord: Coordinator, adminToken: string, log: Logger, defaults = { threshold: 2 }, ops?: ServerOps) {
+  const app = baseApp(log, undefined, ops);
   app.get('/healthz', (c) => {
     const peers = coord.signers.peers();
     return c.json({ status: 'ok', signers: { up: peers.filter((p) => coord.signers.isUp(p.nodeId)).length, total: peers.length } });
   });
+  if (ops) {
+    app.get('/readyz', async (c) => {
+      const reasons = await serverNotReady(coord, ops.db, ops.gate);
+      return reasons.length ? c.json({ status: 'not_ready', reasons }, 503) : c.json({ status: 'ready' });
+    });
+    // The admin token, like every admin /v1 route: the series name the signer nodes and show how
+    // much each path signs, which is the operator's business, not the agents' or the public's.
+    app.get('/metrics', async (c) => {
+      const t = bearer(c);
+      if (!t || !secretEquals(t, adminToken)) throw new FleetkeyError('unauthorized', 'missing or wrong bearer token');
+      const m = await ops.metrics.render();
+      return c.body(m.body, 200, { 'content-type': m.contentType });
+    });
+  }
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
   // Agents and approvers authenticate by signature (agent request, approval), not by the admin token.
   const desk = new AgentDesk(coord, log);
@@ -146,7 +205,13 @@ export async function runServer(o: ServerOptions) {
   const clusterToken = o.clusterToken ?? readSecret(process.env.FLEETKEY_CLUSTER_TOKEN, join(o.dataDir, 'cluster-token'));
   if (!adminToken || !clusterToken) throw new FleetkeyError('bad_request', 'server needs an admin token and a cluster token (env or files in the data dir)');
   const peersFile = join(o.dataDir, 'peers.json');
-  const db = await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'server.db'), o.dbSchema));
+  let coord: Coordinator | undefined;
+  const metrics = new ServerMetrics({
+    signerUp: () => (coord ? coord.signers.peers().map((p) => ({ nodeId: p.nodeId, up: coord!.signers.isUp(p.nodeId) })) : []),
+    poolDepth: () => coord?.poolDepth() ?? new Map(),
+  });
+  const db = metrics.timeDb(await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'server.db'), o.dbSchema)));
+  await probeWritable(db);
   const store = new ServerStore(db);
   await store.init();
   const audit = new AuditLog(db, ed25519CheckpointSigner(keyFile(join(o.dataDir, 'audit.key'))), 'server');
@@ -161,23 +226,33 @@ export async function runServer(o: ServerOptions) {
   const ownerSecret = ownerKeyFile ? readOwnerSecret(ownerKeyFile) : undefined;
   const packages = new PackageStore(db);
   await packages.init();
-  const coord = new Coordinator(store, signers, log, audit, { control, authz: new Authorizer(control, ownerKeys), ownerSecret, ownerKeys, packages });
+  const authz = new Authorizer(control, ownerKeys);
+  authz.onDecision = (result) => metrics.policy.inc({ result });
+  coord = new Coordinator(store, signers, log, audit, { control, authz, ownerSecret, ownerKeys, packages });
+  coord.onSigned = (e) => metrics.signing.observe({ scheme: e.scheme, path: e.path, result: e.ok ? 'signed' : 'failed' }, e.seconds);
   signers.startProbing(1000, async () => {
     await coord.deliverOwedControl();
     await coord.deliverOwedCommits();
   });
   const fleets = await initFleets(coord, { dataDir: o.dataDir, log });
-  const app = serverApp(coord, adminToken, log, { threshold: Number(process.env.FLEETKEY_DEFAULT_THRESHOLD ?? 2) || 2 });
-  const { port, close } = await listen(app, o.port, o.host);
-  log.info('server listening', { port });
+  const gate = new Gate();
+  const app = serverApp(coord, adminToken, log, { threshold: Number(process.env.FLEETKEY_DEFAULT_THRESHOLD ?? 2) || 2 }, { gate, metrics, db });
+  const http = await listen(app, o.port, o.host, gate);
+  log.info('server listening', { port: http.port });
   return {
     coord,
-    port,
-    async close() {
+    port: http.port,
+    /**
+     * Graceful stop (SIGTERM): refuse new requests, let those in flight finish (their signer
+     * rounds included), then stop the background work and close the store. Resolves true if every
+     * request finished within `timeoutMs`.
+     */
+    async close(timeoutMs?: number): Promise<boolean> {
+      const drained = await http.drain(timeoutMs);
       signers.stop();
       await fleets.close();
-      await close();
       await db.close();
+      return drained;
     },
   };
 }

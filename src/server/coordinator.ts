@@ -19,6 +19,7 @@ import type { Participant, ServerStore, WalletRecord } from '../store/server-sto
 import type { AuditLog } from '../store/audit-store.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SignerCallError, type SignerPool } from './signers.ts';
+import type { SignPath } from '../http/metrics.ts';
 import { controlDocDigest, signControlDoc, verifyControlDoc } from '../control/documents.ts';
 import { parseOrThrow, signedControlDocSchema, walletCreateDocSchema, type ControlDoc, type Payload, type SignedApproval, type SignedControlDoc, type WalletCreateDoc } from '../control/schemas.ts';
 import { chooseNetwork, walletNetworkOf } from '../enforce/wallet-create.ts';
@@ -122,6 +123,8 @@ export class Coordinator {
   private receipts = new Map<string, unknown[]>();
   readonly control: ControlStore;
   readonly authz: Authorizer;
+  /** Observes every signing of a known wallet (metrics): scheme, path, result, seconds. Public values only. */
+  onSigned?: (e: { scheme: string; path: SignPath; ok: boolean; seconds: number }) => void;
   private readonly ownerSecret?: Uint8Array;
   /** The pinned owner public keys: a create document is checked here too, to fail before any DKG. */
   private readonly ownerKeys: readonly string[];
@@ -433,11 +436,15 @@ export class Coordinator {
    * nonces for everyone: a nonce touched once is never offered again). A cheating signer is
    * named and excluded.
    */
-  async sign(walletId: string, message: Uint8Array, requestId = newId('req'), auth?: SignAuth, opts: { strict?: boolean } = {}): Promise<{ signature: string; signers: string[] }> {
+  async sign(walletId: string, message: Uint8Array, requestId = newId('req'), auth?: SignAuth, opts: { strict?: boolean; path?: SignPath } = {}): Promise<{ signature: string; signers: string[] }> {
     const requestDigest = bytesToHex(sha256(message));
+    const started = performance.now();
+    const path: SignPath = opts.path ?? (auth && 'agent' in auth ? 'agent' : 'admin');
+    let scheme: string | undefined;
     let r: { signature: string; signers: string[] };
     try {
       const w = await this.wallet(walletId);
+      scheme = w.scheme;
       if (!auth) {
         // Admin signing: the owner authorizes exactly these bytes (the server must hold the owner key).
         const raw = schemeOf(w.scheme).signing === 'interactive';
@@ -450,10 +457,12 @@ export class Coordinator {
       const err = e as FleetkeyError;
       if (err.code !== 'not_found' && err.code !== 'validation_failed')
         await this.audit.append({ type: 'signature', requestDigest, outcome: err.code ?? 'failed', data: { walletId, requestId, ...(err.details ?? {}) } });
+      if (scheme) this.onSigned?.({ scheme, path, ok: false, seconds: (performance.now() - started) / 1000 });
       throw e;
     }
     // Fail closed: the signature is returned only once its audit entry is durable.
     await this.audit.append({ type: 'signature', requestDigest, outcome: 'signed', data: { walletId, requestId, signers: r.signers } });
+    this.onSigned?.({ scheme: scheme!, path, ok: true, seconds: (performance.now() - started) / 1000 });
     return r;
   }
 
@@ -713,6 +722,16 @@ export class Coordinator {
       .finally(() => this.refills.delete(key));
     this.refills.set(key, p);
     return p;
+  }
+
+  /** Preprocessed commitments held now, summed over wallets, per signer node (metrics). */
+  poolDepth(): Map<string, number> {
+    const depth = new Map<string, number>();
+    for (const [key, pool] of this.pools) {
+      const nodeId = key.slice(key.lastIndexOf('|') + 1);
+      depth.set(nodeId, (depth.get(nodeId) ?? 0) + pool.length);
+    }
+    return depth;
   }
 
   private dropPools(walletId: string): void {

@@ -295,7 +295,7 @@ export class FleetService {
       // EdDSA: the cluster signs the JWS signing input itself. ES256K: `input` is its SHA-256,
       // which threshold ECDSA signs as a hash; the answer is r‖s‖v and the JWS takes r‖s.
       sign: async (input) => {
-        const sig = hexToBytes((await this.coord.sign(f.id, input, newId('req'))).signature);
+        const sig = hexToBytes((await this.coord.sign(f.id, input, newId('req'), undefined, { path: 'fleet' })).signature);
         return ecdsa ? sig.slice(0, 64) : sig;
       },
     };

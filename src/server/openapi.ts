@@ -52,6 +52,14 @@ export function openApiDocument() {
     security: [{ bearer: [] }],
     paths: {
       '/healthz': { get: { security: [], summary: 'Liveness, and how many signer nodes answer', responses: { '200': { description: 'ok' } } } },
+      '/readyz': {
+        get: {
+          security: [],
+          summary: 'Readiness: the store takes a write, and some wallet has its threshold of signer nodes reachable (with no wallet: one signer node)',
+          responses: { '200': { description: '{"status":"ready"}' }, '503': { description: '{"status":"not_ready","reasons":[...]}' } },
+        },
+      },
+      '/metrics': { get: { summary: 'Prometheus text exposition (admin token)', responses: { '200': { description: 'text/plain; version=0.0.4' }, ...errors(401) } } },
       '/v1/wallets': {
         post: {
           summary: 'Create a wallet by distributed key generation across signer nodes (no dealer)',

@@ -17,25 +17,27 @@ export interface Sealer {
   open(sealed: string, context: string): Uint8Array;
 }
 
-export function loadKek(file: string, env: string | undefined = process.env.FLEETKEY_KEK): Uint8Array {
+export function loadKek(file: string, env: string | undefined = process.env.FLEETKEY_KEK, create = true): Uint8Array {
   if (env) {
     if (!/^[0-9a-fA-F]{64}$/.test(env)) throw new FleetkeyError('bad_request', 'FLEETKEY_KEK must be 64 hex characters (32 bytes)');
     return hexToBytes(env);
   }
-  return keyFile(file);
+  return keyFile(file, create);
 }
 
-/** A 32-byte secret in a file: created with mode 0600 on first use; refused if others can read it. */
-export function keyFile(file: string): Uint8Array {
-  try {
-    const fd = openSync(file, 'wx', 0o600);
+/** A 32-byte secret in a file: created with mode 0600 on first use (unless `create` is false); refused if others can read it. */
+export function keyFile(file: string, create = true): Uint8Array {
+  if (create) {
     try {
-      writeSync(fd, randomBytes(32));
-    } finally {
-      closeSync(fd);
+      const fd = openSync(file, 'wx', 0o600);
+      try {
+        writeSync(fd, randomBytes(32));
+      } finally {
+        closeSync(fd);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
   const st = statSync(file);
   if ((st.mode & 0o077) !== 0) throw new FleetkeyError('forbidden', `key file ${file} is readable by group or others (chmod 600 it)`);

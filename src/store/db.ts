@@ -150,3 +150,17 @@ async function migrateWith(db: Db, name: string, migrations: string[]): Promise<
     });
   }
 }
+
+/**
+ * Readiness: proves the store takes a write now, with a real committed write (one row, overwritten
+ * each time) rather than a read that a read-only or full database would still answer. The table
+ * is created on the first call; call it once at start-up so a failure later is the store's.
+ */
+const probed = new WeakSet<Db>();
+export async function probeWritable(db: Db): Promise<void> {
+  if (!probed.has(db)) {
+    await db.run(`CREATE TABLE IF NOT EXISTS fleetkey_liveness (id INTEGER PRIMARY KEY, at BIGINT NOT NULL)`);
+    probed.add(db);
+  }
+  await db.tx((q) => q.run(`INSERT INTO fleetkey_liveness (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, [Date.now()]));
+}
