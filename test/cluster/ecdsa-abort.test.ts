@@ -8,12 +8,10 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
-import { keyFile, makeSealer } from '../../src/signer/seal.ts';
-import { openDb } from '../../src/store/db.ts';
-import { SignerStore } from '../../src/store/signer-store.ts';
 import { api, call, startCluster } from '../helpers/cluster.ts';
+import { corruptPairwiseDelta } from '../helpers/dkls23-state.ts';
 
 describe('threshold ECDSA: a peer that caused an abort is not signed with until refresh', { timeout: 600_000 }, () => {
   let c: LocalCluster;
@@ -27,19 +25,7 @@ describe('threshold ECDSA: a peer that caused an abort is not signed with until 
     const w = (await A('POST', '/v1/wallets', { scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 })).body;
     assert.equal((await A('POST', `/v1/wallets/${w.id}/sign`, { hash: bytesToHex(randomBytes(32)) })).status, 200);
     // Signer-2's OT-extension secret towards signer-1 (Δ) is corrupted at rest.
-    await c.kill('signer-2');
-    const dir = join(c.dataDir, 'signer-2');
-    const db = await openDb({ kind: 'sqlite', path: join(dir, 'signer.db') });
-    const sealer = makeSealer(keyFile(join(dir, 'kek.key')));
-    const rec = (await new SignerStore(db).getActiveShare(w.id))!;
-    const ctx = `share|${w.id}|${rec.epoch}`;
-    const share = JSON.parse(new TextDecoder().decode(sealer.open(rec.sealed, ctx)));
-    const d = hexToBytes(share.secret.pairs['1'].delta);
-    d[0] ^= 1;
-    share.secret.pairs['1'].delta = bytesToHex(d);
-    await db.run(`UPDATE shares SET sealed = $1 WHERE wallet_id = $2`, [sealer.seal(utf8ToBytes(JSON.stringify(share)), ctx), w.id]);
-    await db.close();
-    await c.restart('signer-2');
+    await corruptPairwiseDelta(c, 'signer-2', w.id, 1);
     const [n1, n2] = [c.info.signers[0].nodeId, c.info.signers[1].nodeId];
 
     // The check that fails is the one signer-2 makes with its bad Δ on signer-1's message: a node

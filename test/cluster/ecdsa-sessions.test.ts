@@ -13,12 +13,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { bytesToHex, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
-import { keyFile, makeSealer } from '../../src/signer/seal.ts';
-import { openDb } from '../../src/store/db.ts';
-import { SignerStore } from '../../src/store/signer-store.ts';
 import { api, call, startCluster } from '../helpers/cluster.ts';
+import { corruptPairwiseDelta } from '../helpers/dkls23-state.ts';
 import { ownerSign } from '../helpers/agent.ts';
 
 describe('threshold ECDSA sessions: ids used once, one signing per peer pair, ban on abort until refresh', { timeout: 900_000 }, () => {
@@ -73,19 +71,7 @@ describe('threshold ECDSA sessions: ids used once, one signing per peer pair, ba
     const [n1, n2, n3] = nodes.map((n) => n.nodeId);
     // Signer-2's OT-extension secret towards signer-1 (Δ) is corrupted at rest (as in ecdsa-abort.test.ts):
     // from signer-2's side, signer-1's round-1 message then fails the KOS check, i.e. signer-1 "cheats".
-    await c.kill('signer-2');
-    const dir = join(c.dataDir, 'signer-2');
-    const db = await openDb({ kind: 'sqlite', path: join(dir, 'signer.db') });
-    const sealer = makeSealer(keyFile(join(dir, 'kek.key')));
-    const rec = (await new SignerStore(db).getActiveShare(w.id))!;
-    const ctx = `share|${w.id}|${rec.epoch}`;
-    const share = JSON.parse(new TextDecoder().decode(sealer.open(rec.sealed, ctx)));
-    const d = hexToBytes(share.secret.pairs['1'].delta);
-    d[0] ^= 1;
-    share.secret.pairs['1'].delta = bytesToHex(d);
-    await db.run(`UPDATE shares SET sealed = $1 WHERE wallet_id = $2`, [sealer.seal(utf8ToBytes(JSON.stringify(share)), ctx), w.id]);
-    await db.close();
-    await c.restart('signer-2');
+    await corruptPairwiseDelta(c, 'signer-2', w.id, 1);
 
     // Many concurrent sessions at signer-2 with signer-1: exactly one starts, the others are refused.
     const ids = Array.from({ length: 6 }, () => sid('many'));
