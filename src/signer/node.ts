@@ -245,7 +245,12 @@ export class SignerNode {
         if (await this.store.getActiveShare(req.walletId)) throw new FleetkeyError('conflict', `wallet ${req.walletId} already has a key on this node`);
         // The owner, not the server, says what this wallet is; the document is used once, durably, before anything leaves.
         const created = checkCreateDoc(req.create, this.ownerKeys, { walletId: req.walletId, scheme: scheme.name, threshold: req.threshold, participants, network: req.network }, Date.now());
-        await this.creates.claim(req.walletId, created.digest);
+        // The claim and this node's audit entry of the owner's order commit together.
+        await this.store.db.tx(async (q) => {
+          await this.creates.claim(req.walletId, created.digest, Date.now(), q);
+          const { walletId, scheme: s, threshold, holders, network: net } = created.doc;
+          await this.audit.appendIn(q, { type: 'admin', outcome: 'wallet_create_accepted', data: { kind: 'wallet_create', digest: created.digest, walletId, scheme: s, threshold, holders, ...(net !== undefined ? { network: net } : {}) } });
+        });
         network = created.doc.network;
         createDigest = created.digest;
         this.log.info('wallet_create accepted', { walletId: req.walletId, digest: created.digest });

@@ -4,7 +4,7 @@
  * signer's shares and nonces.
  */
 import { FleetkeyError } from '../errors.ts';
-import type { Db } from './db.ts';
+import type { Db, Queryable } from './db.ts';
 
 export const CREATE_LOG_MIGRATIONS = [`CREATE TABLE used_create_docs (wallet_id TEXT PRIMARY KEY, digest TEXT NOT NULL, used_at BIGINT NOT NULL)`];
 
@@ -18,9 +18,10 @@ export class CreateLog {
   /**
    * Records `walletId`'s create document as used (durably, before the caller takes part). A wallet id
    * seen before, with this document or any other, is `conflict`: a document is never used twice.
+   * With `q`, inside the caller's transaction (so the claim and its audit entry commit together).
    */
-  async claim(walletId: string, digest: string, now = Date.now()): Promise<void> {
-    const n = await this.db.run(`INSERT INTO used_create_docs (wallet_id, digest, used_at) VALUES ($1, $2, $3) ON CONFLICT (wallet_id) DO NOTHING`, [walletId, digest, now]);
+  async claim(walletId: string, digest: string, now = Date.now(), q: Queryable = this.db): Promise<void> {
+    const n = await q.run(`INSERT INTO used_create_docs (wallet_id, digest, used_at) VALUES ($1, $2, $3) ON CONFLICT (wallet_id) DO NOTHING`, [walletId, digest, now]);
     if (n === 0) throw new FleetkeyError('conflict', `the wallet_create document for ${walletId} was already used on this node`, { details: { walletId, reason: 'create_document_used' } });
   }
 }

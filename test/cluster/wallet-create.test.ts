@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { BIN, type LocalCluster } from '../../src/cli/cluster.ts';
-import { publicKeyOf, signControlDoc, type WalletCreateDoc } from '../../src/control/index.ts';
+import { controlDocDigest, publicKeyOf, signControlDoc, type WalletCreateDoc } from '../../src/control/index.ts';
+import { verifyLog } from '../../src/audit/index.ts';
 import { readOwnerSecret } from '../../src/control/owner.ts';
 import { verifyWalletPackage } from '../../src/sdk/index.ts';
 import { getVerifiedWallet } from '../../src/sdk/verify-wallet-package.ts';
@@ -137,6 +138,15 @@ describe('wallet creation is the owner\'s order, checked by every holder', { tim
     assert.equal(vo.threshold, 3);
     assert.equal(vo.address, o.body.address);
     assert.equal((await A('POST', '/v1/wallets', { create: ownerSign(c, doc), scheme: 'ed25519' })).body.error.code, 'validation_failed', 'fields next to the order');
+    // Every holder logged the order it acted on, once, in its own verifiable audit chain.
+    for (let i = 0; i < 3; i++) {
+      const text = await (await fetch(c.info.signers[i].url + '/v1/audit', { headers: { authorization: `Bearer ${token}` } })).text();
+      const log = verifyLog(text, { trustedKeys: [nodeKeys[i].signPub] });
+      assert.ok(log.ok, JSON.stringify(log.firstBroken));
+      const accepted = log.entries.filter((e) => e.outcome === 'wallet_create_accepted' && (e.data as { walletId?: string }).walletId === doc.walletId);
+      assert.equal(accepted.length, 1, `signer ${i + 1} logged the order once`);
+      assert.deepEqual(accepted[0].data, { kind: 'wallet_create', digest: controlDocDigest(doc), walletId: doc.walletId, scheme: 'secp256k1-schnorr', threshold: 3, holders: doc.holders, network: 'regtest' });
+    }
     // Refresh: the new epoch's package is signed again, with the same order.
     const r = await A('POST', `/v1/wallets/${w.body.id}/refresh`);
     assert.equal(r.status, 200, JSON.stringify(r.body));
