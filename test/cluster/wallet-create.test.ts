@@ -21,22 +21,12 @@ import { readOwnerSecret } from '../../src/control/owner.ts';
 import { verifyWalletPackage } from '../../src/sdk/index.ts';
 import { getVerifiedWallet } from '../../src/sdk/verify-wallet-package.ts';
 import { signEnvelope, publicHash } from '../../src/signer/envelope.ts';
-import { FleetkeyError } from '../../src/errors.ts';
 import { api, call, startCluster } from '../helpers/cluster.ts';
 import { grant, newAgent, ownerSign, publish, request, solTransfer, SOL_DEST } from '../helpers/agent.ts';
+import { codeOf } from '../helpers/errors.ts';
 
 const newWalletId = () => `wal_${bytesToHex(randomBytes(12))}`;
 
-/** Runs `f` and returns the FleetkeyError code it throws (fails if it does not throw one). */
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof FleetkeyError, String(e));
-    return e.code;
-  }
-  assert.fail('expected a refusal');
-}
 
 describe('wallet creation is the owner\'s order, checked by every holder', { timeout: 600_000 }, () => {
   let c: LocalCluster;

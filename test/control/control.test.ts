@@ -6,6 +6,7 @@ import {
   signApproval, verifyApprovals, publicKeyOf, type ControlDoc, type GrantDoc, type AgentRequest, type KeyType, type ApproversDoc,
 } from '../../src/control/index.ts';
 import { FleetkeyError } from '../../src/errors.ts';
+import { codeOf } from '../helpers/errors.ts';
 
 /** A test secret: 0x01 followed by 31 bytes n (a valid scalar on both curves). */
 const key = (n: number) => {
@@ -31,15 +32,7 @@ const docs: ControlDoc[] = [
   { kind: 'approvers', version: 1, approvers: { alice: { keyType: 'ed25519', publicKey: publicKeyOf(key(20), 'ed25519') }, bob: { keyType: 'p256', publicKey: publicKeyOf(key(21), 'p256') } }, issuedAt: NOW },
 ];
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof FleetkeyError, String(e));
-    return e.code;
-  }
-  return 'ok';
-};
+const code = codeOf;
 
 /** Every leaf path of a JSON value, with a value that differs from it. */
 function leaves(v: unknown, path: (string | number)[] = []): { path: (string | number)[]; changed: unknown }[] {

@@ -15,10 +15,10 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { decode } from '../../src/chains/index.ts';
 import { publicKeyOf, signAgentRequest, signControlDoc, type Payload } from '../../src/control/index.ts';
 import { Authorizer, type AuthTarget } from '../../src/enforce/authorize.ts';
-import { FleetkeyError } from '../../src/errors.ts';
 import { ControlStore } from '../../src/store/control-store.ts';
 import { storageBackends } from '../helpers/backends.ts';
 import { solTransfer } from '../helpers/agent.ts';
+import { codeOfAsync } from '../helpers/errors.ts';
 
 const { backends, fresh } = storageBackends('fk-msgforms');
 const OWNER = new Uint8Array(32).fill(1);
@@ -50,15 +50,7 @@ const agent = (target: AuthTarget, payload: Payload) => {
   const now = Date.now();
   return { agent: signAgentRequest({ grantId: 'grant-msg', walletId: target.walletId, requestId: `req_msg_${++n}`, payload, issuedAt: now, expiresAt: now + 60_000 }, AGENT, 'ed25519') };
 };
-const code = async (p: Promise<unknown>) => {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    assert.ok(e instanceof FleetkeyError, String(e));
-    return e.code;
-  }
-};
+const code = codeOfAsync;
 
 describe('what an agent may have signed: message forms, schemes, sighash types', () => {
   before(async () => {

@@ -9,8 +9,8 @@ import { SignerStore } from '../../src/store/signer-store.ts';
 import { signControlDoc, publicKeyOf, type GrantDoc } from '../../src/control/index.ts';
 import { compilePolicy, evaluate, validatePolicy, NO_USAGE, type Reservation } from '../../src/policy/index.ts';
 import type { Action } from '../../src/chains/types.ts';
-import { FleetkeyError } from '../../src/errors.ts';
 import fc from 'fast-check';
+import { codeOfAsync } from '../helpers/errors.ts';
 
 const { backends, fresh: freshDb } = storageBackends('fk-control');
 
@@ -33,15 +33,7 @@ const cnt = (counterKey: string, max: number, windowMs = H): Reservation => ({ c
 const USDC = 'sum/wallet/8453/0x833589fcd6edb6e08f4c7da32a3e2df4b2c3f0d7';
 const opts = (n: number | string, extra: Partial<Parameters<ControlStore['reserve']>[2]> = {}) => ({ walletId: 'wal_a', requestDigest: digest(n), now: NOW, ttlMs: 60_000, ...extra });
 
-const code = async (p: Promise<unknown>) => {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    assert.ok(e instanceof FleetkeyError, String(e));
-    return e.code;
-  }
-};
+const code = codeOfAsync;
 
 const policy = (version: number, max = '100') => ({ version, rules: [{ type: 'allow', chainIds: ['8453'] }, { type: 'window_cap', asset: { chainId: '8453', asset: 'native' }, max, window: '24h' }] });
 const grant = (extra: Partial<GrantDoc> = {}): GrantDoc => ({
