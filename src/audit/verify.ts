@@ -138,7 +138,8 @@ export function verifyLog(jsonlText: string, opts: VerifyOptions = {}): VerifyRe
   return done();
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+/** A plain JSON object (not null, not an array). */
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

@@ -19,6 +19,7 @@ import type { GroupPublic } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
 import { publicHash, verifyEnvelope, type Envelope } from '../signer/envelope.ts';
 import { splitWalletId } from './authorize.ts';
+import { isRecord } from '../audit/verify.ts';
 
 const hex = (n?: number) => z.string().regex(n ? new RegExp(`^[0-9a-f]{${n}}$`) : /^([0-9a-f]{2})*$/);
 
@@ -146,9 +147,6 @@ export function assertSameClaims(claimed: Record<string, unknown>, verified: Ver
       throw invalid(k, `the server says ${k} ${JSON.stringify(claimed[k])}, the holders signed ${JSON.stringify(verified[k])}`);
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function invalid(path: string, message: string): FleetkeyError {
   return new FleetkeyError('validation_failed', `wallet package: ${path}: ${message}`, { details: { path } });

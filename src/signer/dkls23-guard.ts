@@ -37,7 +37,7 @@ interface PendingBan {
 
 const key = (root: string, epoch: number) => `${root}|${epoch}`;
 
-export function bannedError(root: string, peer: string): FleetkeyError {
+function bannedError(root: string, peer: string): FleetkeyError {
   return new FleetkeyError('protocol_state', `this node does not sign wallet ${root} with ${peer} until the wallet is refreshed (an earlier signing aborted on it)`, { details: { bannedPeer: peer } });
 }
 

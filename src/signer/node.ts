@@ -175,9 +175,7 @@ export class SignerNode {
     const id = JSON.parse(new TextDecoder().decode(sealer.open(stored, 'identity')));
     const keys: NodeKeys = { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
     const node = new SignerNode(store, sealer, keys, peersFile, log, ownerKeys, ledger);
-    // Live ledger entries whose nonce rows are gone (used, erased by a refresh, or lost in a crash before the ledger write) are dropped: removing is always safe.
-    ledger.retain(await store.nonceSeqs(), ledger.nextSeq);
-    await ledger.persist();
+    await node.pruneLedger();
     await node.audit.init();
     await node.control.init();
     await node.creates.init();
@@ -211,6 +209,16 @@ export class SignerNode {
   }
 
   /** Forgets an open session (and frees its peer-pair slot). */
+  /**
+   * Drops live ledger entries whose nonce rows are gone (used, erased by a refresh, or lost in a
+   * crash before the ledger write): removing is always safe. Seqs allocated after the read are kept.
+   */
+  private async pruneLedger(): Promise<void> {
+    const below = this.ledger.nextSeq;
+    this.ledger.retain(await this.store.nonceSeqs(), below);
+    await this.ledger.persist();
+  }
+
   private drop(s: Session): void {
     this.sessions.delete(s.id);
     this.dkls.release(s.id);
@@ -505,9 +513,7 @@ export class SignerNode {
     if (r === 'mismatch' || r === 'missing') throw new FleetkeyError('conflict', `cannot activate: ${r}`);
     if (r === 'activated') {
       // The old epoch's nonces were erased with its share: their ledger entries go too, so none can be put back.
-      const below = this.ledger.nextSeq;
-      this.ledger.retain(await this.store.nonceSeqs(), below);
-      await this.ledger.persist();
+      await this.pruneLedger();
     }
     return { status: r };
   }

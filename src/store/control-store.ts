@@ -389,18 +389,6 @@ export class ControlStore {
     return this.db.tx((q) => commitIn(q, requestId, now));
   }
 
-  /**
-   * The commit as a hook for another repository's transaction (SignerStore.consumeNonce's TxHook),
-   * so that consuming the nonce for a request and committing its reservation are one durable step.
-   * Throws `conflict` (rolling back that transaction too) unless the request ends up committed.
-   */
-  commitHook(requestId: string, now = Date.now()): (q: Queryable) => Promise<void> {
-    return async (q) => {
-      const r = await commitIn(q, requestId, now);
-      if (r !== 'committed' && r !== 'already_committed') throw new FleetkeyError('conflict', `request ${requestId} has no reservation to commit (${r})`, { details: { requestId, state: r } });
-    };
-  }
-
   /** Nothing was produced from this request: its amounts stop counting. A committed request stays committed (`committed`). */
   async release(requestId: string, now = Date.now()): Promise<'released' | 'already_released' | 'committed' | 'unknown'> {
     return this.db.tx((q) => transition(q, requestId, now, 'released', { released: 'already_released', committed: 'committed' }));

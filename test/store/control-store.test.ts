@@ -230,20 +230,17 @@ for (const [name, cfg] of backends) {
       assert.equal(await s.getRequest(rid(2)), undefined);
     });
 
-    test('commitHook: consuming the nonce and committing the reservation are one transaction', async () => {
+    test('reserveAndCommitHook: consuming the nonce and counting the request are one transaction', async () => {
       const s = await fresh(cfg);
       const signer = new SignerStore(s.db);
       await signer.init();
       await signer.putNonces([1, 2].map((i) => ({ id: `n${i}`, walletId: 'wal_a', epoch: 0, sealed: 's', commitment: 'c' })));
       await s.reserve(rid(1), [sum(USDC, 10n, 100n)], opts(1));
-      assert.ok((await signer.consumeNonce('n1', 'wal_a', rid(1), s.commitHook(rid(1), NOW))).ok);
+      assert.ok((await signer.consumeNonce('n1', 'wal_a', rid(1), s.reserveAndCommitHook(rid(1), [sum(USDC, 10n, 100n)], opts(1)))).ok);
       assert.equal((await s.getRequest(rid(1)))!.status, 'committed');
-      await s.reserve(rid(2), [sum(USDC, 10n, 100n)], opts(2));
-      await s.release(rid(2), NOW);
-      assert.equal(await code(signer.consumeNonce('n2', 'wal_a', rid(2), s.commitHook(rid(2), NOW))), 'conflict');
-      assert.equal(await signer.countNonces('wal_a'), 1, 'the nonce was not consumed for a released request');
-      assert.equal(await code(signer.consumeNonce('n2', 'wal_a', rid(3), s.commitHook(rid(3), NOW))), 'conflict', 'nor for an unknown one');
-      assert.equal(await signer.countNonces('wal_a'), 1);
+      assert.equal(await code(signer.consumeNonce('n2', 'wal_a', rid(2), s.reserveAndCommitHook(rid(2), [sum(USDC, 91n, 100n)], opts(2)))), 'limit_exceeded');
+      assert.equal(await signer.countNonces('wal_a'), 1, 'the nonce was not consumed for a request over the cap');
+      assert.equal(await s.getRequest(rid(2)), undefined, 'nor was the request counted');
     });
 
     test('property: concurrent random reserves never exceed the cap, and every refusal was needed', async () => {
