@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'unreachable'
   | 'shutting_down'
   | 'not_ready'
+  | 'kek_unavailable'
   // chains / policy (later issues add theirs here)
   | 'decode_failed'
   | 'unsupported'
@@ -76,6 +77,7 @@ const STATUS: Record<ErrorCode, number> = {
   unreachable: 503,
   shutting_down: 503,
   not_ready: 503,
+  kek_unavailable: 503,
   decode_failed: 400,
   unsupported: 400,
   policy_denied: 403,

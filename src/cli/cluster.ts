@@ -24,6 +24,10 @@ export interface ClusterOptions {
   /** Give the server the owner key file (default true: `fleetkey dev`). False models a production server. */
   ownerKeyOnServer?: boolean;
   quiet?: boolean;
+  /** More arguments for one signer's command line (e.g. its `--kek pkcs11:…`). */
+  signerArgs?: (name: string) => string[];
+  /** Every line a process writes to stderr, whether or not `quiet` (tests read the logs). */
+  onLog?: (name: string, line: string) => void;
   onExit?: (name: string, code: number | null, signal: string | null) => void;
 }
 
@@ -54,7 +58,7 @@ function secretFile(path: string): string {
 }
 
 /** Spawns `bin/fleetkey <args>` and resolves with the port it reports once listening. */
-function start(name: string, args: string[], env: NodeJS.ProcessEnv, quiet: boolean, onExit?: ClusterOptions['onExit']): Promise<Proc> {
+function start(name: string, args: string[], env: NodeJS.ProcessEnv, quiet: boolean, onExit?: ClusterOptions['onExit'], onLog?: ClusterOptions['onLog']): Promise<Proc> {
   return new Promise((resolveStart, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, FLEETKEY_EXIT_WITH_PARENT: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let buf = '';
@@ -76,6 +80,7 @@ function start(name: string, args: string[], env: NodeJS.ProcessEnv, quiet: bool
           listening = true;
           resolveStart({ name, child, port: rec.port, args, env });
         }
+        onLog?.(name, line);
         if (!quiet || rec?.level === 'error') process.stderr.write(`[${name}] ${line}\n`);
       }
     });
@@ -93,6 +98,7 @@ export class LocalCluster {
     private procs: Map<string, Proc>,
     private readonly quiet: boolean,
     private readonly onExit?: ClusterOptions['onExit'],
+    private readonly onLog?: ClusterOptions['onLog'],
   ) {}
 
   static async start(o: ClusterOptions): Promise<LocalCluster> {
@@ -117,8 +123,9 @@ export class LocalCluster {
           const portFile = join(dir, 'port');
           const port = existsSync(portFile) ? readFileSync(portFile, 'utf8').trim() : '0';
           writeFileSync(join(dir, 'owner.pub'), ownerPub + '\n');
-          return start(name, ['signer', '--data', dir, '--port', port, ...dbArg(name)], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit).catch(() =>
-            start(name, ['signer', '--data', dir, '--port', '0', ...dbArg(name)], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit),
+          const extra = o.signerArgs?.(name) ?? [];
+          return start(name, ['signer', '--data', dir, '--port', port, ...dbArg(name), ...extra], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit, o.onLog).catch(() =>
+            start(name, ['signer', '--data', dir, '--port', '0', ...dbArg(name), ...extra], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit, o.onLog),
           );
         }),
       );
@@ -139,11 +146,11 @@ export class LocalCluster {
       writeFileSync(join(serverDir, 'owner.pub'), ownerPub + '\n');
       // `fleetkey dev` lets its server use the owner key (admin signing with just the admin token). Never in production.
       const ownerEnv = o.ownerKeyOnServer === false ? {} : { FLEETKEY_OWNER_KEY_FILE: ownerKeyFile };
-      const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit);
+      const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit, o.onLog);
       procs.set('server', server);
       const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url, signPub: p.signPub })) };
       writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
-      return new LocalCluster(dataDir, info, procs, quiet, o.onExit);
+      return new LocalCluster(dataDir, info, procs, quiet, o.onExit, o.onLog);
     } catch (e) {
       for (const p of procs.values()) p.child.kill('SIGKILL');
       throw e;
@@ -186,7 +193,7 @@ export class LocalCluster {
     await this.kill(name);
     const args = [...p.args];
     args[args.indexOf('--port') + 1] = String(p.port);
-    this.procs.set(name, await start(name, args, p.env, this.quiet, this.onExit));
+    this.procs.set(name, await start(name, args, p.env, this.quiet, this.onExit, this.onLog));
   }
 
   async stop(): Promise<void> {

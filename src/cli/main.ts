@@ -11,11 +11,13 @@ import { FleetkeyError } from '../errors.ts';
 import { LocalCluster } from './cluster.ts';
 import { controlCli } from './control.ts';
 import { fleetCli } from './fleet.ts';
+import { kekCli } from './kek.ts';
+import { pkcs11FromFlags } from '../signer/pkcs11.ts';
 import type { CliModule } from './module.ts';
 
 import { api, connection, int, need, print, processOptions, readInput, RemoteError, type Flags } from './common.ts';
 
-const MODULES: CliModule[] = [controlCli, fleetCli];
+const MODULES: CliModule[] = [controlCli, fleetCli, kekCli];
 
 const HELP = `fleetkey — threshold keys and policy signing for agents and device fleets
 
@@ -23,6 +25,7 @@ Processes
   fleetkey dev [--data DIR] [--port N] [--signers 3] [--threshold 2]   local cluster (server + signer nodes)
   fleetkey server --data DIR [--port N] [--db URL]                      API server
   fleetkey signer --data DIR [--port N] [--db URL]                      one signer node
+                  [--kek pkcs11:…]                                     (KEK in an HSM; default FLEETKEY_KEK or DATA/kek.key)
 
 Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/cluster.json)
   fleetkey wallet create --scheme ed25519|secp256k1-schnorr|ecdsa-secp256k1 [--threshold T --signers N] [--label L] [--network NET] [--owner-key FILE]
@@ -125,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
     case 'signer': {
       watchParent();
       const { runSigner } = await import('../signer/app.ts');
-      drainOnSignal(await runSigner(processOptions(flags, 0)));
+      drainOnSignal(await runSigner({ ...processOptions(flags, 0), pkcs11: pkcs11FromFlags(flags) }));
       await new Promise(() => undefined);
       return 0;
     }

@@ -10,7 +10,8 @@ import { ProcessMetrics } from '../http/metrics.ts';
 import { dbConfigFrom, openDb, probeWritable } from '../store/db.ts';
 import { SignerStore } from '../store/signer-store.ts';
 import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, reserveSchema, startSchema } from './node.ts';
-import { loadKek, makeSealer } from './seal.ts';
+import { loadKek, makeSealer, type Sealer } from './seal.ts';
+import { HsmKek, type Pkcs11Config } from './pkcs11.ts';
 import { NonceLedger } from './nonce-ledger.ts';
 import { signedApprovalSchema, signedControlDocSchema } from '../control/schemas.ts';
 import { loadOwnerKeys } from '../control/owner.ts';
@@ -24,11 +25,12 @@ export interface SignerOps {
 }
 
 /**
- * Readiness of a signer: the store takes a write, and the KEK it would start with (FLEETKEY_KEK, or
- * DATA/kek.key read again now, never created) opens its sealed identity, the same key that seals
- * its shares: a node whose KEK was replaced, corrupted or removed could not unseal them after a restart.
+ * Readiness of a signer: the store takes a write, and the KEK opens its sealed identity, the same
+ * key that seals its shares. `kekProblem` says why it does not (undefined: it does): for the file
+ * KEK, FLEETKEY_KEK or DATA/kek.key read again now, never created, so a node whose KEK was replaced,
+ * corrupted or removed is caught before a restart would fail; for an HSM, a round trip to it.
  */
-export async function signerNotReady(store: SignerStore, kekFile: string, gate?: Gate): Promise<string[]> {
+export async function signerNotReady(store: SignerStore, kekProblem: (sealedIdentity: string) => string | undefined, gate?: Gate): Promise<string[]> {
   const reasons: string[] = [];
   if (gate?.draining) reasons.push('shutting down');
   try {
@@ -36,15 +38,25 @@ export async function signerNotReady(store: SignerStore, kekFile: string, gate?:
   } catch {
     reasons.push('store is not writable');
   }
-  try {
-    const sealed = await store.getMeta('identity');
-    if (!sealed) throw new Error('no identity');
-    makeSealer(loadKek(kekFile, process.env.FLEETKEY_KEK, false)).open(sealed, 'identity');
-  } catch {
-    // Never say more than this: which check failed on which bytes is not the caller's business.
-    reasons.push('shares cannot be unsealed: the KEK does not open this node\'s sealed identity');
-  }
+  const sealed = await store.getMeta('identity').catch(() => undefined);
+  const problem = sealed ? kekProblem(sealed) : NO_UNSEAL;
+  if (problem) reasons.push(problem);
   return reasons;
+}
+
+// Never say more than this about a KEK that does not open the identity: which check failed on which bytes is not the caller's business.
+const NO_UNSEAL = 'shares cannot be unsealed: the KEK does not open this node\'s sealed identity';
+
+/** The file KEK's readiness check (see signerNotReady). */
+export function fileKekProblem(kekFile: string): (sealedIdentity: string) => string | undefined {
+  return (sealed) => {
+    try {
+      makeSealer(loadKek(kekFile, process.env.FLEETKEY_KEK, false)).open(sealed, 'identity');
+      return undefined;
+    } catch {
+      return NO_UNSEAL;
+    }
+  };
 }
 
 export function signerApp(node: SignerNode, token: string, log: Logger, ops?: SignerOps) {
@@ -98,6 +110,8 @@ export interface SignerOptions {
   dbSchema?: string;
   token?: string;
   quiet?: boolean;
+  /** The KEK in an HSM (src/signer/pkcs11.ts); absent: FLEETKEY_KEK or DATA/kek.key. */
+  pkcs11?: Pkcs11Config;
 }
 
 /** Starts a signer process: data dir, sealed store, identity, HTTP. Resolves once listening. */
@@ -106,11 +120,26 @@ export async function runSigner(o: SignerOptions) {
   const log = makeLogger('signer', o.quiet);
   const token = o.token ?? readSecret(process.env.FLEETKEY_CLUSTER_TOKEN, join(o.dataDir, 'cluster-token'));
   if (!token) throw new FleetkeyError('bad_request', 'no cluster token: set FLEETKEY_CLUSTER_TOKEN or write DATA/cluster-token');
-  const kekFile = join(o.dataDir, 'kek.key');
-  const kek = loadKek(kekFile);
-  const sealer = makeSealer(kek);
+  let sealer: Sealer;
+  let ledgerKey: Uint8Array;
+  let kekProblem: (sealedIdentity: string) => string | undefined;
+  let hsm: HsmKek | undefined;
+  if (o.pkcs11) {
+    hsm = await HsmKek.open(o.pkcs11);
+    if (hsm.extractable()) log.info('warning: the KEK can be read out of the HSM (CKA_EXTRACTABLE or not CKA_SENSITIVE); create it with fleetkey kek create', { kek: hsm.describe() });
+    sealer = hsm.sealer;
+    // The ledger's HMAC key, sealed by the HSM beside the ledger (src/signer/pkcs11.ts says why it is not the HSM key).
+    ledgerKey = hsm.ledgerKey(join(o.dataDir, 'ledger-key.sealed'));
+    kekProblem = (sealed) => hsm!.check(sealed);
+  } else {
+    const kekFile = join(o.dataDir, 'kek.key');
+    const kek = loadKek(kekFile);
+    sealer = makeSealer(kek);
+    ledgerKey = kek;
+    kekProblem = fileKekProblem(kekFile);
+  }
   // Beside the KEK, out of the database's reach: which nonces may still be used.
-  const ledger = NonceLedger.open(join(o.dataDir, 'nonce-ledger.json'), kek);
+  const ledger = NonceLedger.open(join(o.dataDir, 'nonce-ledger.json'), ledgerKey);
   const metrics = new ProcessMetrics('signer');
   const db = metrics.timeDb(await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'signer.db'), o.dbSchema)));
   await probeWritable(db);
@@ -120,9 +149,9 @@ export async function runSigner(o: SignerOptions) {
   const node = await SignerNode.open(store, sealer, join(o.dataDir, 'peers.json'), log, ownerKeys, ledger);
   node.authz.onDecision = (result) => metrics.policy.inc({ result });
   const gate = new Gate();
-  const app = signerApp(node, token, log, { gate, metrics, notReady: () => signerNotReady(store, kekFile, gate) });
+  const app = signerApp(node, token, log, { gate, metrics, notReady: () => signerNotReady(store, kekProblem, gate) });
   const http = await listen(app, o.port, o.host, gate);
-  log.info('signer listening', { nodeId: node.keys.nodeId, port: http.port });
+  log.info('signer listening', { nodeId: node.keys.nodeId, port: http.port, kek: hsm ? hsm.describe() : 'file' });
   return {
     node,
     port: http.port,
@@ -130,6 +159,7 @@ export async function runSigner(o: SignerOptions) {
     async close(timeoutMs?: number): Promise<boolean> {
       const drained = await http.drain(timeoutMs);
       await db.close();
+      hsm?.close();
       return drained;
     },
   };
