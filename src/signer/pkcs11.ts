@@ -19,7 +19,8 @@
  * signature for a file that lives in the trusted data dir anyway; the key only authenticates that
  * file, and it opens nothing.
  *
- * Failure: any PKCS#11 error other than "these bytes do not decrypt" marks the session broken and
+ * Failure: any PKCS#11 error other than "these bytes do not decrypt" (a return value that says so,
+ * or a failed open right after which the HSM still seals and opens a probe) marks the session broken and
  * the operation fails with `kek_unavailable` (503). The next use (a signature, or /readyz) at least
  * RECONNECT_MS later reopens everything: C_Finalize, C_Initialize, find the token, log in, find the
  * key. Start-up errors (module, token, PIN, key) name the problem and stop the process with exit 1.
@@ -136,7 +137,7 @@ export function pkcs11FromFlags(f: Record<string, unknown>): Pkcs11Config | unde
 }
 
 /** Return values that mean "these bytes do not open", not "the HSM is gone". */
-const DATA_ERRORS = new Set(['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE', 'CKR_DATA_LEN_RANGE', 'CKR_DATA_INVALID', 'CKR_AEAD_DECRYPT_FAILED']);
+const DATA_ERRORS = new Set(['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE', 'CKR_AEAD_DECRYPT_FAILED']);
 const PIN_ERRORS = new Set(['CKR_PIN_INCORRECT', 'CKR_PIN_LOCKED', 'CKR_PIN_EXPIRED', 'CKR_PIN_INVALID', 'CKR_PIN_LEN_RANGE']);
 const RECONNECT_MS = 1000;
 
@@ -295,11 +296,28 @@ export class HsmKek {
       return fn(conn);
     } catch (e) {
       const code = ckr(e);
-      if (dataError && DATA_ERRORS.has(code)) dataError();
+      // SoftHSM2 says CKR_GENERAL_ERROR for a GCM tag that does not verify: a round trip tells
+      // "these bytes do not open" (the HSM works) from "the HSM is gone".
+      if (dataError && (DATA_ERRORS.has(code) || this.roundTrips(conn))) dataError();
       this.conn = undefined;
       this.lastError = `${what}: ${code}`;
       this.nextTry = 0;
       throw new FleetkeyError('kek_unavailable', `the HSM holding the KEK is unavailable (${this.lastError})`);
+    }
+  }
+
+  /** Whether the HSM still seals and opens a random block under the KEK. */
+  private roundTrips({ session, key }: Conn): boolean {
+    try {
+      const iv = Buffer.from(randomBytes(12));
+      const probe = Buffer.from(randomBytes(16));
+      const aad = Buffer.from('fleetkey probe');
+      this.mod.C_EncryptInit(session, this.gcm(iv, aad), key);
+      const ct = this.mod.C_Encrypt(session, probe, Buffer.alloc(32));
+      this.mod.C_DecryptInit(session, this.gcm(iv, aad), key);
+      return this.mod.C_Decrypt(session, ct, Buffer.alloc(32)).equals(probe);
+    } catch {
+      return false;
     }
   }
 
