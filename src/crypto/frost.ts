@@ -16,7 +16,10 @@
  *   every share changes, and old shares no longer combine with new ones;
  * - JSON (hex) encodings of the public and secret packages.
  *
- * Field and group arithmetic is noble's (`Point`, `Fn`); nothing here implements a primitive.
+ * Key generation and refresh run on noble's module and points. Signing (commit, share, share check,
+ * aggregate) runs RFC 9591 §4–5 in src/crypto/frost-sign.ts over libsodium / libsecp256k1
+ * (WebAssembly) point arithmetic, byte-identical to noble's module (test/crypto/frost-group.test.ts);
+ * `backend: 'noble'` runs the same steps on noble's points. Nothing here implements a primitive.
  */
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr, schnorr_FROST, secp256k1_FROST } from '@noble/curves/secp256k1.js';
