@@ -16,13 +16,18 @@
  *   every share changes, and old shares no longer combine with new ones;
  * - JSON (hex) encodings of the public and secret packages.
  *
- * Field and group arithmetic is noble's (`Point`, `Fn`); nothing here implements a primitive.
+ * Key generation and refresh run on noble's module and points. Signing (commit, share, share check,
+ * aggregate) runs RFC 9591 §4–5 in src/crypto/frost-sign.ts over libsodium / libsecp256k1
+ * (WebAssembly) point arithmetic, byte-identical to noble's module (test/crypto/frost-group.test.ts);
+ * `backend: 'noble'` runs the same steps on noble's points. Nothing here implements a primitive.
  */
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr, schnorr_FROST, secp256k1_FROST } from '@noble/curves/secp256k1.js';
-import type { FROST, FrostPublic, FrostSecret, NonceCommitments } from '@noble/curves/abstract/frost.js';
+import type { FROST, FrostPublic, FrostSecret } from '@noble/curves/abstract/frost.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { frostChainCode, frostDkgTranscript } from './derive.ts';
+import { aggregate, commit, signShare, signingSuite, verifyShare, type Commitment, type SigningPublic } from './frost-sign.ts';
+import type { Backend } from './frost-group.ts';
 import { base58 } from '@scure/base';
 import * as btc from '@scure/btc-signer';
 import {
@@ -495,30 +500,53 @@ export interface NonceJson {
 }
 export type CommitmentJson = NonceJson;
 
-/** RFC 9591 §5.1 commit(): fresh hedged nonces bound to this share, and their public commitments. */
-export function frostCommit(name: SuiteName, share: SecretShare): { nonces: NonceJson; commitment: CommitmentJson } {
-  const suite = SUITES[name];
-  const g = suite.frost.commit(secretOf(suite, share));
+/**
+ * RFC 9591 §5.1 commit(): fresh hedged nonces bound to this share, and their public commitments.
+ * Signing runs on the WebAssembly groups (src/crypto/frost-sign.ts); `backend: 'noble'` runs the
+ * same steps on noble's points, the reference the tests compare against.
+ */
+export function frostCommit(name: SuiteName, share: SecretShare, backend: Backend = 'wasm'): { nonces: NonceJson; commitment: CommitmentJson } {
+  const s = signingSuite(name, backend);
+  const g = commit(s, signingShareOf(share));
   return {
-    nonces: { hiding: bytesToHex(g.nonces.hiding), binding: bytesToHex(g.nonces.binding) },
-    commitment: { hiding: bytesToHex(g.commitments.hiding), binding: bytesToHex(g.commitments.binding) },
+    nonces: { hiding: bytesToHex(g.hiding), binding: bytesToHex(g.binding) },
+    commitment: { hiding: bytesToHex(g.commitment.hiding), binding: bytesToHex(g.commitment.binding) },
   };
 }
 
-function commitmentList(suite: Suite, commitments: Record<number, CommitmentJson>): NonceCommitments[] {
+function signingShareOf(share: SecretShare): Uint8Array {
+  const s = share.secret as { signingShare?: unknown };
+  if (typeof s?.signingShare !== 'string' || !/^[0-9a-f]{64}$/i.test(s.signingShare)) throw new ProtocolError('malformed secret share');
+  return hexToBytes(s.signingShare);
+}
+
+function commitmentList(commitments: Record<number, CommitmentJson>): Commitment[] {
   return Object.keys(commitments)
     .map(Number)
     .sort((a, b) => a - b)
     .map((i) => ({
-      identifier: identifier(suite, i),
+      id: i,
       hiding: hexField(commitments[i]?.hiding, i, 'hiding commitment'),
       binding: hexField(commitments[i]?.binding, i, 'binding commitment'),
-    })) as NonceCommitments[];
+    }));
+}
+
+function signingPublic(pub: GroupPublic): SigningPublic {
+  const j = pub.extra?.frost as FrostPublicJson | undefined;
+  if (!j || !Array.isArray(j.commitments) || typeof j.commitments[0] !== 'string') throw new ProtocolError('group public package has no FROST data');
+  return { groupKey: hexToBytes(j.commitments[0]), min: pub.threshold, max: pub.parties.length };
+}
+
+function verifyingShareOf(suite: Suite, pub: GroupPublic, i: PartyIndex): Uint8Array {
+  const j = pub.extra?.frost as FrostPublicJson | undefined;
+  const v = j?.verifyingShares?.[identifier(suite, i)];
+  if (typeof v !== 'string') throw new ProtocolError(`no verifying share for party ${i}`, i);
+  return hexToBytes(v);
 }
 
 /**
- * RFC 9591 §5.2 sign(): this party's signature share. noble checks that the commitment listed for
- * this party matches the nonces, and zeroes the nonce bytes afterwards.
+ * RFC 9591 §5.2 sign(): this party's signature share. Refuses a commitment list whose entry for
+ * this party does not match its nonces, and zeroes the nonce bytes afterwards.
  */
 export function frostSignShare(
   name: SuiteName,
@@ -527,20 +555,22 @@ export function frostSignShare(
   nonces: NonceJson,
   commitments: Record<number, CommitmentJson>,
   message: Uint8Array,
+  backend: Backend = 'wasm',
 ): string {
-  const suite = SUITES[name];
   const n = { hiding: hexToBytes(nonces.hiding), binding: hexToBytes(nonces.binding) };
+  const sk = signingShareOf(share);
   try {
-    return bytesToHex(suite.frost.signShare(secretOf(suite, share), frostPublicOf(pub, { ids: [] }), n as never, commitmentList(suite, commitments), message));
+    return bytesToHex(signShare(signingSuite(name, backend), share.index, sk, signingPublic(pub), n, commitmentList(commitments), message));
   } finally {
     n.hiding.fill(0);
     n.binding.fill(0);
+    sk.fill(0);
   }
 }
 
 /**
  * RFC 9591 §5.3 aggregate() and §5.4 share verification. On a bad share, the error names the
- * cheating parties (noble verifies the aggregate, and only on failure checks each share).
+ * cheating parties (the aggregate is checked, and only on failure each share).
  */
 export function frostAggregate(
   name: SuiteName,
@@ -548,15 +578,21 @@ export function frostAggregate(
   commitments: Record<number, CommitmentJson>,
   message: Uint8Array,
   shares: Record<number, string>,
+  backend: Backend = 'wasm',
 ): Uint8Array {
   const suite = SUITES[name];
-  const sigShares: Record<string, Uint8Array> = {};
-  for (const [i, s] of Object.entries(shares)) sigShares[identifier(suite, Number(i))] = hexField(s, Number(i), 'signature share', 32);
+  const sigShares = new Map<number, Uint8Array>();
+  const verifying = new Map<number, Uint8Array>();
+  for (const [i, s] of Object.entries(shares)) {
+    sigShares.set(Number(i), hexField(s, Number(i), 'signature share', 32));
+    verifying.set(Number(i), verifyingShareOf(suite, pub, Number(i)));
+  }
   try {
-    return Uint8Array.from(suite.frost.aggregate(frostPublicOf(pub, { ids: Object.keys(sigShares) }), commitmentList(suite, commitments), message, sigShares));
+    return aggregate(signingSuite(name, backend), signingPublic(pub), verifying, commitmentList(commitments), message, sigShares);
   } catch (e) {
-    const cheaters = ((e as { cheaters?: string[] }).cheaters ?? []).map((id) => indexOfIdentifier(suite, id, Object.keys(shares).map(Number)));
+    const cheaters = (e as { cheaters?: number[] }).cheaters ?? [];
     if (cheaters.length) throw new ProtocolError(`invalid signature share from part${cheaters.length > 1 ? 'ies' : 'y'} ${cheaters.join(', ')}`, cheaters[0]);
+    if (e instanceof ProtocolError) throw e;
     throw new ProtocolError(`aggregation failed: ${(e as Error).message}`);
   }
 }
@@ -569,17 +605,13 @@ export function frostVerifyShare(
   message: Uint8Array,
   party: PartyIndex,
   share: string,
+  backend: Backend = 'wasm',
 ): boolean {
-  const suite = SUITES[name];
   try {
-    return suite.frost.verifyShare(frostPublicOf(pub, { ids: [identifier(suite, party)] }), commitmentList(suite, commitments), message, identifier(suite, party), hexToBytes(share));
+    return verifyShare(signingSuite(name, backend), signingPublic(pub), verifyingShareOf(SUITES[name], pub, party), commitmentList(commitments), message, party, hexToBytes(share));
   } catch {
     return false;
   }
-}
-
-function indexOfIdentifier(suite: Suite, id: string, candidates: PartyIndex[]): PartyIndex {
-  return candidates.find((i) => identifier(suite, i) === id) ?? -1;
 }
 
 /** Independent verification of a final signature: RFC 8032 Ed25519 or BIP340, not FROST code. */

@@ -23,9 +23,26 @@
  * bound. A request that gets its receipts but is never signed keeps counting until its window passes;
  * the same request sent again (same request id) within RECEIPT_MAX_AGE_MS is signed without counting
  * twice; later, its receipts are stale and it cannot be signed any more (the agent sends a new one).
+ *
+ * Cost (issue 13). The two steps are the fewest round trips the bound allows: a share may leave an
+ * honest holder only once every other holder has counted, and the holders that sign need each
+ * other's receipts, so the counting must finish before any signing starts; one holder's own count
+ * already rides in its signing transaction. What is made cheaper is each step's cryptography:
+ * receipts are signed and verified with libsodium's Ed25519 (WebAssembly, `crypto_sign_detached`,
+ * `crypto_sign_verify_detached`) instead of noble's BigInt arithmetic. The guarantee is unchanged:
+ * - a receipt is still an RFC 8032 Ed25519 signature by the holder's pinned identity key over the
+ *   same domain-separated bytes; Ed25519 signing is deterministic, so libsodium produces the very
+ *   bytes noble produced (test/enforce/receipts.test.ts checks this, and that each verifier accepts
+ *   the other's receipts);
+ * - libsodium's verifier accepts no more than noble's strict one: it too requires s < L and
+ *   canonical encodings, uses the cofactorless equation, and in addition refuses small-order R and
+ *   public keys, which an honest holder's receipt never has. A receipt that counts is therefore
+ *   still one its holder signed; forging one still means forging Ed25519.
  */
+import sodium from 'libsodium-wrappers-sumo';
 import { z } from 'zod';
-import { DOMAINS, signBytes, signingInput, verifyBytes } from '../control/keys.ts';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { DOMAINS, signingInput } from '../control/keys.ts';
 import { FleetkeyError } from '../errors.ts';
 
 const receiptBodySchema = z.strictObject({
@@ -40,9 +57,28 @@ export const receiptSchema = z.strictObject({ receipt: receiptBodySchema, sig: z
 export type ReceiptBody = z.infer<typeof receiptBodySchema>;
 export type Receipt = z.infer<typeof receiptSchema>;
 
-/** Signs a receipt with a node's Ed25519 identity key. */
+await sodium.ready;
+
+/** Signs a receipt with a node's Ed25519 identity key (RFC 8032, libsodium). */
 export function signReceipt(body: ReceiptBody, signSecret: Uint8Array): Receipt {
-  return { receipt: body, sig: signBytes(signingInput(DOMAINS.receipt, body), signSecret, 'ed25519') };
+  if (!(signSecret instanceof Uint8Array) || signSecret.length !== 32) throw new FleetkeyError('bad_request', 'secret key must be 32 bytes');
+  // libsodium's secret key is seed || public key; it is zeroed after use.
+  const { privateKey } = sodium.crypto_sign_seed_keypair(signSecret);
+  try {
+    return { receipt: body, sig: bytesToHex(sodium.crypto_sign_detached(signingInput(DOMAINS.receipt, body), privateKey)) };
+  } finally {
+    privateKey.fill(0);
+  }
+}
+
+/** True only for a valid RFC 8032 signature by `publicKeyHex`; never throws. */
+function verifyReceiptSig(sigHex: string, msg: Uint8Array, publicKeyHex: string): boolean {
+  try {
+    const pk = hexToBytes(publicKeyHex);
+    return pk.length === 32 && sodium.crypto_sign_verify_detached(hexToBytes(sigHex), msg, pk);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -84,7 +120,7 @@ export function checkReceipts(receipts: readonly unknown[] | undefined, c: Recei
     if (tried.has(b.nodeId)) continue;
     tried.add(b.nodeId);
     const key = c.keyOf(b.nodeId);
-    if (key && verifyBytes(r.data.sig, signingInput(DOMAINS.receipt, b), key, 'ed25519')) valid.add(b.nodeId);
+    if (key && verifyReceiptSig(r.data.sig, signingInput(DOMAINS.receipt, b), key)) valid.add(b.nodeId);
   }
   const missing = c.holders.filter((h) => !valid.has(h));
   if (missing.length)

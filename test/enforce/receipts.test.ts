@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { DOMAINS, signBytes, signingInput, verifyBytes } from '../../src/control/keys.ts';
 import { checkReceipts, RECEIPT_MAX_AGE_MS, signReceipt, type ReceiptBody } from '../../src/enforce/receipts.ts';
 import { FleetkeyError } from '../../src/errors.ts';
 
@@ -58,4 +59,34 @@ test('each way a receipt can be wrong leaves its holder missing', () => {
   // and cannot be followed by a good one (whoever sends a forged receipt could as well send none).
   const forged = { ...signReceipt(body('node_b'), keys.node_c) };
   assert.deepEqual(missing(() => check([...Array(60).fill(forged), signReceipt(body('node_b'), keys.node_b), c])), ['node_b']);
+});
+
+test('receipts signed with libsodium are the bytes noble signs, and each verifier accepts the other', () => {
+  const sigOf = (r: { sig: string }) => r.sig;
+  for (let i = 0; i < 20; i++) {
+    const b = body('node_b', { requestId: `req-${i}` });
+    const r = signReceipt(b, keys.node_b);
+    const nobleSig = signBytes(signingInput(DOMAINS.receipt, b), keys.node_b, 'ed25519');
+    assert.equal(sigOf(r), nobleSig, 'Ed25519 is deterministic: same key, same bytes, same signature');
+    assert.ok(verifyBytes(r.sig, signingInput(DOMAINS.receipt, b), pub('node_b')!, 'ed25519'), 'noble accepts the libsodium receipt');
+  }
+  // A receipt signed by noble (as before this change) still counts.
+  const nb = body('node_b');
+  const fromNoble = { receipt: nb, sig: signBytes(signingInput(DOMAINS.receipt, nb), keys.node_b, 'ed25519') };
+  assert.deepEqual(missing(() => check([fromNoble, signReceipt(body('node_c'), keys.node_c)])), []);
+  // Any one flipped bit in the signature makes it count for nothing.
+  const good = signReceipt(body('node_b'), keys.node_b);
+  for (const bit of [0, 7, 255, 256, 300, 511]) {
+    const s = hexToBytes(good.sig);
+    s[bit >> 3] ^= 1 << (bit & 7);
+    assert.deepEqual(missing(() => check([{ ...good, sig: bytesToHex(s) }, signReceipt(body('node_c'), keys.node_c)])), ['node_b'], `bit ${bit}`);
+  }
+  // s + L (non-canonical s, same point equation) is refused, as noble's strict verifier refuses it.
+  const s = hexToBytes(good.sig);
+  let S = 0n;
+  for (let i = 31; i >= 0; i--) S = (S << 8n) | BigInt(s[32 + i]);
+  S += ed25519.Point.Fn.ORDER;
+  for (let i = 0; i < 32; i++) s[32 + i] = Number((S >> BigInt(8 * i)) & 0xffn);
+  assert.deepEqual(missing(() => check([{ ...good, sig: bytesToHex(s) }, signReceipt(body('node_c'), keys.node_c)])), ['node_b'], 's + L');
+  assert.ok(!verifyBytes(bytesToHex(s), signingInput(DOMAINS.receipt, body('node_b')), pub('node_b')!, 'ed25519'), 'noble refuses s + L too');
 });
