@@ -1,15 +1,25 @@
 /**
  * A whole local cluster as real processes: N signer nodes and one server, each its own Node
- * process speaking HTTP on loopback, data under one folder. `fleetkey dev` runs it; the
- * integration tests and benchmarks use the same code, so what they test is what users run.
+ * process on loopback, data under one folder. `fleetkey dev` runs it; the integration tests and
+ * benchmarks use the same code, so what they test is what users run.
+ *
+ * It deploys the way an operator does across machines, only on one: `init` for every process
+ * (identity and TLS key in its own folder), one manifest of their join records
+ * (DATA/cluster-manifest.json), every process started with it, every server-signer link mutual
+ * TLS. `tls: false` keeps the older plain-HTTP links (the benchmark's baseline).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { Agent } from 'node:https';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { PeerInfo } from '../signer/envelope.ts';
 import { ensureOwnerKey } from '../control/owner.ts';
+import { initServer, initSigner } from '../tls/init.ts';
+import { assembleManifest, peersOf } from '../tls/manifest.ts';
+import { fetchWith, loadOwnTls, pinnedAgent } from '../tls/mtls.ts';
 
 export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/fleetkey');
 
@@ -29,6 +39,8 @@ export interface ClusterOptions {
   /** Every line a process writes to stderr, whether or not `quiet` (tests read the logs). */
   onLog?: (name: string, line: string) => void;
   onExit?: (name: string, code: number | null, signal: string | null) => void;
+  /** Mutual TLS on every server-signer link, from a generated manifest (default true). */
+  tls?: boolean;
 }
 
 export interface ClusterInfo {
@@ -91,7 +103,43 @@ function start(name: string, args: string[], env: NodeJS.ProcessEnv, quiet: bool
   });
 }
 
+/** A port free on loopback right now (the manifest must name each signer's URL before it starts). */
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** The port an earlier run used, if it is still free: peers recorded before a restart still match. */
+async function portFor(dir: string): Promise<number> {
+  const file = join(dir, 'port');
+  const before = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 0;
+  if (before > 0) {
+    const free = await new Promise<boolean>((r) => {
+      const srv = createServer();
+      srv.once('error', () => r(false));
+      srv.listen(before, '127.0.0.1', () => srv.close(() => r(true)));
+    });
+    if (free) return before;
+  }
+  return freePort();
+}
+
+/** The agents of every cluster this process started: the tests' direct signer calls go through them. */
+const signerAgents = new Map<string, Agent>();
+
 export class LocalCluster {
+  /**
+   * fetch that reaches this process's clusters' signers over mutual TLS with the dev server's
+   * certificate, as the server (or a test playing a compromised one) does; other URLs as usual.
+   */
+  static readonly fetch: typeof fetch = fetchWith((u) => signerAgents.get(u.origin));
+
   private constructor(
     readonly dataDir: string,
     readonly info: ClusterInfo,
@@ -114,6 +162,11 @@ export class LocalCluster {
     const procs = new Map<string, Proc>();
     const dbArg = (name: string) => (o.postgres ? ['--db', o.postgres, '--db-schema', name.replace(/-/g, '_')] : []);
     try {
+      if (o.tls !== false) {
+        const { procs: started, peers } = await LocalCluster.startTls(o, dataDir, ownerPub, clusterToken, dbArg, quiet);
+        for (const p of started) procs.set(p.name, p);
+        return await LocalCluster.startServer(o, dataDir, ownerPub, ownerKeyFile, clusterToken, adminToken, peers, procs, dbArg, quiet, ['--manifest', join(dataDir, 'cluster-manifest.json')]);
+      }
       const signerProcs = await Promise.all(
         Array.from({ length: n }, (_, i) => {
           const name = `signer-${i + 1}`;
@@ -123,9 +176,8 @@ export class LocalCluster {
           const portFile = join(dir, 'port');
           const port = existsSync(portFile) ? readFileSync(portFile, 'utf8').trim() : '0';
           writeFileSync(join(dir, 'owner.pub'), ownerPub + '\n');
-          const extra = o.signerArgs?.(name) ?? [];
-          return start(name, ['signer', '--data', dir, '--port', port, ...dbArg(name), ...extra], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit, o.onLog).catch(() =>
-            start(name, ['signer', '--data', dir, '--port', '0', ...dbArg(name), ...extra], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit, o.onLog),
+          return start(name, ['signer', '--data', dir, '--port', port, ...dbArg(name), ...(o.signerArgs?.(name) ?? [])], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit, o.onLog).catch(() =>
+            start(name, ['signer', '--data', dir, '--port', '0', ...dbArg(name), ...(o.signerArgs?.(name) ?? [])], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit, o.onLog),
           );
         }),
       );
@@ -140,21 +192,59 @@ export class LocalCluster {
       // The operator pins the membership: every node and the server get the same peer list.
       const peersJson = JSON.stringify(peers, null, 2);
       for (const p of signerProcs) writeFileSync(join(dataDir, p.name, 'peers.json'), peersJson);
-      const serverDir = join(dataDir, 'server');
-      mkdirSync(serverDir, { recursive: true, mode: 0o700 });
-      writeFileSync(join(serverDir, 'peers.json'), peersJson);
-      writeFileSync(join(serverDir, 'owner.pub'), ownerPub + '\n');
-      // `fleetkey dev` lets its server use the owner key (admin signing with just the admin token). Never in production.
-      const ownerEnv = o.ownerKeyOnServer === false ? {} : { FLEETKEY_OWNER_KEY_FILE: ownerKeyFile };
-      const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit, o.onLog);
-      procs.set('server', server);
-      const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url, signPub: p.signPub })) };
-      writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
-      return new LocalCluster(dataDir, info, procs, quiet, o.onExit, o.onLog);
+      mkdirSync(join(dataDir, 'server'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(dataDir, 'server', 'peers.json'), peersJson);
+      return await LocalCluster.startServer(o, dataDir, ownerPub, ownerKeyFile, clusterToken, adminToken, peers, procs, dbArg, quiet, []);
     } catch (e) {
       for (const p of procs.values()) p.child.kill('SIGKILL');
       throw e;
     }
+  }
+
+  /** `init` every process, assemble the manifest, start the signers with it. */
+  private static async startTls(o: ClusterOptions, dataDir: string, ownerPub: string, clusterToken: string, dbArg: (name: string) => string[], quiet: boolean) {
+    const n = o.signers ?? 3;
+    const names = Array.from({ length: n }, (_, i) => `signer-${i + 1}`);
+    const ports: number[] = [];
+    for (const name of names) {
+      const dir = join(dataDir, name);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, 'owner.pub'), ownerPub + '\n');
+      ports.push(await portFor(dir));
+    }
+    const records = await Promise.all(
+      names.map((name, i) => {
+        const [db, dbSchema] = o.postgres ? [o.postgres, name.replace(/-/g, '_')] : [];
+        return initSigner({ dataDir: join(dataDir, name), name, advertise: `https://127.0.0.1:${ports[i]}`, db, dbSchema });
+      }),
+    );
+    const serverDir = join(dataDir, 'server');
+    const server = await initServer({ dataDir: serverDir, name: 'server' });
+    const manifest = assembleManifest([...records, server]);
+    const manifestFile = join(dataDir, 'cluster-manifest.json');
+    writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+    const own = loadOwnTls(serverDir);
+    for (const r of records) signerAgents.set(new URL(r.url!).origin, pinnedAgent(own, r.tlsCertificate));
+    const procs = await Promise.all(
+      names.map((name, i) => {
+        writeFileSync(join(dataDir, name, 'port'), String(ports[i]));
+        return start(name, ['signer', '--data', join(dataDir, name), '--port', String(ports[i]), '--manifest', manifestFile, ...dbArg(name), ...(o.signerArgs?.(name) ?? [])], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit, o.onLog);
+      }),
+    );
+    return { procs, peers: peersOf(manifest) };
+  }
+
+  private static async startServer(o: ClusterOptions, dataDir: string, ownerPub: string, ownerKeyFile: string, clusterToken: string, adminToken: string, peers: PeerInfo[], procs: Map<string, Proc>, dbArg: (name: string) => string[], quiet: boolean, extra: string[]): Promise<LocalCluster> {
+    const serverDir = join(dataDir, 'server');
+    mkdirSync(serverDir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(serverDir, 'owner.pub'), ownerPub + '\n');
+    // `fleetkey dev` lets its server use the owner key (admin signing with just the admin token). Never in production.
+    const ownerEnv = o.ownerKeyOnServer === false ? {} : { FLEETKEY_OWNER_KEY_FILE: ownerKeyFile };
+    const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...extra, ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit, o.onLog);
+    procs.set('server', server);
+    const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url, signPub: p.signPub })) };
+    writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+    return new LocalCluster(dataDir, info, procs, quiet, o.onExit, o.onLog);
   }
 
   signerNames(): string[] {

@@ -80,6 +80,10 @@ export function processOptions(flags: Flags, defaultPort: number) {
     db: flags.db as string | undefined,
     dbSchema: flags['db-schema'] as string | undefined,
     quiet: flags.quiet as boolean | undefined,
+    manifest: flags.manifest as string | undefined,
+    tlsCert: flags['tls-cert'] as string | undefined,
+    tlsKey: flags['tls-key'] as string | undefined,
+    insecureHttp: flags['insecure-http'] as boolean | undefined,
   };
 }
 

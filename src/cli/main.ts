@@ -23,9 +23,17 @@ const HELP = `fleetkey — threshold keys and policy signing for agents and devi
 
 Processes
   fleetkey dev [--data DIR] [--port N] [--signers 3] [--threshold 2]   local cluster (server + signer nodes)
-  fleetkey server --data DIR [--port N] [--db URL]                      API server
-  fleetkey signer --data DIR [--port N] [--db URL]                      one signer node
+  fleetkey server --data DIR [--port N] [--db URL] [--manifest F] [--tls-cert FILE --tls-key FILE] [--insecure-http]
+                                                                        API server (signer links: mutual TLS with --manifest)
+  fleetkey signer --data DIR [--port N] [--db URL] [--manifest F]       one signer node (mutual TLS with --manifest)
                   [--kek pkcs11:…]                                     (KEK in an HSM; default FLEETKEY_KEK or DATA/kek.key)
+
+Across machines (README "Deploy across machines")
+  fleetkey signer init --data DIR --name NAME --advertise https://HOST:PORT [--db URL]
+                                               make this node's identity and TLS key here; print its public join record
+  fleetkey server init --data DIR --name NAME [--advertise https://HOST:PORT]
+  fleetkey cluster manifest FILE... > cluster-manifest.json
+                                               check the join records and assemble the manifest every process pins
 
 Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/cluster.json)
   fleetkey wallet create --scheme ed25519|secp256k1-schnorr|ecdsa-secp256k1 [--threshold T --signers N] [--label L] [--network NET] [--owner-key FILE]
@@ -76,6 +84,12 @@ async function main(argv: string[]): Promise<number> {
       from: { type: 'string' },
       now: { type: 'string' },
       quiet: { type: 'boolean' },
+      name: { type: 'string' },
+      advertise: { type: 'string' },
+      manifest: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'insecure-http': { type: 'boolean' },
       ...(Object.assign({}, ...MODULES.map((m) => m.options)) as Record<string, never>),
     },
   });
@@ -118,7 +132,30 @@ async function main(argv: string[]): Promise<number> {
       await new Promise(() => undefined);
       return 0;
     }
+    case 'cluster': {
+      if (verb === 'manifest') {
+        const files = positionals.slice(2);
+        if (!files.length) throw new FleetkeyError('validation_failed', 'usage: fleetkey cluster manifest FILE... (the join records `signer init` / `server init` printed)');
+        const { assembleManifest } = await import('../tls/manifest.ts');
+        const records = files.map((f) => {
+          try {
+            return JSON.parse(readInput(f === '-' ? '-' : `@${f}`)) as unknown;
+          } catch {
+            throw new FleetkeyError('validation_failed', `${f}: not a JSON join record`);
+          }
+        });
+        process.stdout.write(JSON.stringify(assembleManifest(records), null, 2) + '\n');
+        return 0;
+      }
+      break;
+    }
     case 'server': {
+      if (verb === 'init') {
+        const { initServer } = await import('../tls/init.ts');
+        process.stdout.write(JSON.stringify(await initServer({ dataDir: need(flags, 'data'), name: need(flags, 'name'), advertise: flags.advertise as string | undefined }), null, 2) + '\n');
+        return 0;
+      }
+      if (verb !== undefined) break;
       watchParent();
       const { runServer } = await import('../server/app.ts');
       drainOnSignal(await runServer(processOptions(flags, 7300)));
@@ -126,6 +163,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'signer': {
+      if (verb === 'init') {
+        const { initSigner } = await import('../tls/init.ts');
+        const o = processOptions(flags, 0);
+        process.stdout.write(JSON.stringify(await initSigner({ dataDir: o.dataDir, name: need(flags, 'name'), advertise: need(flags, 'advertise'), db: o.db, dbSchema: o.dbSchema }), null, 2) + '\n');
+        return 0;
+      }
+      if (verb !== undefined) break;
       watchParent();
       const { runSigner } = await import('../signer/app.ts');
       drainOnSignal(await runSigner({ ...processOptions(flags, 0), pkcs11: pkcs11FromFlags(flags) }));

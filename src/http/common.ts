@@ -6,6 +6,8 @@
 import { Hono, type Context } from 'hono';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { existsSync, readFileSync } from 'node:fs';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
@@ -181,11 +183,48 @@ export interface Listening {
   drain(timeoutMs?: number): Promise<boolean>;
 }
 
-/** Serves `app` on host:port (0 = any free port) and resolves once listening, with the port. */
-export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1', gate = new Gate()): Promise<Listening> {
+export interface TlsListen {
+  options: https.ServerOptions;
+  /**
+   * Mutual TLS: why a peer that finished its handshake is refused (undefined: accepted). Runs on
+   * 'secureConnection', before the HTTP parser reads a byte, so no route ever sees a refused peer.
+   */
+  refuse?: (socket: TLSSocket) => string | undefined;
+  onRefused?: (reason: string, socket: TLSSocket) => void;
+}
+
+/** Whether `host` names only this machine (binding it without TLS exposes nothing on the network). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Serves `app` on host:port (0 = any free port) and resolves once listening, with the port. With
+ * `tls`, serves HTTPS (and, with `tls.refuse`, drops peers whose certificate is refused).
+ */
+export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1', gate = new Gate(), tls?: TlsListen): Promise<Listening> {
   // Node's default accept backlog is 511: a burst of more new connections than that (1,000 agents at
   // once) overflows it and some clients see ECONNRESET. Ask for the kernel's maximum instead.
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  // A client that never finishes its headers is cut off after headersTimeout (FLEETKEY_HEADERS_TIMEOUT_MS
+  // shortens it, e.g. behind hostile networks), checked every connectionsCheckingInterval.
+  const headersTimeout = Number(process.env.FLEETKEY_HEADERS_TIMEOUT_MS) || 66_000;
+  const timeouts = { headersTimeout, requestTimeout: Math.max(300_000, headersTimeout), connectionsCheckingInterval: Math.min(30_000, Math.max(100, headersTimeout >> 1)) };
+  const server = (
+    tls
+      ? createAdaptorServer({ fetch: app.fetch, createServer: https.createServer, serverOptions: { ...timeouts, ...tls.options } })
+      : createAdaptorServer({ fetch: app.fetch, serverOptions: timeouts })
+  ) as Server;
+  if (tls?.refuse) {
+    const refuse = tls.refuse;
+    server.on('secureConnection', (socket: TLSSocket) => {
+      const why = refuse(socket);
+      if (why === undefined) return;
+      tls.onRefused?.(why, socket);
+      socket.destroy();
+    });
+  }
+  // Bytes that are not TLS, or a handshake that fails: that socket is dropped, the process goes on.
+  server.on('tlsClientError', (_e: Error, socket: TLSSocket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
@@ -196,7 +235,6 @@ export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1', g
   // Keep idle keep-alive connections longer than clients do, so a client never sends a request
   // on a socket the server is closing at that moment ("other side closed").
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
   const addr = server.address();
   const closed = new Promise<void>((r) => server.once('close', () => r()));
   return {

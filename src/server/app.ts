@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { FleetkeyError } from '../errors.ts';
-import { baseApp, bearer, Gate, jsonBody, listen, makeLogger, parse, readSecret, secretEquals, type Logger } from '../http/common.ts';
+import { baseApp, bearer, Gate, isLoopback, jsonBody, listen, makeLogger, parse, readSecret, secretEquals, type Logger } from '../http/common.ts';
+import { peersOf, readManifest, selfIn } from '../tls/manifest.ts';
+import { fetchWith, loadOwnTls, pinnedAgent, TlsStats } from '../tls/mtls.ts';
+import { readJoin } from '../tls/init.ts';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { ServerMetrics } from '../http/metrics.ts';
 import type { PeerInfo } from '../signer/envelope.ts';
 import { dbConfigFrom, openDb, probeWritable, type Db } from '../store/db.ts';
@@ -196,6 +201,13 @@ export interface ServerOptions {
   /** A file holding the owner's Ed25519 secret (hex): lets the server authorize admin signing itself. Development only. */
   ownerKeyFile?: string;
   quiet?: boolean;
+  /** The cluster manifest: signers are reached over mutual TLS, each pinned to its certificate there. */
+  manifest?: string;
+  /** The public API's certificate and key (PEM files): serve HTTPS. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Allow plain HTTP for the public API on a non-loopback address (behind a TLS-terminating proxy). */
+  insecureHttp?: boolean;
 }
 
 export async function runServer(o: ServerOptions) {
@@ -205,6 +217,13 @@ export async function runServer(o: ServerOptions) {
   const clusterToken = o.clusterToken ?? readSecret(process.env.FLEETKEY_CLUSTER_TOKEN, join(o.dataDir, 'cluster-token'));
   if (!adminToken || !clusterToken) throw new FleetkeyError('bad_request', 'server needs an admin token and a cluster token (env or files in the data dir)');
   const peersFile = join(o.dataDir, 'peers.json');
+  // Checked before anything is opened: a bad manifest, or a public API in the clear on the network, stops here.
+  const manifest = o.manifest === undefined ? undefined : readManifest(o.manifest);
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new FleetkeyError('validation_failed', '--tls-cert and --tls-key go together');
+  const publicTls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') } : undefined;
+  if (!publicTls && o.host !== undefined && !isLoopback(o.host) && !o.insecureHttp)
+    throw new FleetkeyError('bad_request', `refusing plain HTTP on ${o.host}: give --tls-cert FILE --tls-key FILE, or --insecure-http behind a TLS-terminating proxy`);
+  const tlsStats = new TlsStats();
   let coord: Coordinator | undefined;
   const metrics = new ServerMetrics({
     signerUp: () => (coord ? coord.signers.peers().map((p) => ({ nodeId: p.nodeId, up: coord!.signers.isUp(p.nodeId) })) : []),
@@ -214,9 +233,18 @@ export async function runServer(o: ServerOptions) {
   await probeWritable(db);
   const store = new ServerStore(db);
   await store.init();
-  const audit = new AuditLog(db, ed25519CheckpointSigner(keyFile(join(o.dataDir, 'audit.key'))), 'server');
+  const auditKey = keyFile(join(o.dataDir, 'audit.key'));
+  const audit = new AuditLog(db, ed25519CheckpointSigner(auditKey), 'server');
   await audit.init();
-  const signers = new SignerPool(() => (existsSync(peersFile) ? (JSON.parse(readFileSync(peersFile, 'utf8')) as PeerInfo[]) : []), clusterToken);
+  let signers: SignerPool;
+  if (manifest) {
+    // Every signer link is mutual TLS: this server's certificate out, the signer's pinned one in.
+    const own = loadOwnTls(o.dataDir);
+    selfIn(manifest, { ...readJoin(o.dataDir, 'server'), identityPublicKey: bytesToHex(ed25519.getPublicKey(auditKey)), tlsCertificate: own.certPem });
+    const peers = peersOf(manifest);
+    const agents = new Map(manifest.nodes.filter((n) => n.role === 'signer').map((n) => [new URL(n.url!).origin, pinnedAgent(own, n.tlsCertificate)]));
+    signers = new SignerPool(() => peers, clusterToken, undefined, fetchWith((u) => agents.get(u.origin) ?? refuseUnpinned(u), tlsStats));
+  } else signers = new SignerPool(() => (existsSync(peersFile) ? (JSON.parse(readFileSync(peersFile, 'utf8')) as PeerInfo[]) : []), clusterToken);
   const ownerKeys = loadOwnerKeys(process.env.FLEETKEY_OWNER_KEYS, join(o.dataDir, 'owner.pub'));
   if (!ownerKeys.length) throw new FleetkeyError('bad_request', 'no owner key pinned: set FLEETKEY_OWNER_KEYS (hex Ed25519, comma-separated) or write DATA/owner.pub');
   const control = new ControlStore(db, { ownerPublicKeys: ownerKeys });
@@ -237,11 +265,13 @@ export async function runServer(o: ServerOptions) {
   const fleets = await initFleets(coord, { dataDir: o.dataDir, log });
   const gate = new Gate();
   const app = serverApp(coord, adminToken, log, { threshold: Number(process.env.FLEETKEY_DEFAULT_THRESHOLD ?? 2) || 2 }, { gate, metrics, db });
-  const http = await listen(app, o.port, o.host, gate);
-  log.info('server listening', { port: http.port });
+  const http = await listen(app, o.port, o.host, gate, publicTls ? { options: { ...publicTls, minVersion: 'TLSv1.2' } } : undefined);
+  log.info('server listening', { port: http.port, tls: publicTls ? 'on' : 'off', signerLinks: manifest ? 'mutual-tls' : 'http', ...(manifest ? { cluster: manifest.clusterId } : {}) });
   return {
     coord,
     port: http.port,
+    /** Handshakes made and avoided on the signer links (mutual TLS only). */
+    tlsStats,
     /**
      * Graceful stop (SIGTERM): refuse new requests, let those in flight finish (their signer
      * rounds included), then stop the background work and close the store. Resolves true if every
@@ -255,4 +285,9 @@ export async function runServer(o: ServerOptions) {
       return drained;
     },
   };
+}
+
+/** A signer URL the manifest does not list has no pinned certificate: never fall back to an unpinned call. */
+function refuseUnpinned(u: URL): never {
+  throw new FleetkeyError('signer_unavailable', `no pinned certificate for ${u.origin}`);
 }

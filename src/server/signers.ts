@@ -37,6 +37,8 @@ export class SignerPool {
     private readonly loadPeers: () => PeerInfo[],
     private readonly token: string,
     private readonly timeoutMs = 5000,
+    /** How calls travel: global fetch (plain HTTP), or pinned mutual TLS (src/tls/mtls.ts fetchWith). */
+    private readonly fetchImpl: typeof fetch = fetch,
   ) {}
 
   peers(): PeerInfo[] {
@@ -70,7 +72,7 @@ export class SignerPool {
     const peer = this.peer(nodeId);
     let res: Response;
     try {
-      res = await fetch(peer.url + path, {
+      res = await this.fetchImpl(peer.url + path, {
         method: body === undefined ? 'GET' : 'POST',
         headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -103,7 +105,7 @@ export class SignerPool {
   /** Probes one node's /healthz (unauthenticated) and records the answer. */
   async probe(nodeId: string, timeoutMs = 1000): Promise<NodeStatus> {
     try {
-      const res = await fetch(this.peer(nodeId).url + '/healthz', { signal: AbortSignal.timeout(timeoutMs) });
+      const res = await this.fetchImpl(this.peer(nodeId).url + '/healthz', { signal: AbortSignal.timeout(timeoutMs) });
       const ok = res.ok && ((await res.json()) as { nodeId?: string }).nodeId === nodeId;
       this.status.set(nodeId, ok ? 'up' : 'down');
     } catch {

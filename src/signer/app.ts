@@ -3,9 +3,12 @@
  * route needs the cluster token. Routes validate, call SignerNode, and map errors.
  */
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { FleetkeyError } from '../errors.ts';
-import { baseApp, bearer, Gate, jsonBody, listen, makeLogger, parse, readSecret, secretEquals, type Logger } from '../http/common.ts';
+import { baseApp, bearer, Gate, isLoopback, jsonBody, listen, makeLogger, parse, readSecret, secretEquals, type Logger, type TlsListen } from '../http/common.ts';
+import { peersOf, readManifest, selfIn } from '../tls/manifest.ts';
+import { loadOwnTls, mtlsServer, refusal } from '../tls/mtls.ts';
+import { readJoin } from '../tls/init.ts';
 import { ProcessMetrics } from '../http/metrics.ts';
 import { dbConfigFrom, openDb, probeWritable } from '../store/db.ts';
 import { SignerStore } from '../store/signer-store.ts';
@@ -13,6 +16,7 @@ import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, reserv
 import { loadKek, makeSealer, type Sealer } from './seal.ts';
 import { HsmKek, type Pkcs11Config } from './pkcs11.ts';
 import { NonceLedger } from './nonce-ledger.ts';
+import { publicOf } from './envelope.ts';
 import { signedApprovalSchema, signedControlDocSchema } from '../control/schemas.ts';
 import { loadOwnerKeys } from '../control/owner.ts';
 
@@ -112,6 +116,13 @@ export interface SignerOptions {
   quiet?: boolean;
   /** The KEK in an HSM (src/signer/pkcs11.ts); absent: FLEETKEY_KEK or DATA/kek.key. */
   pkcs11?: Pkcs11Config;
+  /**
+   * The cluster manifest: the node must be named in it; its peers, and the API servers whose
+   * certificates it accepts over mutual TLS, come from it. Without one the node speaks plain HTTP
+   * (loopback only, unless `insecureHttp`).
+   */
+  manifest?: string;
+  insecureHttp?: boolean;
 }
 
 /** Starts a signer process: data dir, sealed store, identity, HTTP. Resolves once listening. */
@@ -145,13 +156,38 @@ export async function runSigner(o: SignerOptions) {
   await probeWritable(db);
   const ownerKeys = loadOwnerKeys(process.env.FLEETKEY_OWNER_KEYS, join(o.dataDir, 'owner.pub'));
   if (!ownerKeys.length) throw new FleetkeyError('bad_request', 'no owner key pinned: set FLEETKEY_OWNER_KEYS (hex Ed25519, comma-separated) or write DATA/owner.pub');
+  // The manifest is checked before the node opens its store, so a bad one changes nothing.
+  const manifest = o.manifest === undefined ? undefined : readManifest(o.manifest);
   const store = new SignerStore(db);
+  let tls: TlsListen | undefined;
+  let port = o.port;
+  let host = o.host;
+  if (manifest) {
+    const joined = readJoin(o.dataDir, 'signer');
+    const own = loadOwnTls(o.dataDir);
+    const id = publicOf(await SignerNode.identity(store, sealer));
+    const self = selfIn(manifest, { ...joined, nodeId: id.nodeId, identityPublicKey: id.signPub, encryptionPublicKey: id.encPub, tlsCertificate: own.certPem });
+    // The protocol code reads its peers from peers.json: the manifest's signers, written fresh on every start.
+    writeFileSync(join(o.dataDir, 'peers.json'), JSON.stringify(peersOf(manifest), null, 2) + '\n');
+    const url = new URL(self.url!);
+    port ||= Number(url.port) || 443;
+    host ??= /^[\d.]+$|^\[/.test(url.hostname) ? url.hostname.replace(/^\[|\]$/g, '') : '0.0.0.0';
+    const m = mtlsServer(own, manifest.nodes.filter((n) => n.role === 'server').map((n) => n.tlsCertificate));
+    tls = {
+      options: m.options,
+      refuse: (socket) => refusal(socket, m.pins),
+      // The peer's address and the reason: never a byte it sent.
+      onRefused: (reason, socket) => log.info('tls peer refused', { reason, remote: socket.remoteAddress }),
+    };
+  } else if (host !== undefined && !isLoopback(host) && !o.insecureHttp) {
+    throw new FleetkeyError('bad_request', `refusing plain HTTP on ${host}: give --manifest (mutual TLS), or --insecure-http if a tunnel already protects this link`);
+  }
   const node = await SignerNode.open(store, sealer, join(o.dataDir, 'peers.json'), log, ownerKeys, ledger);
   node.authz.onDecision = (result) => metrics.policy.inc({ result });
   const gate = new Gate();
   const app = signerApp(node, token, log, { gate, metrics, notReady: () => signerNotReady(store, kekProblem, gate) });
-  const http = await listen(app, o.port, o.host, gate);
-  log.info('signer listening', { nodeId: node.keys.nodeId, port: http.port, kek: hsm ? hsm.describe() : 'file' });
+  const http = await listen(app, port, host, gate, tls);
+  log.info('signer listening', { nodeId: node.keys.nodeId, port: http.port, kek: hsm ? hsm.describe() : 'file', tls: tls ? 'mutual' : 'off', ...(manifest ? { cluster: manifest.clusterId } : {}) });
   return {
     node,
     port: http.port,

@@ -166,14 +166,22 @@ export class SignerNode {
     this.authz = new Authorizer(this.control, ownerKeys);
   }
 
-  /** Loads this node's identity, or creates it (sealed) on first start. `ownerKeys`: the pinned owner public keys (hex Ed25519). */
-  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger, ownerKeys: readonly string[], ledger: NonceLedger): Promise<SignerNode> {
+  /**
+   * This node's identity keys, created (sealed under the KEK) the first time: by `fleetkey signer
+   * init` on the host, or at first start. Never leaves the store unsealed.
+   */
+  static async identity(store: SignerStore, sealer: Sealer): Promise<NodeKeys> {
     await store.init();
     const fresh = newNodeKeys(`node_${bytesToHex(randomBytes(6))}`);
     const sealed = sealer.seal(utf8ToBytes(JSON.stringify({ nodeId: fresh.nodeId, sign: bytesToHex(fresh.signSecret), enc: bytesToHex(fresh.encSecret) })), 'identity');
     const stored = await store.initMeta('identity', sealed);
     const id = JSON.parse(new TextDecoder().decode(sealer.open(stored, 'identity')));
-    const keys: NodeKeys = { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
+    return { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
+  }
+
+  /** Loads this node's identity, or creates it (sealed) on first start. `ownerKeys`: the pinned owner public keys (hex Ed25519). */
+  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger, ownerKeys: readonly string[], ledger: NonceLedger): Promise<SignerNode> {
+    const keys = await SignerNode.identity(store, sealer);
     const node = new SignerNode(store, sealer, keys, peersFile, log, ownerKeys, ledger);
     await node.pruneLedger();
     await node.audit.init();

@@ -17,7 +17,7 @@ import { BIN, type LocalCluster } from '../../src/cli/cluster.ts';
 import { keyFile, makeSealer } from '../../src/signer/seal.ts';
 import { openDb } from '../../src/store/db.ts';
 import { SignerStore } from '../../src/store/signer-store.ts';
-import { api, call, startCluster } from '../helpers/cluster.ts';
+import { api, call, fetchAny, startCluster } from '../helpers/cluster.ts';
 
 function cliVerify(file: string, key?: string) {
   const r = spawnSync(process.execPath, [BIN, 'audit', 'verify', file, '--json', ...(key ? ['--key', key] : [])], { encoding: 'utf8' });
@@ -73,8 +73,8 @@ describe('audit chains', () => {
 
   test('each signer keeps its own chain, sealed with its identity key', async () => {
     const token = readFileSync(join(c.dataDir, 'cluster-token'), 'utf8').trim();
-    const peers = JSON.parse(readFileSync(join(c.dataDir, 'server', 'peers.json'), 'utf8'));
-    const res = await fetch(peers[0].url + '/v1/audit', { headers: { authorization: `Bearer ${token}` } });
+    const peers = c.info.signers;
+    const res = await fetchAny(peers[0].url + '/v1/audit', { headers: { authorization: `Bearer ${token}` } });
     const v = verifyLog(await res.text(), { trustedKeys: [peers[0].signPub] });
     assert.ok(v.ok, JSON.stringify(v.firstBroken));
     assert.ok(v.entries.some((e) => e.outcome === 'key_activated'));

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
-import { api, call, startCluster, verifySig } from '../helpers/cluster.ts';
+import { api, call, fetchAny, startCluster, verifySig } from '../helpers/cluster.ts';
 import { grant, newAgent, publish, request, SOL_ASSETS, SOL_DEST, solTransfer } from '../helpers/agent.ts';
 
 type Sample = { name: string; labels: Record<string, string>; value: number };
@@ -74,7 +74,7 @@ describe('operable: health, readiness, metrics, drain (3 signer processes)', { t
   let clusterToken: string;
   const signerUrl = (i: number) => c.info.signers[i].url;
   const metricsOf = async (base: string, token: string) => {
-    const res = await fetch(base + '/metrics', { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetchAny(base + '/metrics', { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await res.text();

@@ -14,7 +14,7 @@ import { recoverTransactionAddress, serializeTransaction, parseEther } from 'vie
 import { decode } from '../../src/chains/index.ts';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
 import { signApproval, signControlDoc, type Payload } from '../../src/control/index.ts';
-import { api, call, startCluster } from '../helpers/cluster.ts';
+import { api, call, fetchAny, startCluster } from '../helpers/cluster.ts';
 import { grant, newAgent, ownerSign, publish, request, SOL_ASSETS, SOL_DEST, solTransfer, type Agent } from '../helpers/agent.ts';
 
 /** Policy amounts are base units: 1 SOL = 10^9 lamports. */
@@ -32,7 +32,7 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
   const signerCall = (i: number, method: string, path: string, body?: unknown) => call(c.info.signers[i].url, clusterToken(), method, path, body);
   /** A signer's audit chain (JSON lines), as a compromised server could read it. */
   const signerLog = async (i: number) => {
-    const res = await fetch(c.info.signers[i].url + '/v1/audit', { headers: { authorization: `Bearer ${clusterToken()}` } });
+    const res = await fetchAny(c.info.signers[i].url + '/v1/audit', { headers: { authorization: `Bearer ${clusterToken()}` } });
     return (await res.text()).split('\n').filter(Boolean).map((x) => JSON.parse(x));
   };
   let clusterToken: () => string;

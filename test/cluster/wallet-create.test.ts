@@ -21,7 +21,7 @@ import { readOwnerSecret } from '../../src/control/owner.ts';
 import { verifyWalletPackage } from '../../src/sdk/index.ts';
 import { getVerifiedWallet } from '../../src/sdk/verify-wallet-package.ts';
 import { signEnvelope, publicHash } from '../../src/signer/envelope.ts';
-import { api, call, startCluster } from '../helpers/cluster.ts';
+import { api, call, fetchAny, startCluster } from '../helpers/cluster.ts';
 import { grant, newAgent, ownerSign, publish, request, solTransfer, SOL_DEST } from '../helpers/agent.ts';
 import { codeOf } from '../helpers/errors.ts';
 
@@ -130,7 +130,7 @@ describe('wallet creation is the owner\'s order, checked by every holder', { tim
     assert.equal((await A('POST', '/v1/wallets', { create: ownerSign(c, doc), scheme: 'ed25519' })).body.error.code, 'validation_failed', 'fields next to the order');
     // Every holder logged the order it acted on, once, in its own verifiable audit chain.
     for (let i = 0; i < 3; i++) {
-      const text = await (await fetch(c.info.signers[i].url + '/v1/audit', { headers: { authorization: `Bearer ${token}` } })).text();
+      const text = await (await fetchAny(c.info.signers[i].url + '/v1/audit', { headers: { authorization: `Bearer ${token}` } })).text();
       const log = verifyLog(text, { trustedKeys: [nodeKeys[i].signPub] });
       assert.ok(log.ok, JSON.stringify(log.firstBroken));
       const accepted = log.entries.filter((e) => e.outcome === 'wallet_create_accepted' && (e.data as { walletId?: string }).walletId === doc.walletId);

@@ -23,9 +23,15 @@ export interface ApiResult<T = any> {
   body: T;
 }
 
+/**
+ * fetch, except that a signer of a cluster this test started is reached over mutual TLS with the
+ * server's certificate, as the server (or a compromised one) reaches it.
+ */
+export const fetchAny: typeof fetch = LocalCluster.fetch;
+
 /** Calls the public API (or, with `base`/`token`, a signer node directly, as a compromised server would). */
 export async function call<T = any>(base: string, token: string | undefined, method: string, path: string, body?: unknown, raw?: string): Promise<ApiResult<T>> {
-  const res = await fetch(base + path, {
+  const res = await fetchAny(base + path, {
     method,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
     body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
