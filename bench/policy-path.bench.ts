@@ -126,7 +126,7 @@ try {
     decode('solana_transaction', r.request.payload.data, { from: w.address, network: 'mainnet-beta' });
     const td = performance.now() - t;
     t = performance.now();
-    const a = await authz.authorize({ agent: r }, { walletId: w.id, scheme: 'ed25519', address: w.address });
+    const a = await authz.authorize({ agent: r }, { walletId: w.id, scheme: 'ed25519', address: w.address, network: 'mainnet-beta' });
     const ta = performance.now() - t;
     t = performance.now();
     await control.reserve(a.requestId, a.reservations, { walletId: w.id, requestDigest: a.requestDigest, now: Date.now(), ttlMs: 60_000, grant: a.grant });
