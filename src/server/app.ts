@@ -23,7 +23,8 @@ import { keyFile } from '../signer/seal.ts';
 import { Coordinator, walletView } from './coordinator.ts';
 import { ethMessageSchema, ethTransactionSchema, ethTypedDataSchema, signEthMessage, signEthTransaction, signEthTypedData } from './ethereum.ts';
 import { openApiDocument } from './openapi.ts';
-import { createWalletSchema, creationOf, signSchema } from './schemas.ts';
+import { createWalletSchema, creationOf, reshareSchema, signSchema } from './schemas.ts';
+import { reshareWallet } from './reshare.ts';
 import { PackageStore } from '../store/package-store.ts';
 import { SignerPool } from './signers.ts';
 import { fleetRoutes, initFleets } from './fleets.ts';
@@ -153,6 +154,7 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
     c.json(await signEthTypedData(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(ethTypedDataSchema, await jsonBody(c)), c.get('requestId'))),
   );
   app.post('/v1/wallets/:id/refresh', async (c) => c.json(await coord.refreshWallet(parse(walletIdSchema, c.req.param('id'), 'id'))));
+  app.post('/v1/wallets/:id/reshare', async (c) => c.json(await reshareWallet(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(reshareSchema, await jsonBody(c)))));
   app.get('/v1/audit', async (c) => {
     if (c.req.query('checkpoint') !== 'false') await coord.audit.checkpoint();
     return c.body(await coord.audit.exportJsonl(), 200, { 'content-type': 'application/x-ndjson' });

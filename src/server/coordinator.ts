@@ -344,7 +344,10 @@ export class Coordinator {
     for (const o of await this.store.pendingCommits(walletId)) {
       if (!this.signers.isUp(o.nodeId)) continue;
       try {
-        await this.signers.call(o.nodeId, '/v1/commit', JSON.parse(o.evidence));
+        // A node that left the committee in a reshare is owed a retirement instead (src/server/reshare.ts).
+        const ev = JSON.parse(o.evidence) as { retire?: boolean };
+        if (ev.retire) await this.signers.call(o.nodeId, '/v1/retire', { ...ev, retire: undefined });
+        else await this.signers.call(o.nodeId, '/v1/commit', ev);
         await this.store.commitDelivered(o.walletId, o.epoch, o.nodeId);
       } catch (e) {
         this.log.error('commit delivery failed', { walletId: o.walletId, nodeId: o.nodeId, code: (e as FleetkeyError).code });
@@ -373,7 +376,7 @@ export class Coordinator {
    * each result is signed by the node that sent it. The relay delivers each node the broadcasts
    * of the others and the direct messages addressed to it, nothing else.
    */
-  private async runSession(nodes: string[], start: Record<string, unknown>, timeoutMs: number): Promise<{ answers: StepAnswer[]; results: Envelope[] }> {
+  async runSession(nodes: string[], start: Record<string, unknown>, timeoutMs: number): Promise<{ answers: StepAnswer[]; results: Envelope[] }> {
     const session = newId('ses');
     let answers: StepAnswer[];
     try {
@@ -734,8 +737,9 @@ export class Coordinator {
     return depth;
   }
 
-  private dropPools(walletId: string): void {
-    for (const k of this.pools.keys()) if (k.startsWith(walletId + '|')) this.pools.delete(k);
+  /** Forgets the pooled nonce commitments of a wallet and of its derived children (their epoch is gone). */
+  dropPools(walletId: string): void {
+    for (const k of this.pools.keys()) if (k.startsWith(walletId + '|') || k.startsWith(walletId + '.')) this.pools.delete(k);
   }
 
   /** Warms every signer's nonce pool for a wallet (used after creation and by benchmarks). */

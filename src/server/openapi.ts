@@ -108,6 +108,9 @@ export function openApiDocument() {
       '/v1/wallets/{id}/refresh': {
         post: { summary: 'Proactive share refresh: new shares on every signer, same public key', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'wallet', ...json({ $ref: '#/components/schemas/Wallet' }) }, ...errors(401, 404, 503) } },
       },
+      '/v1/wallets/{id}/reshare': {
+        post: { summary: 'Moves the wallet to a new committee of signer nodes (new n and t allowed): same public key and address, next epoch', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], requestBody: { required: true, ...json({ type: 'object', required: ['to'], properties: { to: { type: 'array', items: { type: 'string' }, minItems: 2, description: 'node ids of the new committee, in index order' }, threshold: { type: 'integer', minimum: 2 } } }) }, responses: { '200': { description: 'wallet', ...json({ $ref: '#/components/schemas/Wallet' }) }, ...errors(400, 401, 404, 409, 503) } },
+      },
       '/v1/control': {
         post: {
           summary: 'Submit an owner-signed control document (policy, grant, revocation, approvers, wallet_status); verified here and forwarded to every signer',

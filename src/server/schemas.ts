@@ -38,3 +38,11 @@ export const signSchema = z
   .strict()
   .refine((b) => (b.message === undefined) !== (b.hash === undefined), { message: 'give exactly one of message or hash' });
 
+
+/** `POST /v1/wallets/:id/reshare`: the new committee (signer node ids, in index order) and its threshold (default: the current one, capped at the new n). */
+export const reshareSchema = z
+  .object({
+    to: z.array(z.string().regex(/^[\w-]{1,64}$/, 'not a node id')).min(2).max(64),
+    threshold: z.number().int().min(2).max(64).optional(),
+  })
+  .strict();

@@ -12,6 +12,7 @@ import { readJoin } from '../tls/init.ts';
 import { ProcessMetrics } from '../http/metrics.ts';
 import { dbConfigFrom, openDb, probeWritable } from '../store/db.ts';
 import { SignerStore } from '../store/signer-store.ts';
+import { retireSchema } from './reshare.ts';
 import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, reserveSchema, startSchema } from './node.ts';
 import { loadKek, makeSealer, type Sealer } from './seal.ts';
 import { HsmKek, type Pkcs11Config } from './pkcs11.ts';
@@ -91,6 +92,7 @@ export function signerApp(node: SignerNode, token: string, log: Logger, ops?: Si
   app.post('/v1/sessions/:id/round', async (c) => c.json(await node.deliverRound(c.req.param('id'), parse(roundSchema, await jsonBody(c)))));
   app.post('/v1/sessions/:id/abort', async (c) => c.json(await node.abortSession(c.req.param('id'))));
   app.post('/v1/commit', async (c) => c.json(await node.commit(parse(commitSchema, await jsonBody(c)))));
+  app.post('/v1/retire', async (c) => c.json(await node.retire(parse(retireSchema, await jsonBody(c)))));
   app.post('/v1/nonces', async (c) => c.json(await node.makeNonces(parse(noncesSchema, await jsonBody(c)))));
   app.post('/v1/sign', async (c) => c.json(await node.sign(parse(signSchema, await jsonBody(c)))));
   app.post('/v1/reserve', async (c) => c.json(await node.reserve(parse(reserveSchema, await jsonBody(c)))));

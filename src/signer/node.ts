@@ -29,8 +29,12 @@ import { checkReceipts, signReceipt, type Receipt } from '../enforce/receipts.ts
 import { Dkls23Guard } from './dkls23-guard.ts';
 import { checkCreateDoc, walletNetworkOf } from '../enforce/wallet-create.ts';
 import { CreateLog } from '../store/create-log.ts';
+import { reshare } from '../crypto/reshare.ts';
+import { checkReshareStart, reshareStartSchema, type retireSchema } from './reshare.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
+const SESSION_KINDS = ['dkg', 'refresh', 'sign', 'reshare', 'pairs'] as const;
+type SessionKind = (typeof SESSION_KINDS)[number];
 /**
  * How long an interactive session's reservation holds before it stops counting by itself: longer
  * than the session can live, so a relay that stalls a DKLs23 session cannot let its amounts lapse
@@ -60,7 +64,7 @@ export interface SharePublic {
 
 interface Session {
   id: string;
-  kind: 'dkg' | 'refresh' | 'sign';
+  kind: SessionKind;
   walletId: string;
   scheme: SchemeName;
   epoch: number;
@@ -70,6 +74,10 @@ interface Session {
   self: number;
   proto: PartyProtocol<unknown>;
   messageHash?: string;
+  /** For 'reshare': the new committee (the session's participants also count dealers who leave). */
+  holders?: Participant[];
+  /** For 'reshare' of ecdsa-secp256k1: the share is staged until the new pairs run 'pairs'. */
+  staged?: boolean;
   /** For 'dkg' and 'refresh': what goes into the public package besides the key (SharePublic). */
   network?: string;
   createDigest?: string;
@@ -89,7 +97,7 @@ export const participantsSchema = z
 const walletIdSchema = z.string().regex(/^[\w-]{3,80}(\.\d{1,10})?$/);
 export const startSchema = z.object({
   session: z.string().regex(/^[\w-]{8,80}$/),
-  kind: z.enum(['dkg', 'refresh', 'sign']),
+  kind: z.enum(SESSION_KINDS),
   walletId: walletIdSchema,
   scheme: z.string(),
   threshold: z.number().int().min(1).max(64),
@@ -106,12 +114,14 @@ export const startSchema = z.object({
   network: z.string().regex(/^[a-z0-9-]{1,32}$/).optional(),
   /** For dkg: the owner-signed wallet_create document (src/enforce/wallet-create.ts), checked here. */
   create: z.unknown().optional(),
+  /** For reshare: who deals, the new committee, and (for a node that holds no share yet) the current public package. */
+  reshare: reshareStartSchema.optional(),
 });
 
 const envelopeSchema = z.object({
   v: z.literal(1),
   session: z.string().max(80),
-  kind: z.enum(['dkg', 'refresh', 'sign', 'result']),
+  kind: z.enum([...SESSION_KINDS, 'result']),
   round: z.number().int().min(0).max(64),
   from: z.string().max(64),
   to: z.string().max(64).optional(),
@@ -254,6 +264,8 @@ export class SignerNode {
     let slot = false; // a DKLs23 peer-pair slot is held for this session id
     let network: string | undefined;
     let createDigest: string | undefined;
+    let holders: Participant[] | undefined;
+    let staged = false;
     try {
       if (req.kind !== 'sign' && splitWalletId(req.walletId).index !== undefined)
         throw new FleetkeyError('validation_failed', 'a child wallet is derived from its root; it has no key generation or refresh of its own', { details: { path: 'walletId' } });
@@ -271,6 +283,31 @@ export class SignerNode {
         createDigest = created.digest;
         this.log.info('wallet_create accepted', { walletId: req.walletId, digest: created.digest });
         proto = scheme.keygen({ self: me.index, parties: participants.map((p) => p.index), threshold: req.threshold, sessionId });
+      } else if (req.kind === 'reshare') {
+        // Redistribution to a new committee (src/crypto/reshare.ts, src/signer/reshare.ts).
+        if (!req.reshare) throw new FleetkeyError('validation_failed', 'reshare needs the dealers and the new committee', { details: { path: 'reshare' } });
+        const own = await this.store.getActiveShare(req.walletId);
+        const ownPub = own ? (JSON.parse(own.publicJson) as SharePublic) : undefined;
+        const r = checkReshareStart(req.reshare, { walletId: req.walletId, scheme: scheme.name, epoch: req.epoch, threshold: req.threshold, participants, self: this.keys.nodeId, own: ownPub });
+        const share = r.dealer ? (await this.activeShare(req.walletId, req.epoch)).share : undefined;
+        proto = reshare({ scheme: scheme.name, self: me.index, plan: r.plan, old: r.current.group, share, sessionId });
+        epoch = req.epoch + 1;
+        network = r.current.network;
+        createDigest = r.current.createDigest;
+        holders = r.holders;
+        staged = scheme.name === 'ecdsa-secp256k1';
+      } else if (req.kind === 'pairs') {
+        // DKLs23 pairwise set-up of a new committee after a reshare: the staged share of the pending epoch.
+        const rec = await this.store.getShare(req.walletId, req.epoch);
+        const pub = rec ? (JSON.parse(rec.publicJson) as SharePublic) : undefined;
+        if (!rec || rec.status !== 'pending' || !pub?.staged) throw new FleetkeyError('protocol_state', `no staged reshare of wallet ${req.walletId} at epoch ${req.epoch} on this node`);
+        if (JSON.stringify(pub.participants) !== JSON.stringify(participants) || pub.threshold !== req.threshold || pub.scheme !== scheme.name)
+          throw new FleetkeyError('validation_failed', 'participants, threshold or scheme differ from the staged reshare');
+        const share = JSON.parse(new TextDecoder().decode(this.sealer.open(rec.sealed, shareContext(req.walletId, rec.epoch)))) as SecretShare;
+        proto = dkls23.pairSetup({ share, public: pub.group, sessionId });
+        epoch = req.epoch;
+        network = pub.network;
+        createDigest = pub.createDigest;
       } else {
         const { share, pub } = await this.activeShare(req.walletId, req.epoch);
         if (JSON.stringify(pub.participants) !== JSON.stringify(participants) || pub.threshold !== req.threshold || pub.scheme !== scheme.name)
@@ -320,7 +357,7 @@ export class SignerNode {
       if (authorized) void this.control.release(authorized.requestId).catch(() => undefined);
       throw asFleetkeyError(e, participants);
     }
-    const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, self: me.index, proto, messageHash: req.messageHash, network, createDigest, authorized, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
+    const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, holders, staged, self: me.index, proto, messageHash: req.messageHash, network, createDigest, authorized, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
     if (proto.rounds === 0) return this.finishSession(s, { broadcast: {}, direct: {} });
     this.sessions.set(s.id, s);
     return { messages: this.wrap(s, 1, await this.step(s, () => proto.round(1, { broadcast: {}, direct: {} }))) };
@@ -434,19 +471,21 @@ export class SignerNode {
       const body = { walletId: s.walletId, epoch: s.epoch, messageHash: r.messageHash, signature: r.signature, v: r.v };
       return { messages: [], result: signEnvelope({ v: 1, session: s.id, kind: 'result', round: 0, from: this.keys.nodeId, body }, this.keys) };
     }
-    const out = finished as KeyGenResult;
+    const out = finished as { public: GroupPublic; share?: SecretShare };
     const pub: SharePublic = {
       scheme: s.scheme,
       walletId: s.walletId,
       epoch: s.epoch,
       threshold: s.threshold,
-      participants: s.participants,
+      participants: s.holders ?? s.participants,
       group: out.public,
       ...(s.network !== undefined ? { network: s.network } : {}),
       ...(s.createDigest !== undefined ? { createDigest: s.createDigest } : {}),
+      ...(s.staged ? { staged: true } : {}),
     };
     const hash = publicHash(pub);
-    await this.store.putPendingShare({
+    // A dealer that leaves the committee keeps nothing: it signs the package it computed, and erases its share on /v1/retire.
+    if (out.share) await this.store.putPendingShare({
       walletId: s.walletId,
       epoch: s.epoch,
       scheme: s.scheme,
@@ -515,6 +554,7 @@ export class SignerNode {
       seen.add(e.from);
     }
     for (const p of pub.participants) if (!seen.has(p.nodeId)) throw new FleetkeyError('validation_failed', `missing result from participant ${p.nodeId}`);
+    if (pub.staged) throw new FleetkeyError('protocol_state', `wallet ${req.walletId} epoch ${req.epoch} is a staged reshare: the new committee's pairwise set-up must run first`);
     const r = await this.store.activateShare(req.walletId, req.epoch, rec.publicHash, (q) =>
       this.audit.appendIn(q, { type: 'admin', outcome: 'key_activated', data: { walletId: req.walletId, epoch: req.epoch, publicHash: rec.publicHash, scheme: pub.scheme } }),
     );
@@ -524,6 +564,40 @@ export class SignerNode {
       await this.pruneLedger();
     }
     return { status: r };
+  }
+
+  /**
+   * Leaves a wallet's committee: once every holder of the new epoch has signed the same public package
+   * (same wallet, same key, an epoch above this node's, a committee without this node), this node's
+   * share and its nonces are erased in one transaction with the audit entry that says so. From then
+   * on its share cannot sign: it no longer exists here.
+   */
+  async retire(req: z.infer<typeof retireSchema>): Promise<{ status: 'retired' | 'already' }> {
+    const own = await this.store.getActiveShare(req.walletId);
+    if (!own) return { status: 'already' };
+    const mine = JSON.parse(own.publicJson) as SharePublic;
+    const next = req.public as unknown as SharePublic;
+    if (next.walletId !== req.walletId || next.epoch !== req.epoch || req.epoch <= own.epoch || next.scheme !== mine.scheme || next.group?.publicKey !== mine.group.publicKey || next.staged)
+      throw new FleetkeyError('conflict', 'the new package is not a later epoch of the same key');
+    if (!Array.isArray(next.participants) || next.participants.some((p) => p.nodeId === this.keys.nodeId))
+      throw new FleetkeyError('conflict', 'this node is in the new committee: it activates, it does not retire');
+    const hash = publicHash(next);
+    const seen = new Set<string>();
+    for (const e of req.results as Envelope[]) {
+      if (!next.participants.some((p) => p.nodeId === e.from)) throw new FleetkeyError('unknown_node', `result from non-participant ${String(e.from).slice(0, 64)}`);
+      verifyEnvelope(e, this.peer(e.from));
+      const b = e.body as { walletId?: string; epoch?: number; publicHash?: string };
+      if (e.kind !== 'result' || b.walletId !== req.walletId || b.epoch !== req.epoch || b.publicHash !== hash)
+        throw new FleetkeyError('conflict', `participant ${e.from} signed a different package`, { details: { from: e.from } });
+      seen.add(e.from);
+    }
+    for (const p of next.participants) if (!seen.has(p.nodeId)) throw new FleetkeyError('validation_failed', `missing result from new holder ${p.nodeId}`);
+    await this.store.retireWallet(req.walletId, (q) =>
+      this.audit.appendIn(q, { type: 'admin', outcome: 'key_retired', data: { walletId: req.walletId, epoch: own.epoch, successorEpoch: req.epoch, publicHash: hash, holders: next.participants.map((p) => p.nodeId) } }),
+    );
+    await this.pruneLedger();
+    this.log.info('share retired', { walletId: req.walletId, epoch: own.epoch, successorEpoch: req.epoch });
+    return { status: 'retired' };
   }
 
   // -------------------------------------------------------------------------------------------

@@ -84,10 +84,10 @@ export class ServerStore {
   }
 
   /**
-   * Moves a wallet to a new epoch (after a refresh) and records, in the same transaction, the
+   * Moves a wallet to a new epoch (after a refresh or a reshare) and records, in the same transaction, the
    * commits still to be delivered to each signer, so a crash cannot leave a signer behind for good.
    */
-  async advanceEpoch(id: string, fromEpoch: number, publicJson: string, owed: { nodeId: string; evidence: string }[]): Promise<boolean> {
+  async advanceEpoch(id: string, fromEpoch: number, publicJson: string, owed: { nodeId: string; evidence: string }[], committee?: { threshold: number; participants: Participant[] }): Promise<boolean> {
     return this.db.tx(async (q) => {
       const n = await q.run(`UPDATE wallets SET epoch = $1, public_json = $2, updated_at = $3 WHERE id = $4 AND epoch = $5`, [
         fromEpoch + 1,
@@ -97,6 +97,8 @@ export class ServerStore {
         fromEpoch,
       ]);
       if (n !== 1) return false;
+      // A reshare moves the wallet to a new committee in the same transaction.
+      if (committee) await q.run(`UPDATE wallets SET threshold = $1, participants = $2 WHERE id = $3`, [committee.threshold, JSON.stringify(committee.participants), id]);
       for (const o of owed)
         await q.run(`INSERT INTO pending_commits (wallet_id, epoch, node_id, evidence) VALUES ($1, $2, $3, $4)`, [id, fromEpoch + 1, o.nodeId, o.evidence]);
       return true;

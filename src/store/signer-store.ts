@@ -103,6 +103,18 @@ export class SignerStore {
     });
   }
 
+  /**
+   * Erases every share and nonce this node holds of a wallet, with `hook` (its audit entry) in the
+   * same transaction: the node has left the wallet's committee (a reshare moved the key elsewhere).
+   */
+  async retireWallet(walletId: string, hook?: TxHook): Promise<void> {
+    await this.db.tx(async (q) => {
+      await q.run(`DELETE FROM shares WHERE wallet_id = $1`, [walletId]);
+      await q.run(`DELETE FROM nonces WHERE wallet_id = $1`, [walletId]);
+      await hook?.(q);
+    });
+  }
+
   async getShare(walletId: string, epoch: number): Promise<ShareRecord | undefined> {
     const r = await this.db.all(`SELECT * FROM shares WHERE wallet_id = $1 AND epoch = $2`, [walletId, epoch]);
     return r[0] ? shareOf(r[0]) : undefined;

@@ -27,7 +27,7 @@ import { KAPPA } from './ot/extension.ts';
 import * as base from './ot/base.ts';
 import { checkCommit, commit, dlProve, dlVerify } from './proofs.ts';
 import { Session, encIndices, pairSid, sessionIdBytes, validateParties } from './session.ts';
-import { decodePublic, decodeShare, encodePublic, encodeShare, type PairState, type PublicState, type ShareState } from './share.ts';
+import { SCHEME, decodePublic, decodeShare, encodePublic, encodeShare, type PairState, type PublicState, type ShareState } from './share.ts';
 import { Fn, H, Point, be32, bytesToHex, commitEval, concatBytes, defaultRng, getField, mulG, parseArray, parseBytes, parsePoint, parseScalar, pointToHex, polyEval, randomScalar, wipe, type Rng } from './util.ts';
 import { zeroPairSeed, zeroSeedCheck, zeroSeedCommit } from './zero-share.ts';
 
@@ -303,4 +303,21 @@ export function refresh(params: RefreshParams): PartyProtocol<KeyGenResult> {
   const pub = decodePublic(params.public);
   const share = decodeShare(params.share, pub);
   return new DkgParty(share.index, pub.parties, pub.threshold, sessionIdBytes(params.sessionId), params.rng ?? defaultRng, { pub, share });
+}
+
+/**
+ * The pairwise set-up of a new committee after a redistribution (src/crypto/reshare.ts): the shares
+ * there are plain Shamir shares with no OT or zero-sharing state, so the new holders run this module's
+ * refresh once among themselves (fresh base OTs for every new pair, fresh zero seeds, a re-randomised
+ * sharing). The staged share is checked against its verifying share like any other.
+ */
+export function pairSetup(params: RefreshParams): PartyProtocol<KeyGenResult> {
+  const pub = decodePublic(params.public);
+  const sec = params.share?.secret as Record<string, unknown> | undefined;
+  if (!sec || sec.scheme !== SCHEME || sec.staged !== true) throw new ProtocolError('pairSetup: not a staged DKLs23 share');
+  const index = params.share.index;
+  if (!pub.parties.includes(index)) throw new ProtocolError('pairSetup: index not in public.parties');
+  const x = parseScalar(sec.x, 'share x', undefined, false);
+  if (!mulG(x).equals(pub.verifying.get(index)!)) throw new ProtocolError('pairSetup: share does not match its verifying share');
+  return new DkgParty(index, pub.parties, pub.threshold, sessionIdBytes(params.sessionId), params.rng ?? defaultRng, { pub, share: { index, x, pairs: new Map() } });
 }

@@ -1,0 +1,110 @@
+/**
+ * `POST /v1/wallets/:id/reshare` (`fleetkey wallet reshare ID --to NODE,… [--threshold T]`): moves a
+ * wallet to a new committee, same public key, same addresses (src/crypto/reshare.ts).
+ *
+ *  1. t_old current holders deal (those staying in the committee first); the new committee receives.
+ *  2. ecdsa-secp256k1 only: the new committee runs the DKLs23 pairwise set-up (`pairs` session).
+ *  3. Every party signed the same public package; the server records the new epoch, committee and
+ *     the deliveries it owes (commits to new holders, retirements to holders that leave) in one
+ *     transaction, then delivers them. A new holder activates only with every new holder's signed
+ *     result (SignerNode.commit); a leaving holder erases its share and nonces only with them
+ *     (SignerNode.retire). Until the new epoch is recorded, the old one keeps signing.
+ *
+ * The coordinator stays untrusted: every check that matters is made by the signer nodes.
+ */
+import { FleetkeyError } from '../errors.ts';
+import { publicHash, type Envelope } from '../signer/envelope.ts';
+import type { SharePublic } from '../signer/node.ts';
+import { LEAVING_BASE } from '../signer/reshare.ts';
+import type { Participant } from '../store/server-store.ts';
+import type { WalletPackage } from '../enforce/wallet-package.ts';
+import { splitWalletId } from '../enforce/authorize.ts';
+import { walletView, type Coordinator, type WalletView } from './coordinator.ts';
+
+const ROUND_TIMEOUT_MS = 180_000;
+
+/** Wallets with a reshare running in this server (one at a time per wallet). */
+const running = new Set<string>();
+
+export interface ReshareRequest {
+  to: string[];
+  threshold?: number;
+}
+
+export async function reshareWallet(coord: Coordinator, walletId: string, req: ReshareRequest): Promise<WalletView> {
+  if (splitWalletId(walletId).index !== undefined)
+    throw new FleetkeyError('validation_failed', 'a derived wallet follows its root: reshare the root', { details: { path: 'id' } });
+  const w = await coord.store.getWallet(walletId);
+  if (!w) throw new FleetkeyError('not_found', `no wallet ${walletId}`);
+  const to = req.to;
+  if (new Set(to).size !== to.length) throw new FleetkeyError('validation_failed', 'a node is named twice in --to', { details: { field: 'to' } });
+  const known = new Set(coord.signers.peers().map((p) => p.nodeId));
+  const unknown = to.filter((n) => !known.has(n));
+  if (unknown.length) throw new FleetkeyError('unknown_node', `not signer nodes of this cluster: ${unknown.join(', ')}`, { details: { nodeIds: unknown } });
+  const threshold = req.threshold ?? Math.min(w.threshold, to.length);
+  if (!Number.isSafeInteger(threshold) || threshold < 2 || threshold > to.length)
+    throw new FleetkeyError('validation_failed', `threshold ${threshold} must be in 2..${to.length} (the new committee)`, { details: { field: 'threshold' } });
+  if (running.has(walletId)) throw new FleetkeyError('conflict', `a reshare of wallet ${walletId} is already running`, { details: { walletId } });
+  running.add(walletId);
+  try {
+    return await run(coord, w.id, to, threshold);
+  } finally {
+    running.delete(walletId);
+  }
+}
+
+async function run(coord: Coordinator, walletId: string, to: string[], threshold: number): Promise<WalletView> {
+  const w = (await coord.store.getWallet(walletId))!;
+  const current = JSON.parse(w.publicJson) as SharePublic;
+  await coord.deliverOwedCommits(walletId);
+  const involved = [...new Set([...to, ...w.participants.map((p) => p.nodeId)])];
+  await Promise.all(involved.map((n) => coord.signers.probe(n, 800)));
+  const downNew = to.filter((n) => !coord.signers.isUp(n));
+  if (downNew.length) throw new FleetkeyError('not_enough_signers', `the new committee must be up: down ${downNew.join(', ')}`, { details: { down: downNew } });
+  // Dealers: t_old holders that are up, those who stay first (fewer nodes in the session).
+  const upOld = w.participants.filter((p) => coord.signers.isUp(p.nodeId));
+  const dealers = [...upOld.filter((p) => to.includes(p.nodeId)), ...upOld.filter((p) => !to.includes(p.nodeId))].slice(0, w.threshold);
+  if (dealers.length < w.threshold) throw new FleetkeyError('not_enough_signers', `a reshare needs ${w.threshold} current holders up, ${dealers.length} are`);
+  const holders: Participant[] = to.map((nodeId, i) => ({ index: i + 1, nodeId }));
+  const leaving = dealers.filter((d) => !to.includes(d.nodeId));
+  const transport: Participant[] = [...holders, ...leaving.map((d, k) => ({ index: LEAVING_BASE + k, nodeId: d.nodeId }))];
+  const base = { walletId, scheme: w.scheme, threshold, ...(w.network ? { network: w.network } : {}) };
+
+  const dealt = await coord.runSession(
+    transport.map((p) => p.nodeId),
+    { kind: 'reshare', ...base, participants: transport, epoch: w.epoch, reshare: { dealers: dealers.map((d) => ({ index: d.index, nodeId: d.nodeId })), holders, current } },
+    ROUND_TIMEOUT_MS,
+  );
+  let pub = agreed(dealt, transport.map((p) => p.nodeId));
+  let results = dealt.results.filter((r) => to.includes(r.from));
+  if (pub.group.publicKey !== w.publicKey) throw new FleetkeyError('cheating_signer', 'the reshared package has another public key; not committed');
+  if (w.scheme === 'ecdsa-secp256k1') {
+    // DKLs23: every new pair runs the OT and zero-sharing set-up again before the epoch can activate.
+    const paired = await coord.runSession(to, { kind: 'pairs', ...base, participants: holders, epoch: w.epoch + 1 }, ROUND_TIMEOUT_MS);
+    pub = agreed(paired, to);
+    results = paired.results;
+    if (pub.group.publicKey !== w.publicKey) throw new FleetkeyError('cheating_signer', 'the paired package has another public key; not committed');
+  }
+  const epoch = w.epoch + 1;
+  const before = await coord.packages?.get(walletId, w.epoch);
+  await coord.packages?.put(walletId, epoch, { public: pub as unknown as WalletPackage['public'], signatures: results as WalletPackage['signatures'], ...(before?.create !== undefined ? { create: before.create } : {}) });
+  const commit = JSON.stringify({ walletId, epoch, results });
+  const retire = JSON.stringify({ retire: true, walletId, epoch, public: pub, results });
+  const owed = [...holders.map((h) => ({ nodeId: h.nodeId, evidence: commit })), ...w.participants.filter((p) => !to.includes(p.nodeId)).map((p) => ({ nodeId: p.nodeId, evidence: retire }))];
+  if (!(await coord.store.advanceEpoch(walletId, w.epoch, JSON.stringify(pub), owed, { threshold, participants: holders })))
+    throw new FleetkeyError('conflict', 'wallet changed during reshare');
+  coord.dropPools(walletId);
+  await coord.audit.append({ type: 'admin', outcome: 'wallet_reshared', data: { walletId, epoch, publicKey: w.publicKey, threshold, holders: to, from: w.participants.map((p) => p.nodeId) } });
+  await coord.deliverOwedCommits(walletId);
+  return walletView((await coord.store.getWallet(walletId))!);
+}
+
+/** Every node of the session ended with the same public package; returns it. */
+function agreed(s: { answers: { public?: SharePublic }[]; results: Envelope[] }, nodes: string[]): SharePublic {
+  const pub = s.answers[0]?.public;
+  if (!pub) throw new FleetkeyError('internal', 'a signer finished without a public package');
+  const hash = publicHash(pub);
+  for (const [i, r] of s.results.entries())
+    if ((r.body as { publicHash?: string }).publicHash !== hash) throw new FleetkeyError('cheating_signer', `signer ${nodes[i]} ended with a different public package`, { details: { nodeId: nodes[i] } });
+  return pub;
+}
