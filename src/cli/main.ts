@@ -11,11 +11,12 @@ import { FleetkeyError } from '../errors.ts';
 import { LocalCluster } from './cluster.ts';
 import { controlCli } from './control.ts';
 import { fleetCli } from './fleet.ts';
+import { mcpCli } from './mcp.ts';
 import type { CliModule } from './module.ts';
 
 import { api, connection, int, need, print, processOptions, readInput, RemoteError, type Flags } from './common.ts';
 
-const MODULES: CliModule[] = [controlCli, fleetCli];
+const MODULES: CliModule[] = [controlCli, fleetCli, mcpCli];
 
 const HELP = `fleetkey — threshold keys and policy signing for agents and device fleets
 
