@@ -15,7 +15,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { createPublicClient, createWalletClient, http, parseEther, parseTransaction, recoverTransactionAddress, serializeTransaction, parseSignature, type Hex, type PublicClient } from 'viem';
+import { createPublicClient, createWalletClient, http, parseEther, parseTransaction, recoverTransactionAddress, serializeTransaction, verifyTypedData, parseSignature, type Hex, type PublicClient } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { hardhat } from 'viem/chains';
 import { BIN, type LocalCluster } from '../../src/cli/cluster.ts';
@@ -25,6 +25,8 @@ import { grant, publish } from '../helpers/agent.ts';
 import { HARDHAT_KEY_0, startHardhat, stopProcess } from '../helpers/hardhat.ts';
 
 const TO: Hex = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'; // Hardhat's account #1
+/** The token an x402-style authorization moves (no contract is needed to judge and sign one). */
+const TOKEN: Hex = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
 const TOOLS = ['get_limits', 'list_wallets', 'request_status', 'send_evm_transaction', 'sign_evm_transaction', 'sign_message', 'sign_solana_transaction', 'sign_typed_data'];
 
 type ToolResult = { isError?: boolean; content: { type: string; text: string }[]; structuredContent?: Record<string, any> };
@@ -57,12 +59,13 @@ describe('fleetkey mcp: the MCP SDK client over stdio, a real cluster and Hardha
     assert.equal((await publish(c!, { kind: 'approvers', version: 1, approvers: { alice: { keyType: 'ed25519', publicKey: bytesToHex(ed25519.getPublicKey(aliceSecret)) } }, issuedAt: Date.now() })).status, 200);
     const policy = {
       version: 1,
-      assets: { ETH: { chainId: '31337', asset: 'native', symbol: 'ETH', decimals: 18 } },
+      assets: { ETH: { chainId: '31337', asset: 'native', symbol: 'ETH', decimals: 18 }, USDC: { chainId: '31337', asset: TOKEN, symbol: 'USDC', decimals: 6 } },
       rules: [
         { id: 'payees', type: 'allow', chainIds: ['31337'], to: [TO] },
         { id: 'messages', type: 'allow', kinds: ['message'] },
         { id: 'per-tx', type: 'tx_cap', asset: 'ETH', max: parseEther('1').toString() },
         { id: 'daily', type: 'window_cap', asset: 'ETH', max: parseEther('5').toString(), window: '24h' },
+        { id: 'usdc-daily', type: 'window_cap', asset: 'USDC', max: '10000000', window: '24h' },
         { id: 'big', type: 'require_approval', asset: 'ETH', above: parseEther('0.5').toString(), m: 1, approvers: ['alice'] },
       ],
     };
@@ -221,6 +224,28 @@ describe('fleetkey mcp: the MCP SDK client over stdio, a real cluster and Hardha
     } finally {
       await stopProcess(child);
     }
+  });
+
+  test('sign_typed_data: an EIP-3009 authorization is a token transfer under the token\'s rolling limit; unknown typed data is denied', async () => {
+    const auth = (value: number, nonce: string) => ({
+      domain: { name: 'USDC', version: '2', chainId: 31337, verifyingContract: TOKEN },
+      types: { TransferWithAuthorization: ['address from', 'address to', 'uint256 value', 'uint256 validAfter', 'uint256 validBefore', 'bytes32 nonce'].map((f) => ({ type: f.split(' ')[0], name: f.split(' ')[1] })) },
+      primaryType: 'TransferWithAuthorization',
+      message: { from: address, to: TO, value: String(value), validAfter: '0', validBefore: '4000000000', nonce: `0x${nonce.repeat(64)}` },
+    });
+    const first = auth(6_000_000, 'a');
+    const r = await call('sign_typed_data', { typedData: first });
+    assert.ok(!r.isError, text(r));
+    assert.equal(await verifyTypedData({ ...(first as object), address, signature: r.structuredContent!.signature } as never), true);
+    const daily = ((await call('get_limits')).structuredContent!.wallets[0].policy.limits as { rule: string; used: string }[]).find((x) => x.rule === 'usdc-daily')!;
+    assert.equal(daily.used, '6000000');
+    const over = await call('sign_typed_data', { typedData: auth(6_000_000, 'b') });
+    assert.equal(over.isError, true);
+    assert.match(text(over), /^refused: limit_exceeded: /);
+    assert.match(text(over), /- window_cap_exceeded \(usdc-daily\)/);
+    const mail = await call('sign_typed_data', { typedData: { domain: { name: 'Mail', version: '1', chainId: 31337 }, types: { Mail: [{ name: 'contents', type: 'string' }] }, primaryType: 'Mail', message: { contents: 'hi' } } });
+    assert.equal(mail.isError, true);
+    assert.match(text(mail), /^refused: policy_denied: [^]*no_allow_rule/);
   });
 
   test('a revoked grant: refused with grant_revoked', async () => {
