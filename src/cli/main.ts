@@ -14,11 +14,12 @@ import { fleetCli } from './fleet.ts';
 import { kekCli } from './kek.ts';
 import { pkcs11FromFlags } from '../signer/pkcs11.ts';
 import { committeeCli } from './committee.ts';
+import { mcpCli } from './mcp.ts';
 import type { CliModule } from './module.ts';
 
 import { api, connection, int, need, print, processOptions, readInput, RemoteError, type Flags } from './common.ts';
 
-const MODULES: CliModule[] = [controlCli, fleetCli, kekCli, committeeCli];
+const MODULES: CliModule[] = [controlCli, fleetCli, kekCli, committeeCli, mcpCli];
 
 const HELP = `fleetkey — threshold keys and policy signing for agents and device fleets
 

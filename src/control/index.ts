@@ -11,3 +11,5 @@ export { signAgentRequest, verifyAgentRequest, requestDigest, checkGrantUsable, 
 export type { VerifyRequestOptions, GrantUsableOptions } from './requests.ts';
 export { signApproval, verifyApprovals } from './approvals.ts';
 export type { ApprovalRequirementLike, ApprovalTally, IgnoredReason } from './approvals.ts';
+export { signAgentQuery, verifyAgentQuery, agentQuerySchema, signedAgentQuerySchema, QUERY_WINDOW_MS } from './queries.ts';
+export type { AgentQuery, SignedAgentQuery, AgentStatusView, AgentWalletStatus } from './queries.ts';

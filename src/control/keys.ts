@@ -24,6 +24,8 @@ export const DOMAINS = {
   approval: 'fleetkey/approval/v1',
   /** A signer node's statement that it has counted a request against its rolling limits (src/enforce/receipts.ts). */
   receipt: 'fleetkey/reservation-receipt/v1',
+  /** An agent asking about its own grant (its wallets, limits): read-only, never a signature (src/control/queries.ts). */
+  query: 'fleetkey/agent-query/v1',
 } as const;
 export type Domain = (typeof DOMAINS)[keyof typeof DOMAINS];
 

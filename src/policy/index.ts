@@ -12,3 +12,5 @@ export { assetKey, sumKey, countKey, matchHash, normAddress, normSelector, polic
 export type { Scope, CounterScope } from './keys.ts';
 export { lintPolicy } from './lint.ts';
 export type { PolicyWarning } from './lint.ts';
+export { describePolicy } from './limits.ts';
+export type { PolicyInWords, RollingLimit } from './limits.ts';

@@ -4,7 +4,8 @@
  * signer check it, the grant and the wallet's policy before any signature exists. No admin token.
  */
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
-import { signAgentRequest, type KeyType, type Payload } from '../control/index.ts';
+import { signAgentQuery, signAgentRequest, type KeyType, type Payload } from '../control/index.ts';
+import type { AgentStatusView } from '../control/index.ts';
 import { createRequest } from './create-request.ts';
 import { FleetkeyApiError } from './errors.ts';
 import { resendWhile } from '../retry.ts';
@@ -55,8 +56,12 @@ export type FleetkeyAgent = {
   /** The current state of a request this agent made. */
   get(requestId: string): Promise<AgentRequestView>;
   /** A wallet's public record (id, scheme, publicKey, address): no token needed. */
-  wallet(walletId: string): Promise<{ id: string; scheme: string; publicKey: string; address: string }>;
+  wallet(walletId: string): Promise<{ id: string; scheme: string; publicKey: string; address: string; network?: string | null }>;
+  /** The grant's state, its wallets, and each wallet's policy in words with what its rolling limits have left (a query signed with the agent key). */
+  status(): Promise<AgentStatusView>;
 };
+
+export type { AgentStatusView };
 
 /**
  * @example
@@ -71,6 +76,7 @@ export function createAgent(config: AgentConfig): FleetkeyAgent {
     grantId: config.grantId,
     get,
     wallet: (walletId) => http('GET', `/v1/public/wallets/${encodeURIComponent(walletId)}`),
+    status: () => http<AgentStatusView>('POST', '/v1/agent/status', signAgentQuery({ kind: 'grant_status', grantId: config.grantId, issuedAt: Date.now() }, config.secretKey, keyType)),
     async request(walletId, payload, options = {}) {
       const now = Date.now();
       const signed = signAgentRequest(

@@ -2,7 +2,7 @@
 export { createClient } from './create-client.ts';
 export { createRequest } from './create-request.ts';
 export { toViemAccount } from './to-viem-account.ts';
-export { createAgent, type AgentConfig, type FleetkeyAgent, type AgentRequestView } from './agent.ts';
+export { createAgent, type AgentConfig, type FleetkeyAgent, type AgentRequestView, type AgentStatusView } from './agent.ts';
 export { FleetkeyApiError, FleetkeyError, type ErrorCode } from './errors.ts';
 export { createWallet } from './actions/create-wallet.ts';
 export { getWallet } from './actions/get-wallet.ts';

@@ -31,6 +31,7 @@ import { fleetRoutes, initFleets } from './fleets.ts';
 import { ControlStore } from '../store/control-store.ts';
 import { Authorizer } from '../enforce/authorize.ts';
 import { AgentDesk, approveSchema, submitSchema } from './requests.ts';
+import { agentStatusRoute } from './agent-status.ts';
 import { requestIdSchema, signedControlDocSchema, type GrantDoc } from '../control/schemas.ts';
 import { loadOwnerKeys, readOwnerSecret } from '../control/owner.ts';
 
@@ -116,8 +117,11 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
     const w = await coord.wallet(parse(walletIdSchema, c.req.param('id'), 'id'));
     return c.json({ id: w.id, scheme: w.scheme, publicKey: w.publicKey, address: w.address, network: w.network, threshold: w.threshold, signers: w.participants.length, epoch: w.epoch, package: await coord.publicPackage(w.id) });
   });
+  // An agent's own grant, wallets and limits: a query signed by its agent key (src/server/agent-status.ts).
+  agentStatusRoute(app, coord);
   app.use('/v1/*', async (c, next) => {
     if (c.req.method === 'GET' && c.req.path.startsWith('/v1/public/')) return next();
+    if (c.req.method === 'POST' && c.req.path === '/v1/agent/status') return next();
     if ((c.req.method === 'POST' && c.req.path === '/v1/requests') || c.req.path.startsWith('/v1/requests/') || (c.req.method === 'POST' && c.req.path.startsWith('/v1/approvals/'))) return next();
     const t = bearer(c);
     if (!t || !secretEquals(t, adminToken)) throw new FleetkeyError('unauthorized', 'missing or wrong bearer token');

@@ -2,7 +2,10 @@
  * EIP-712 typed data. The digest is viem's hashTypedData; the meaning is recognised for the signatures
  * that grant token allowances off-chain: ERC-2612 `Permit` (and DAI's older `Permit`), and Uniswap
  * Permit2 (`PermitSingle`, `PermitBatch`, `PermitTransferFrom`, `PermitBatchTransferFrom` and their
- * `...Witness...` forms). Anything else is kind 'typed_data' with its domain and primary type.
+ * `...Witness...` forms); and the signatures that move tokens themselves: EIP-3009
+ * `TransferWithAuthorization` / `ReceiveWithAuthorization` (USDC and its kind; what an x402 `exact`
+ * EVM payment signs), read as a `token_transfer` of the domain's token to `to`. Anything else is kind
+ * 'typed_data' with its domain and primary type.
  */
 import { getAddress, hashTypedData, maxUint256, type TypedDataDefinition } from 'viem';
 import { z } from 'zod';
@@ -56,25 +59,28 @@ export function decodeEvmTypedData(payload: unknown, opts: EvmOptions = {}): Dec
   const from = opts.from === undefined ? undefined : attempt('opts.from is not an EVM address', {}, () => getAddress(opts.from!));
 
   let approval: Approval | undefined;
+  let transfer: Transfer | undefined;
   let malformed = false;
   try {
     approval = permitMeaning(td.primaryType, td.types, domain, td.message, verifyingContract);
+    transfer = approval ? undefined : authorizationMeaning(td.primaryType, td.types, td.message, verifyingContract);
   } catch {
     malformed = true; // permit-shaped but not the fields we know: judged as unknown, not guessed at
   }
+  const meaning = approval ?? transfer;
   const action: Action = {
     chain: 'ethereum',
     ...(chainId === undefined ? {} : { chainId }),
-    kind: approval ? 'token_approval' : malformed ? 'unknown' : 'typed_data',
+    kind: approval ? 'token_approval' : transfer ? 'token_transfer' : malformed ? 'unknown' : 'typed_data',
     ...(from === undefined ? {} : { from }),
-    ...(approval ? { to: approval.spender } : verifyingContract ? { to: verifyingContract } : {}),
+    ...(approval ? { to: approval.spender } : transfer ? { to: transfer.to } : verifyingContract ? { to: verifyingContract } : {}),
     ...(verifyingContract ? { contract: verifyingContract } : {}),
-    effects: approval?.effects ?? [],
+    effects: meaning?.effects ?? [],
     typedData: { domain, primaryType: td.primaryType },
   };
-  const notes = [...(approval?.notes ?? [])];
-  if (malformed) notes.push(`${td.primaryType} is named like a token permit but its types or values are not the standard ones`);
-  if (approval?.owner && from && approval.owner !== from) notes.push(`permit owner ${approval.owner} is not the signer ${from}: the signature would not be valid for it`);
+  const notes = [...(meaning?.notes ?? [])];
+  if (malformed) notes.push(`${td.primaryType} is named like a token permit or transfer authorization but its types or values are not the standard ones`);
+  if (meaning?.owner && from && meaning.owner !== from) notes.push(`${approval ? 'permit owner' : 'authorization from'} ${meaning.owner} is not the signer ${from}: the signature would not be valid for it`);
   if (notes.length) action.notes = notes;
   return { action, signingPayloads: [hexToBytesStrict(digest, 'digest')], signing: [{ scheme: 'ecdsa-secp256k1' }] };
 }
@@ -82,6 +88,13 @@ export function decodeEvmTypedData(payload: unknown, opts: EvmOptions = {}): Dec
 interface Approval {
   spender: string;
   owner?: string;
+  effects: Effect[];
+  notes: string[];
+}
+
+interface Transfer {
+  to: string;
+  owner: string;
   effects: Effect[];
   notes: string[];
 }
@@ -159,4 +172,27 @@ function permitMeaning(primaryType: string, types: Types, domain: Msg, m: Msg, v
     notes,
     effects: [{ type: 'approval', asset, spender, amount: allowed ? maxUint256 : 0n, ...(expiry === 0 ? {} : { expiry }) }],
   };
+}
+
+/** EIP-3009's two authorizations share one field list (https://eips.ethereum.org/EIPS/eip-3009). */
+const EIP3009 = 'address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce';
+
+/**
+ * EIP-3009 `TransferWithAuthorization` / `ReceiveWithAuthorization`: the token (the domain's
+ * verifyingContract) moves `value` from `from` to `to` once, between validAfter and validBefore
+ * (seconds). Its types must be exactly the standard ones, else this throws (judged unknown).
+ */
+function authorizationMeaning(primaryType: string, types: Types, m: Msg, verifyingContract: string | undefined): Transfer | undefined {
+  if (primaryType !== 'TransferWithAuthorization' && primaryType !== 'ReceiveWithAuthorization') return undefined;
+  if (signature(types[primaryType]) !== EIP3009) throw new Error('not the standard EIP-3009 type');
+  const to = getAddress(m.to as string);
+  const validAfter = BigInt(m.validAfter as string);
+  const validBefore = BigInt(m.validBefore as string);
+  const notes = [
+    `EIP-3009 ${primaryType === 'ReceiveWithAuthorization' ? 'receive' : 'transfer'} authorization: usable once, valid after ${validAfter} and before ${validBefore} (unix seconds)`,
+    ...(verifyingContract ? [] : ['authorization domain has no verifyingContract: the token is unknown']),
+    ...(primaryType === 'ReceiveWithAuthorization' ? [`only ${to} can submit it (receiveWithAuthorization)`] : []),
+    ...(validBefore <= validAfter ? ['validBefore is not after validAfter: it can never be used'] : []),
+  ];
+  return { to, owner: getAddress(m.from as string), notes, effects: [{ type: 'transfer', asset: verifyingContract ?? UNKNOWN_ASSET, to, amount: BigInt(m.value as string) }] };
 }
