@@ -19,8 +19,13 @@ export interface ClusterOptions {
   signers?: number;
   /** Default threshold of wallets created without one (capped at their number of signers). */
   threshold?: number;
-  /** A PostgreSQL URL; each process then uses its own schema in that database. */
+  /** A PostgreSQL URL; each signer then uses its own schema in that database, and the servers share one. */
   postgres?: string;
+  /**
+   * API servers (default 1). More than one needs `postgres`: they share its schema `server`
+   * (README, "Several API servers"); each has its own data folder (`server`, `server-2`, …).
+   */
+  servers?: number;
   /** Give the server the owner key file (default true: `fleetkey dev`). False models a production server. */
   ownerKeyOnServer?: boolean;
   quiet?: boolean;
@@ -29,6 +34,8 @@ export interface ClusterOptions {
 
 export interface ClusterInfo {
   url: string;
+  /** Every API server's URL (the first is `url`); any of them answers any request. */
+  servers: string[];
   token: string;
   /** Path of the owner key file (hex Ed25519 secret, 0600) the CLI signs control documents with. */
   ownerKey: string;
@@ -133,15 +140,29 @@ export class LocalCluster {
       // The operator pins the membership: every node and the server get the same peer list.
       const peersJson = JSON.stringify(peers, null, 2);
       for (const p of signerProcs) writeFileSync(join(dataDir, p.name, 'peers.json'), peersJson);
-      const serverDir = join(dataDir, 'server');
-      mkdirSync(serverDir, { recursive: true, mode: 0o700 });
-      writeFileSync(join(serverDir, 'peers.json'), peersJson);
-      writeFileSync(join(serverDir, 'owner.pub'), ownerPub + '\n');
+      const nServers = o.servers ?? 1;
+      if (nServers > 1 && !o.postgres) throw new Error('several API servers need a shared PostgreSQL store (postgres)');
       // `fleetkey dev` lets its server use the owner key (admin signing with just the admin token). Never in production.
       const ownerEnv = o.ownerKeyOnServer === false ? {} : { FLEETKEY_OWNER_KEY_FILE: ownerKeyFile };
-      const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit);
-      procs.set('server', server);
-      const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url, signPub: p.signPub })) };
+      const started = await Promise.allSettled(
+        Array.from({ length: nServers }, (_, i) => {
+          const name = i === 0 ? 'server' : `server-${i + 1}`;
+          const serverDir = join(dataDir, name);
+          mkdirSync(serverDir, { recursive: true, mode: 0o700 });
+          writeFileSync(join(serverDir, 'peers.json'), peersJson);
+          writeFileSync(join(serverDir, 'owner.pub'), ownerPub + '\n');
+          // Every server on the one schema `server`: the state they share is there (src/store/server-store.ts).
+          const port = i === 0 ? String(o.port ?? 0) : '0';
+          return start(name, ['server', '--data', serverDir, '--port', port, ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit);
+        }),
+      );
+      // Those that did start are stopped below with the rest if one did not.
+      for (const r of started) if (r.status === 'fulfilled') procs.set(r.value.name, r.value);
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const servers = started.map((r) => (r as PromiseFulfilledResult<Proc>).value);
+      const urls = servers.map((p) => `http://127.0.0.1:${p.port}`);
+      const info: ClusterInfo = { url: urls[0], servers: urls, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url, signPub: p.signPub })) };
       writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
       return new LocalCluster(dataDir, info, procs, quiet, o.onExit);
     } catch (e) {
