@@ -26,6 +26,8 @@ export interface ClusterOptions {
    * (README, "Several API servers"); each has its own data folder (`server`, `server-2`, …).
    */
   servers?: number;
+  /** Prefix of every schema name in `postgres` (tests: a run of its own, dropped after). */
+  schemaPrefix?: string;
   /** Give the server the owner key file (default true: `fleetkey dev`). False models a production server. */
   ownerKeyOnServer?: boolean;
   quiet?: boolean;
@@ -113,7 +115,7 @@ export class LocalCluster {
     const ownerPub = ensureOwnerKey(ownerKeyFile);
     const quiet = o.quiet ?? false;
     const procs = new Map<string, Proc>();
-    const dbArg = (name: string) => (o.postgres ? ['--db', o.postgres, '--db-schema', name.replace(/-/g, '_')] : []);
+    const dbArg = (name: string) => (o.postgres ? ['--db', o.postgres, '--db-schema', (o.schemaPrefix ?? '') + name.replace(/-/g, '_')] : []);
     try {
       const signerProcs = await Promise.all(
         Array.from({ length: n }, (_, i) => {

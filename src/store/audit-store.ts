@@ -60,12 +60,24 @@ export class AuditLog {
     return r[0] ? (JSON.parse(r[0].entry as string) as AuditEntry) : null;
   }
 
+  /** PostgreSQL: holds this chain's append lock until the transaction ends (see appendIn). */
+  private async lockChain(q: Queryable): Promise<void> {
+    if (this.db.kind === 'postgres') await q.all(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/audit/' || $1))`, [this.chain]);
+  }
+
   private async insert(q: Queryable, e: AuditEntry): Promise<void> {
     await q.run(`INSERT INTO audit_chain_log (chain, seq, hash, entry) VALUES ($1, $2, $3, $4)`, [this.chain, e.seq, e.hash, JSON.stringify(e)]);
   }
 
-  /** Appends inside an open transaction (the caller's), with a checkpoint when one is due. */
+  /**
+   * Appends inside an open transaction (the caller's), with a checkpoint when one is due. On
+   * PostgreSQL (READ COMMITTED) two transactions could read the same head and the later insert
+   * would fail on the (chain, seq) key, failing the caller's whole transaction (a signer's share,
+   * say); so appends to one chain take a transaction-scoped advisory lock first and queue instead.
+   * SQLite's single writer already serializes them.
+   */
   async appendIn(q: Queryable, fields: Omit<AuditFields, 'time' | 'actor'> & { actor?: string }): Promise<AuditEntry> {
+    await this.lockChain(q);
     const prev = await this.head(q);
     const e = appendEntry(prev, { time: new Date().toISOString(), actor: this.actor, ...fields });
     await this.insert(q, e);
@@ -73,7 +85,7 @@ export class AuditLog {
     return e;
   }
 
-  /** Appends in a transaction of its own; concurrent appends on PostgreSQL retry on a seq clash. */
+  /** Appends in a transaction of its own (a seq clash, which the lock above rules out on one store, is retried). */
   async append(fields: Omit<AuditFields, 'time' | 'actor'> & { actor?: string }): Promise<AuditEntry> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -88,6 +100,7 @@ export class AuditLog {
   /** Seals the current head with a signed checkpoint (e.g. before an export). */
   async checkpoint(): Promise<AuditEntry | null> {
     return this.db.tx(async (q) => {
+      await this.lockChain(q);
       const h = await this.head(q);
       if (!h || h.type === 'checkpoint') return h;
       const cp = makeCheckpoint(h, this.signer, { time: new Date().toISOString(), actor: this.actor });
