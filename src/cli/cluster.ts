@@ -29,8 +29,15 @@ export interface ClusterOptions {
   signers?: number;
   /** Default threshold of wallets created without one (capped at their number of signers). */
   threshold?: number;
-  /** A PostgreSQL URL; each process then uses its own schema in that database. */
+  /** A PostgreSQL URL; each signer then uses its own schema in that database, and the servers share one. */
   postgres?: string;
+  /**
+   * API servers (default 1). More than one needs `postgres`: they share its schema `server`
+   * (README, "Several API servers"); each has its own data folder (`server`, `server-2`, …).
+   */
+  servers?: number;
+  /** Prefix of every schema name in `postgres` (tests: a run of its own, dropped after). */
+  schemaPrefix?: string;
   /** Give the server the owner key file (default true: `fleetkey dev`). False models a production server. */
   ownerKeyOnServer?: boolean;
   quiet?: boolean;
@@ -45,6 +52,8 @@ export interface ClusterOptions {
 
 export interface ClusterInfo {
   url: string;
+  /** Every API server's URL (the first is `url`); any of them answers any request. */
+  servers: string[];
   token: string;
   /** Path of the owner key file (hex Ed25519 secret, 0600) the CLI signs control documents with. */
   ownerKey: string;
@@ -67,6 +76,13 @@ function secretFile(path: string): string {
   if (!existsSync(path)) writeFileSync(path, bytesToHex(randomBytes(32)) + '\n', { mode: 0o600 });
   chmodSync(path, 0o600);
   return readFileSync(path, 'utf8').trim();
+}
+
+/** The API servers' process names: `server`, then `server-2`, … (several need a shared PostgreSQL). */
+function serverNames(o: ClusterOptions): string[] {
+  const n = o.servers ?? 1;
+  if (n > 1 && !o.postgres) throw new Error('several API servers need a shared PostgreSQL store (postgres)');
+  return Array.from({ length: n }, (_, i) => (i === 0 ? 'server' : `server-${i + 1}`));
 }
 
 /** Spawns `bin/fleetkey <args>` and resolves with the port it reports once listening. */
@@ -160,7 +176,7 @@ export class LocalCluster {
     const ownerPub = ensureOwnerKey(ownerKeyFile);
     const quiet = o.quiet ?? false;
     const procs = new Map<string, Proc>();
-    const dbArg = (name: string) => (o.postgres ? ['--db', o.postgres, '--db-schema', name.replace(/-/g, '_')] : []);
+    const dbArg = (name: string) => (o.postgres ? ['--db', o.postgres, '--db-schema', (o.schemaPrefix ?? '') + name.replace(/-/g, '_')] : []);
     try {
       if (o.tls !== false) {
         const { procs: started, peers } = await LocalCluster.startTls(o, dataDir, ownerPub, clusterToken, dbArg, quiet);
@@ -192,8 +208,10 @@ export class LocalCluster {
       // The operator pins the membership: every node and the server get the same peer list.
       const peersJson = JSON.stringify(peers, null, 2);
       for (const p of signerProcs) writeFileSync(join(dataDir, p.name, 'peers.json'), peersJson);
-      mkdirSync(join(dataDir, 'server'), { recursive: true, mode: 0o700 });
-      writeFileSync(join(dataDir, 'server', 'peers.json'), peersJson);
+      for (const name of serverNames(o)) {
+        mkdirSync(join(dataDir, name), { recursive: true, mode: 0o700 });
+        writeFileSync(join(dataDir, name, 'peers.json'), peersJson);
+      }
       return await LocalCluster.startServer(o, dataDir, ownerPub, ownerKeyFile, clusterToken, adminToken, peers, procs, dbArg, quiet, []);
     } catch (e) {
       for (const p of procs.values()) p.child.kill('SIGKILL');
@@ -214,13 +232,14 @@ export class LocalCluster {
     }
     const records = await Promise.all(
       names.map((name, i) => {
-        const [db, dbSchema] = o.postgres ? [o.postgres, name.replace(/-/g, '_')] : [];
+        const [db, dbSchema] = o.postgres ? [o.postgres, (o.schemaPrefix ?? '') + name.replace(/-/g, '_')] : [];
         return initSigner({ dataDir: join(dataDir, name), name, advertise: `https://127.0.0.1:${ports[i]}`, db, dbSchema });
       }),
     );
     const serverDir = join(dataDir, 'server');
-    const server = await initServer({ dataDir: serverDir, name: 'server' });
-    const manifest = assembleManifest([...records, server]);
+    const servers = [];
+    for (const name of serverNames(o)) servers.push(await initServer({ dataDir: join(dataDir, name), name }));
+    const manifest = assembleManifest([...records, ...servers]);
     const manifestFile = join(dataDir, 'cluster-manifest.json');
     writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
     const own = loadOwnTls(serverDir);
@@ -235,14 +254,24 @@ export class LocalCluster {
   }
 
   private static async startServer(o: ClusterOptions, dataDir: string, ownerPub: string, ownerKeyFile: string, clusterToken: string, adminToken: string, peers: PeerInfo[], procs: Map<string, Proc>, dbArg: (name: string) => string[], quiet: boolean, extra: string[]): Promise<LocalCluster> {
-    const serverDir = join(dataDir, 'server');
-    mkdirSync(serverDir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(serverDir, 'owner.pub'), ownerPub + '\n');
     // `fleetkey dev` lets its server use the owner key (admin signing with just the admin token). Never in production.
     const ownerEnv = o.ownerKeyOnServer === false ? {} : { FLEETKEY_OWNER_KEY_FILE: ownerKeyFile };
-    const server = await start('server', ['server', '--data', serverDir, '--port', String(o.port ?? 0), ...extra, ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit, o.onLog);
-    procs.set('server', server);
-    const info: ClusterInfo = { url: `http://127.0.0.1:${server.port}`, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url, signPub: p.signPub })) };
+    const started = await Promise.allSettled(
+      serverNames(o).map((name, i) => {
+        const serverDir = join(dataDir, name);
+        mkdirSync(serverDir, { recursive: true, mode: 0o700 });
+        writeFileSync(join(serverDir, 'owner.pub'), ownerPub + '\n');
+        // Every server on the one schema `server`: the state they share is there (src/store/server-store.ts).
+        const port = i === 0 ? String(o.port ?? 0) : '0';
+        return start(name, ['server', '--data', serverDir, '--port', port, ...extra, ...dbArg('server')], { FLEETKEY_CLUSTER_TOKEN: clusterToken, FLEETKEY_ADMIN_TOKEN: adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), ...ownerEnv }, quiet, o.onExit, o.onLog);
+      }),
+    );
+    // Those that did start are stopped by the caller with the rest if one did not.
+    for (const r of started) if (r.status === 'fulfilled') procs.set(r.value.name, r.value);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const urls = started.map((r) => `http://127.0.0.1:${(r as PromiseFulfilledResult<Proc>).value.port}`);
+    const info: ClusterInfo = { url: urls[0], servers: urls, token: adminToken, ownerKey: ownerKeyFile, signers: peers.map((p) => ({ nodeId: p.nodeId, url: p.url, signPub: p.signPub })) };
     writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
     return new LocalCluster(dataDir, info, procs, quiet, o.onExit, o.onLog);
   }

@@ -78,7 +78,7 @@ export type SignPath = 'admin' | 'agent' | 'fleet';
 export class ServerMetrics extends ProcessMetrics {
   readonly signing = new Histogram({ name: 'fleetkey_sign_seconds', help: 'Threshold signing latency (policy check, signer rounds, audit entry), by wallet scheme, path (admin, agent, fleet) and result (signed, failed)', labelNames: ['scheme', 'path', 'result'] as const, buckets: SIGN_BUCKETS, registers: [this.registry] });
 
-  constructor(sources: { signerUp(): { nodeId: string; up: boolean }[]; poolDepth(): Map<string, number> }) {
+  constructor(sources: { signerUp(): { nodeId: string; up: boolean }[]; poolDepth(): Map<string, number> | Promise<Map<string, number>> }) {
     super('server');
     // Gauges are read at scrape time from the live state, so they can never drift from it.
     new Gauge({
@@ -93,12 +93,14 @@ export class ServerMetrics extends ProcessMetrics {
     });
     new Gauge({
       name: 'fleetkey_nonce_pool_depth',
-      help: "Preprocessed nonce commitments this server holds, summed over wallets, per signer node",
+      help: "Preprocessed nonce commitments in the store (shared by every server on it), summed over wallets, per signer node",
       labelNames: ['node'] as const,
       registers: [this.registry],
-      collect() {
+      // Async: the pools are rows in the store, shared by every server on it.
+      async collect() {
+        const depth = await sources.poolDepth();
         this.reset();
-        for (const [node, n] of sources.poolDepth()) this.set({ node }, n);
+        for (const [node, n] of depth) this.set({ node }, n);
       },
     });
   }

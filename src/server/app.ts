@@ -35,6 +35,8 @@ import { agentStatusRoute } from './agent-status.ts';
 import { requestIdSchema, signedControlDocSchema, type GrantDoc } from '../control/schemas.ts';
 import { loadOwnerKeys, readOwnerSecret } from '../control/owner.ts';
 
+/** An audit chain id: the Ed25519 checkpoint public key of the server that writes it. */
+const auditChainSchema = z.string().regex(/^[0-9a-f]{64}$/, 'not an audit chain id (64 hex digits)');
 const walletIdSchema = z.string().regex(/^wal_[0-9a-f]{24}(\.\d{1,10})?$/, 'not a wallet id (wal_… or wal_….INDEX for a child wallet)');
 
 /** What the operational routes need: the drain gate, the metrics, and the store to probe. */
@@ -159,10 +161,14 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
   );
   app.post('/v1/wallets/:id/refresh', async (c) => c.json(await coord.refreshWallet(parse(walletIdSchema, c.req.param('id'), 'id'))));
   app.post('/v1/wallets/:id/reshare', async (c) => c.json(await reshareWallet(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(reshareSchema, await jsonBody(c)))));
+  // Each server keeps its own chain in a shared store (src/store/audit-store.ts); `?chain=KEY` exports
+  // another server's (only its owner can seal it with a checkpoint), GET /v1/audit/chains lists them.
   app.get('/v1/audit', async (c) => {
-    if (c.req.query('checkpoint') !== 'false') await coord.audit.checkpoint();
-    return c.body(await coord.audit.exportJsonl(), 200, { 'content-type': 'application/x-ndjson' });
+    const chain = c.req.query('chain') === undefined ? coord.audit.chain : parse(auditChainSchema, c.req.query('chain'), 'chain');
+    if (chain === coord.audit.chain && c.req.query('checkpoint') !== 'false') await coord.audit.checkpoint();
+    return c.body(await coord.audit.exportJsonl(chain), 200, { 'content-type': 'application/x-ndjson' });
   });
+  app.get('/v1/audit/chains', async (c) => c.json({ self: coord.audit.chain, chains: await coord.audit.chains() }));
   app.get('/v1/audit/key', (c) => c.json({ publicKey: coord.audit.publicKey }));
   app.get('/v1/nodes', async (c) => {
     const peers = coord.signers.peers();

@@ -15,7 +15,7 @@ import { FleetkeyError } from '../errors.ts';
 import { newId, type Logger } from '../http/common.ts';
 import { publicHash, verifyEnvelope, type Envelope } from '../signer/envelope.ts';
 import type { SharePublic } from '../signer/node.ts';
-import type { Participant, ServerStore, WalletRecord } from '../store/server-store.ts';
+import type { Participant, PooledCommitment, ServerStore, WalletRecord } from '../store/server-store.ts';
 import type { AuditLog } from '../store/audit-store.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SignerCallError, type SignerPool } from './signers.ts';
@@ -71,7 +71,6 @@ class Slots {
 }
 
 type StepAnswer = { messages: Envelope[]; result?: Envelope; public?: SharePublic };
-type PooledCommitment = { id: string } & CommitmentJson;
 
 export interface WalletView {
   id: string;
@@ -106,8 +105,25 @@ export function walletView(w: WalletRecord): WalletView {
   };
 }
 
+/**
+ * State across several API servers on one store (README, "Several API servers"). Shared, in the
+ * store: wallets, preprocessed nonce commitments (ServerStore.takeCommitment hands each out once
+ * across servers), agent requests and their leases, reservations, control documents, the audit
+ * chains (one per server). Kept in this process's memory, because each is safe when stale or
+ * local:
+ * - `refills`: collapses concurrent refills of one pool in this process; two servers refilling the
+ *   same pool at once only hold more commitments for a while.
+ * - `children`: a child wallet derived from its root's public package at an epoch; keyed by epoch,
+ *   and derivation is a pure function of immutable public data.
+ * - `ownerAuths`: owner documents this server signed (development servers holding the owner key);
+ *   another server signs its own, which the signers treat as a new request document.
+ * - `apart`, `inflight`, `pairWaiters`: avoidance hints for subset choice. The signers enforce bans
+ *   and one-signing-per-pair themselves and say so (409 bannedPeer, session_busy), which this
+ *   server learns from.
+ * - `receipts`: strict-counter receipts per request id; a signer answers a repeated reserve of the
+ *   same request id with its first reservation, so another server collects the same counts again.
+ */
 export class Coordinator {
-  private pools = new Map<string, PooledCommitment[]>();
   private refills = new Map<string, Promise<void>>();
 
   private children = new Map<string, WalletRecord>();
@@ -332,7 +348,7 @@ export class Coordinator {
     // Record the new epoch and every commit still owed in one transaction, then deliver.
     if (!(await this.store.advanceEpoch(walletId, w.epoch, JSON.stringify(pub), w.participants.map((p) => ({ nodeId: p.nodeId, evidence })))))
       throw new FleetkeyError('conflict', 'wallet changed during refresh');
-    this.dropPools(walletId);
+    await this.store.dropPools(walletId);
     await this.audit.append({ type: 'admin', outcome: 'wallet_refreshed', data: { walletId, epoch: w.epoch + 1, publicKey: w.publicKey } });
     await this.deliverOwedCommits(walletId);
     this.log.info('wallet refreshed', { walletId, epoch: w.epoch + 1 });
@@ -698,16 +714,19 @@ export class Coordinator {
     return `${splitWalletId(w.id).rootId}|${w.epoch}|${nodeId}`;
   }
 
+  /** One commitment of `nodeId` for this wallet, taken from the shared pool for good (refilled from the signer when empty or low). */
   private async takeCommitment(w: WalletRecord, nodeId: string): Promise<PooledCommitment> {
     const key = this.poolKey(w, nodeId);
-    let pool = this.pools.get(key);
-    if (!pool?.length) {
+    let c = await this.store.takeCommitment(key);
+    if (!c) {
       await this.refill(w, nodeId);
-      pool = this.pools.get(key);
+      c = await this.store.takeCommitment(key);
     }
-    const c = pool?.shift();
     if (!c) throw new SignerCallError(nodeId, 'signer_unavailable', `signer ${nodeId} gave no nonce commitments`);
-    if (pool!.length < POOL_LOW) void this.refill(w, nodeId).catch(() => undefined);
+    void this.store
+      .poolDepth(key)
+      .then((n) => (n < POOL_LOW ? this.refill(w, nodeId) : undefined))
+      .catch(() => undefined);
     return c;
   }
 
@@ -717,29 +736,20 @@ export class Coordinator {
     if (running) return running;
     const p = this.signers
       .call<{ commitments: PooledCommitment[] }>(nodeId, '/v1/nonces', { walletId: splitWalletId(w.id).rootId, epoch: w.epoch, count: POOL_BATCH })
-      .then((r) => {
-        const pool = this.pools.get(key) ?? [];
-        pool.push(...r.commitments);
-        this.pools.set(key, pool);
-      })
+      .then((r) => this.store.addCommitments(key, r.commitments))
       .finally(() => this.refills.delete(key));
     this.refills.set(key, p);
     return p;
   }
 
-  /** Preprocessed commitments held now, summed over wallets, per signer node (metrics). */
-  poolDepth(): Map<string, number> {
+  /** Preprocessed commitments in the store now, summed over wallets, per signer node (metrics). */
+  async poolDepth(): Promise<Map<string, number>> {
     const depth = new Map<string, number>();
-    for (const [key, pool] of this.pools) {
+    for (const [key, n] of await this.store.poolDepths()) {
       const nodeId = key.slice(key.lastIndexOf('|') + 1);
-      depth.set(nodeId, (depth.get(nodeId) ?? 0) + pool.length);
+      depth.set(nodeId, (depth.get(nodeId) ?? 0) + n);
     }
     return depth;
-  }
-
-  /** Forgets the pooled nonce commitments of a wallet and of its derived children (their epoch is gone). */
-  dropPools(walletId: string): void {
-    for (const k of this.pools.keys()) if (k.startsWith(walletId + '|') || k.startsWith(walletId + '.')) this.pools.delete(k);
   }
 
   /** Warms every signer's nonce pool for a wallet (used after creation and by benchmarks). */

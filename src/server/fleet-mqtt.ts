@@ -5,6 +5,12 @@
  * else is counted per fleet and reason (`malformed` for a message that is not that JSON, or whose
  * reading names another fleet than its topic). Messages are handled one at a time in arrival
  * order; past MAX_QUEUE waiting messages new ones are dropped and counted as `overloaded`.
+ *
+ * Several servers on one store: they subscribe as one MQTT shared subscription
+ * (`$share/fleetkey/<prefix>/+/readings`), so the broker hands each message to one of them, and
+ * the counters are rows of the shared store (ServerStore.countMqtt), so every server answers the
+ * same sums. A broker without shared subscriptions (MQTT 5, or mosquitto ≥ 1.6 for 3.1.1 clients)
+ * would deliver nothing: FLEETKEY_MQTT_SHARED=0 subscribes to the plain topic (one server only).
  */
 import mqtt from 'mqtt';
 import { z } from 'zod';
@@ -21,7 +27,8 @@ export interface IngestCounters {
 export interface MqttIngest {
   topicOf(fleetId: string): string;
   connected(): boolean;
-  counters(fleetId: string): IngestCounters | undefined;
+  /** The fleet's counters summed over every server on the store; undefined before its first message. */
+  counters(fleetId: string): Promise<IngestCounters | undefined>;
   close(): Promise<void>;
 }
 
@@ -29,17 +36,10 @@ const MAX_QUEUE = 10_000;
 const messageSchema = z.object({ reading: z.string().max(64 * 1024), credential: z.string().max(1 << 20) }).strict();
 
 export async function startMqttIngest(svc: FleetService, o: { url: string; prefix: string; log: Logger }): Promise<MqttIngest> {
-  const counters = new Map<string, IngestCounters>();
-  const count = (fleet: string, reason: string) => {
-    let c = counters.get(fleet);
-    if (!c) counters.set(fleet, (c = { received: 0, accepted: 0, rejected: 0, reasons: {} }));
-    c.received++;
-    if (reason === 'ok') c.accepted++;
-    else {
-      c.rejected++;
-      c.reasons[reason] = (c.reasons[reason] ?? 0) + 1;
-    }
-  };
+  const store = svc.coord.store;
+  // A lost count is logged, never thrown: the reading itself is already recorded or refused.
+  const count = (fleet: string, reason: string) =>
+    store.countMqtt(fleet, reason).catch((e) => o.log.error('mqtt counter write failed', { fleet, reason, error: (e as Error).message }));
   const topicRe = new RegExp(`^${o.prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(wal_[0-9a-f]{24})/readings$`);
   const client = mqtt.connect(o.url, { clientId: newId('fleetkey-server'), reconnectPeriod: 1000, connectTimeout: 5000 });
   let lastError = '';
@@ -74,21 +74,22 @@ export async function startMqttIngest(svc: FleetService, o: { url: string; prefi
   client.on('message', (topic, payload) => {
     const m = topicRe.exec(topic);
     if (!m) return;
-    if (queued >= MAX_QUEUE) return count(m[1], 'overloaded');
+    if (queued >= MAX_QUEUE) return void count(m[1], 'overloaded');
     queued++;
     chain = chain
       .then(() => handle(m[1], payload))
       .catch((e) => {
         o.log.error('mqtt reading failed', { error: (e as Error).message });
-        count(m[1], 'error');
+        return count(m[1], 'error');
       })
       .finally(() => void queued--);
   });
   // Subscribe on every (re)connect; a clean session forgets subscriptions.
   client.on('connect', () => {
     lastError = '';
-    client.subscribe(`${o.prefix}/+/readings`, { qos: 1 }, (e) => e && o.log.error('mqtt subscribe failed', { error: e.message }));
-    o.log.info('mqtt connected', { url: o.url, topic: `${o.prefix}/+/readings` });
+    const topic = `${process.env.FLEETKEY_MQTT_SHARED === '0' ? '' : '$share/fleetkey/'}${o.prefix}/+/readings`;
+    client.subscribe(topic, { qos: 1 }, (e) => e && o.log.error('mqtt subscribe failed', { error: e.message }));
+    o.log.info('mqtt connected', { url: o.url, topic });
   });
   await new Promise<void>((resolve) => {
     // Do not hold the server's start-up on the broker: it may come later (reconnects every second).
@@ -98,7 +99,13 @@ export async function startMqttIngest(svc: FleetService, o: { url: string; prefi
   return {
     topicOf: (fleetId) => `${o.prefix}/${fleetId}/readings`,
     connected: () => client.connected,
-    counters: (fleetId) => counters.get(fleetId),
+    async counters(fleetId) {
+      const rows = await store.mqttCounters(fleetId);
+      const received = Object.values(rows).reduce((a, b) => a + b, 0);
+      if (!received) return undefined;
+      const { ok = 0, ...reasons } = rows;
+      return { received, accepted: ok, rejected: received - ok, reasons };
+    },
     async close() {
       await client.endAsync();
       await chain;

@@ -340,17 +340,27 @@ export class FleetService {
     return (await this.store.getStatusList(f.id, purpose, k))!.jwt;
   }
 
-  /** Re-signs list (purpose, k) from the registry; one at a time per list, so the latest state wins. */
+  /**
+   * Re-signs list (purpose, k) from the registry, so the latest state wins: one at a time per list
+   * in this process, and across servers on one store by compare-and-set on the list's version. A
+   * publish reads the version, then the registry, signs, and stores version + 1 only if nobody
+   * stored it meanwhile; if somebody did, it starts over from a fresh read. Every status change is
+   * committed before its publish starts, so the last publish to store has read every change (a
+   * list built from an older registry can never overwrite a newer one).
+   */
   private publishList(f: FleetRecord, purpose: StatusPurpose, k: number): Promise<void> {
     const key = `${f.id}/${purpose}/${k}`;
     const run = async () => {
       const { alg, sign } = this.signer(f);
-      const list = createStatusList(LIST_BITS);
-      for (const i of await this.store.indexesWithStatus(f, purpose === 'revocation' ? 'revoked' : 'suspended', k * LIST_BITS, (k + 1) * LIST_BITS)) list.set(i - k * LIST_BITS);
-      const now = new Date();
-      const jwt = await issueStatusListCredential({ issuerDid: f.issuerDid, alg, id: this.listUrl(f, purpose, k), statusPurpose: purpose, list, validFrom: now, ttl: 60_000 }, sign);
-      const version = ((await this.store.getStatusList(f.id, purpose, k))?.version ?? 0) + 1;
-      await this.store.putStatusList(f.id, purpose, k, version, jwt, now.getTime());
+      for (let attempt = 1; ; attempt++) {
+        const version = ((await this.store.getStatusList(f.id, purpose, k))?.version ?? 0) + 1;
+        const list = createStatusList(LIST_BITS);
+        for (const i of await this.store.indexesWithStatus(f, purpose === 'revocation' ? 'revoked' : 'suspended', k * LIST_BITS, (k + 1) * LIST_BITS)) list.set(i - k * LIST_BITS);
+        const now = new Date();
+        const jwt = await issueStatusListCredential({ issuerDid: f.issuerDid, alg, id: this.listUrl(f, purpose, k), statusPurpose: purpose, list, validFrom: now, ttl: 60_000 }, sign);
+        if (await this.store.putStatusList(f.id, purpose, k, version, jwt, now.getTime())) return;
+        if (attempt >= 8) throw new FleetkeyError('in_progress', `status list ${purpose}/${k} of fleet ${f.id} is being republished by other servers; try again`, { details: { fleet: f.id, purpose, k } });
+      }
     };
     const prev = this.lists.get(key) ?? Promise.resolve();
     const next = prev.then(run, run);
@@ -541,7 +551,7 @@ export function fleetRoutes(app: Hono<any>, coord: Coordinator, log: Logger): vo
     const f = await fleetOf(c.req.param('id'));
     const s = await svc();
     const zero: IngestCounters = { received: 0, accepted: 0, rejected: 0, reasons: {} };
-    return c.json({ topic: s.mqtt?.topicOf(f.id) ?? null, connected: s.mqtt?.connected() ?? false, ...(s.mqtt?.counters(f.id) ?? zero) });
+    return c.json({ topic: s.mqtt?.topicOf(f.id) ?? null, connected: s.mqtt?.connected() ?? false, ...((await s.mqtt?.counters(f.id)) ?? zero) });
   });
   app.post('/v1/verify/data', async (c) => {
     const b = parse(verifyDataSchema, await jsonBody(c));

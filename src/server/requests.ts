@@ -10,6 +10,14 @@
  *
  * Idempotent by request id: the same request again returns what the first one got (the signature,
  * or the pending state); another request under a used id is a conflict.
+ *
+ * Several servers on one store: a request being signed is leased to the server signing it
+ * (`lease_until`, renewed while it works). If that server dies mid-request, the agent's retry of
+ * the same signed request, at any server, finds the lease run out, takes the request over and
+ * drives it again from the start: the server's reservation and every signer's counters are keyed by
+ * the request id, so they count it once, and the request row settles once (the `signing` → `signed`
+ * move is made only by the lease holder). Signature shares the dead server collected died with it;
+ * the re-drive asks for fresh ones with fresh nonces, so the agent gets one signature.
  */
 import { walletNetworkOf } from '../enforce/wallet-create.ts';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
@@ -19,7 +27,7 @@ import type { Decoded } from '../chains/types.ts';
 import { agentRequestSchema, approvalSchema, parseOrThrow, requestDigest, signedAgentRequestSchema, signedApprovalSchema, verifyApprovals, type AgentRequest, type SignedApproval } from '../control/index.ts';
 import { MAX_REQUEST_TTL_MS, type Authorized } from '../enforce/authorize.ts';
 import { FleetkeyError, isFleetkeyError } from '../errors.ts';
-import type { Logger } from '../http/common.ts';
+import { newId, type Logger } from '../http/common.ts';
 import { refusalError } from '../store/control-store.ts';
 import { refusalEntry } from '../enforce/audit-entries.ts';
 import type { AgentRequestRecord } from '../store/server-store.ts';
@@ -42,8 +50,17 @@ export type RequestView = {
 } & Record<string, unknown>;
 
 const RESERVATION_TTL_MS = 3 * 60_000;
+/**
+ * How long a server's claim on a request it is signing lasts without renewal; renewed every third
+ * of it. Long enough that a loaded server renews in time, short enough that an agent's retry after
+ * a server died does not wait long (`in_progress`, 409, until then).
+ */
+const LEASE_MS = Math.max(1000, Number(process.env.FLEETKEY_REQUEST_LEASE_MS ?? 15_000) || 15_000);
 
 export class AgentDesk {
+  /** This process's name on the leases it takes (random per start: a restarted server is another holder). */
+  private readonly leaseOwner = newId('lease');
+
   constructor(
     private readonly coord: Coordinator,
     private readonly log: Logger,
@@ -57,9 +74,12 @@ export class AgentDesk {
     const existing = await this.coord.store.getRequest(req.requestId);
     if (existing) {
       if (existing.requestDigest !== digest) throw new FleetkeyError('conflict', `request id ${req.requestId} was already used for another request`, { details: { requestId: req.requestId } });
-      if (existing.status !== 'failed') return { status: existing.status === 'pending_approval' ? 202 : 200, view: await this.view(existing) };
+      const orphaned = existing.status === 'signing' && (existing.leaseUntil ?? 0) <= Date.now();
+      if (existing.status === 'signing' && !orphaned) throw inProgress(req.requestId);
+      if (existing.status !== 'failed' && !orphaned) return { status: existing.status === 'pending_approval' ? 202 : 200, view: await this.view(existing) };
     }
-    const approvals = body.approvals ?? [];
+    // A re-drive of an orphaned request keeps the approvals it had gathered.
+    const approvals = body.approvals ?? (existing?.status === 'signing' ? existing.approvals : []);
     let a: Authorized;
     try {
       a = await this.authorize(signed, approvals);
@@ -113,11 +133,16 @@ export class AgentDesk {
       await this.coord.store.updateRequest(requestId, ['pending_approval'], 'rejected', () => ({ approvals: all, detail: { ...cur.detail, rejectedBy: approval.approver } }));
       return this.get(requestId);
     }
-    await this.coord.store.updateRequest(requestId, ['pending_approval'], 'pending_approval', () => ({ approvals: all }));
+    // Merged with the row as it is now (locked), not as read above: an approval filed at the same
+    // time at another server is kept.
+    let merged = all;
+    await this.coord.store.updateRequest(requestId, ['pending_approval'], 'pending_approval', (now) => ({
+      approvals: (merged = [...now.approvals.filter((x) => (x as SignedApproval).approval?.approver !== approval.approver), env]),
+    }));
     const signed = cur.signed as { request: AgentRequest; sig: string };
     let a: Authorized;
     try {
-      a = await this.authorize(signed, all);
+      a = await this.authorize(signed, merged);
     } catch (e) {
       if (isFleetkeyError(e) && e.code === 'approval_required') {
         await this.coord.store.updateRequest(requestId, ['pending_approval'], 'pending_approval', () => ({ detail: { ...cur.detail, ...e.details } }));
@@ -127,8 +152,8 @@ export class AgentDesk {
       await this.logRefusal(e, signed.request, cur.requestDigest);
       throw e;
     }
-    if (!(await this.coord.store.updateRequest(requestId, ['pending_approval'], 'signing'))) return this.get(requestId);
-    return this.signNow(signed, signed.request, a, all, { ...cur, status: 'signing' });
+    if (!(await this.coord.store.claimRequest(requestId, 'pending_approval', this.leaseOwner, LEASE_MS))) return this.get(requestId);
+    return this.signNow(signed, signed.request, a, merged, { ...cur, status: 'signing', leaseOwner: this.leaseOwner });
   }
 
   private async authorize(signed: unknown, approvals: unknown[]): Promise<Authorized> {
@@ -162,19 +187,33 @@ export class AgentDesk {
   /** Reserve on the server, sign every payload through the signers, commit; release on failure. */
   private async signNow(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[], existing?: AgentRequestRecord): Promise<RequestView> {
     const now = Date.now();
+    const owner = this.leaseOwner;
     if (!existing) {
       const inserted = await this.coord.store.insertRequest({
         requestId: req.requestId, walletId: req.walletId, grantId: req.grantId, requestDigest: a.requestDigest, status: 'signing', signed, approvals,
-        detail: null, result: null, createdAt: now, expiresAt: req.expiresAt,
+        detail: null, result: null, createdAt: now, expiresAt: req.expiresAt, leaseOwner: owner, leaseUntil: now + LEASE_MS,
       });
       if (!inserted) {
         const other = (await this.coord.store.getRequest(req.requestId))!;
-        if (other.status === 'signing') throw new FleetkeyError('in_progress', `request ${req.requestId} is being signed`, { details: { requestId: req.requestId } });
+        if (other.status === 'signing') throw inProgress(req.requestId);
         return this.view(other);
       }
-    } else if (existing.status === 'failed' && !(await this.coord.store.updateRequest(req.requestId, ['failed'], 'signing'))) {
-      throw new FleetkeyError('in_progress', `request ${req.requestId} is being signed`, { details: { requestId: req.requestId } });
+    } else if (existing.leaseOwner !== owner || existing.status !== 'signing') {
+      // A failed attempt, or a `signing` one whose server's lease ran out: take it (atomically; one server wins).
+      if (!(await this.coord.store.claimRequest(req.requestId, 'failed', owner, LEASE_MS))) throw inProgress(req.requestId);
+      if (existing.status === 'signing') this.log.info('request taken over after its lease ran out', { requestId: req.requestId, from: existing.leaseOwner ?? null });
     }
+    const renew = setInterval(() => void this.coord.store.renewLease(req.requestId, owner, LEASE_MS).catch(() => undefined), LEASE_MS / 3);
+    try {
+      return await this.signLeased(signed, req, a, approvals, now);
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  /** signNow, once this server holds the request's lease. */
+  private async signLeased(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[], now: number): Promise<RequestView> {
+    const owner = this.leaseOwner;
     await this.coord.audit.append({
       type: 'decision', requestDigest: a.requestDigest, outcome: 'allow', policyVersion: a.decision?.policyVersion,
       decision: { outcome: a.decision?.outcome ?? 'allow', reasons: a.decision?.reasons.map((r) => r.code) ?? [] },
@@ -183,18 +222,20 @@ export class AgentDesk {
     const reserved = await this.coord.control.reserve(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now, ttlMs: RESERVATION_TTL_MS, grant: a.grant });
     if (!reserved.ok) {
       const err = refusalError(reserved);
-      await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(err) } }));
+      await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(err) } }), owner);
       await this.logRefusal(err, req, a.requestDigest);
       throw err;
     }
     try {
       const result = await this.signPayloads(signed, req, a, approvals);
       await this.coord.control.commit(a.requestId);
-      await this.coord.store.updateRequest(req.requestId, ['signing'], 'signed', () => ({ result, detail: a.approvedBy?.length ? { approvedBy: a.approvedBy } : null }));
+      // Only the lease holder settles the request: a server that stalled past its lease while
+      // another took over answers with what the row says (the other's signature once it is done).
+      await this.coord.store.updateRequest(req.requestId, ['signing'], 'signed', () => ({ result, detail: a.approvedBy?.length ? { approvedBy: a.approvedBy } : null }), owner);
       return this.get(req.requestId);
     } catch (e) {
-      await this.coord.control.release(a.requestId);
-      await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(e) } }));
+      // Released only if this server still holds the request: another's reservation under the same id is its own.
+      if (await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(e) } }), owner)) await this.coord.control.release(a.requestId);
       throw e;
     }
   }
@@ -240,6 +281,10 @@ export class AgentDesk {
   private async logRefusal(e: unknown, req: AgentRequest, digest: string): Promise<void> {
     if (isFleetkeyError(e)) await this.coord.audit.append(refusalEntry(e, { walletId: req.walletId, requestId: req.requestId, grantId: req.grantId, requestDigest: digest }));
   }
+}
+
+function inProgress(requestId: string): FleetkeyError {
+  return new FleetkeyError('in_progress', `request ${requestId} is being signed; send it again to get its result`, { details: { requestId } });
 }
 
 function errorOf(e: unknown): { code: string; message: string } {

@@ -93,7 +93,7 @@ async function run(coord: Coordinator, walletId: string, to: string[], threshold
   const owed = [...holders.map((h) => ({ nodeId: h.nodeId, evidence: commit })), ...w.participants.filter((p) => !to.includes(p.nodeId)).map((p) => ({ nodeId: p.nodeId, evidence: retire }))];
   if (!(await coord.store.advanceEpoch(walletId, w.epoch, JSON.stringify(pub), owed, { threshold, participants: holders })))
     throw new FleetkeyError('conflict', 'wallet changed during reshare');
-  coord.dropPools(walletId);
+  await coord.store.dropPools(walletId);
   await coord.audit.append({ type: 'admin', outcome: 'wallet_reshared', data: { walletId, epoch, publicKey: w.publicKey, threshold, holders: to, from: w.participants.map((p) => p.nodeId) } });
   await coord.deliverOwedCommits(walletId);
   return walletView((await coord.store.getWallet(walletId))!);

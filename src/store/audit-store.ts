@@ -3,11 +3,27 @@
  * every CHECKPOINT_EVERY entries a checkpoint signed by the process's Ed25519 key. Appends can run
  * inside a caller's transaction (`appendIn`), so an event and its audit entry commit together:
  * nothing is told to have happened unless its entry is durable.
+ *
+ * One chain per checkpoint key. Several API servers share one PostgreSQL schema (README, "Several
+ * API servers"); each keeps its own chain in the shared table, named by its checkpoint public key.
+ * Why not one shared chain: a shared chain needs every append of every server serialized on one
+ * head row (a global lock held across each audited write), and its checkpoints would be signed by
+ * several keys, so an offline verifier would need to know which keys may sign it. A chain per key
+ * appends without contention between servers, is exported and checked exactly like a single
+ * process's (`fleetkey audit verify FILE --key HEX`, each checkpoint signed by that one key), and a
+ * chain id that *is* its key cannot be claimed by another server. A server's chain survives it: any
+ * server exports it (`GET /v1/audit?chain=KEY`), only its owner seals it with a new checkpoint.
  */
 import { appendEntry, makeCheckpoint, exportJsonl, type AuditEntry, type AuditFields, type CheckpointSigner } from '../audit/index.ts';
 import type { Db, Queryable } from './db.ts';
 
-export const AUDIT_MIGRATIONS = [`CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, entry TEXT NOT NULL)`];
+export const AUDIT_MIGRATIONS = [
+  `CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, entry TEXT NOT NULL)`,
+  // Entries written before chains were named are this store's one chain: '' until its owner claims it (init).
+  `CREATE TABLE audit_chain_log (chain TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (chain, seq));
+   INSERT INTO audit_chain_log (chain, seq, hash, entry) SELECT '', seq, hash, entry FROM audit_log;
+   DROP TABLE audit_log`,
+];
 export const CHECKPOINT_EVERY = 64;
 
 export class AuditLog {
@@ -19,6 +35,20 @@ export class AuditLog {
 
   async init(): Promise<void> {
     await this.db.migrate('audit', AUDIT_MIGRATIONS);
+    // A store upgraded from one unnamed chain: that chain was this process's (one process per store then).
+    if ((await this.db.all(`SELECT 1 FROM audit_chain_log WHERE chain = '' LIMIT 1`)).length)
+      await this.db.run(`UPDATE audit_chain_log SET chain = $1 WHERE chain = ''`, [this.chain]);
+  }
+
+  /** This process's chain id: its checkpoint public key (lowercase hex). */
+  get chain(): string {
+    return this.signer.publicKey.toLowerCase();
+  }
+
+  /** Every chain in the store (one per server that shares it), with its last sequence number. */
+  async chains(): Promise<{ chain: string; head: number }[]> {
+    const r = await this.db.all(`SELECT chain, MAX(seq) AS head FROM audit_chain_log GROUP BY chain ORDER BY chain`);
+    return r.map((x) => ({ chain: x.chain as string, head: Number(x.head) }));
   }
 
   get publicKey(): string {
@@ -26,16 +56,28 @@ export class AuditLog {
   }
 
   private async head(q: Queryable): Promise<AuditEntry | null> {
-    const r = await q.all(`SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1`);
+    const r = await q.all(`SELECT entry FROM audit_chain_log WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, [this.chain]);
     return r[0] ? (JSON.parse(r[0].entry as string) as AuditEntry) : null;
   }
 
-  private async insert(q: Queryable, e: AuditEntry): Promise<void> {
-    await q.run(`INSERT INTO audit_log (seq, hash, entry) VALUES ($1, $2, $3)`, [e.seq, e.hash, JSON.stringify(e)]);
+  /** PostgreSQL: holds this chain's append lock until the transaction ends (see appendIn). */
+  private async lockChain(q: Queryable): Promise<void> {
+    if (this.db.kind === 'postgres') await q.all(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/audit/' || $1))`, [this.chain]);
   }
 
-  /** Appends inside an open transaction (the caller's), with a checkpoint when one is due. */
+  private async insert(q: Queryable, e: AuditEntry): Promise<void> {
+    await q.run(`INSERT INTO audit_chain_log (chain, seq, hash, entry) VALUES ($1, $2, $3, $4)`, [this.chain, e.seq, e.hash, JSON.stringify(e)]);
+  }
+
+  /**
+   * Appends inside an open transaction (the caller's), with a checkpoint when one is due. On
+   * PostgreSQL (READ COMMITTED) two transactions could read the same head and the later insert
+   * would fail on the (chain, seq) key, failing the caller's whole transaction (a signer's share,
+   * say); so appends to one chain take a transaction-scoped advisory lock first and queue instead.
+   * SQLite's single writer already serializes them.
+   */
   async appendIn(q: Queryable, fields: Omit<AuditFields, 'time' | 'actor'> & { actor?: string }): Promise<AuditEntry> {
+    await this.lockChain(q);
     const prev = await this.head(q);
     const e = appendEntry(prev, { time: new Date().toISOString(), actor: this.actor, ...fields });
     await this.insert(q, e);
@@ -43,7 +85,7 @@ export class AuditLog {
     return e;
   }
 
-  /** Appends in a transaction of its own; concurrent appends on PostgreSQL retry on a seq clash. */
+  /** Appends in a transaction of its own (a seq clash, which the lock above rules out on one store, is retried). */
   async append(fields: Omit<AuditFields, 'time' | 'actor'> & { actor?: string }): Promise<AuditEntry> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -58,6 +100,7 @@ export class AuditLog {
   /** Seals the current head with a signed checkpoint (e.g. before an export). */
   async checkpoint(): Promise<AuditEntry | null> {
     return this.db.tx(async (q) => {
+      await this.lockChain(q);
       const h = await this.head(q);
       if (!h || h.type === 'checkpoint') return h;
       const cp = makeCheckpoint(h, this.signer, { time: new Date().toISOString(), actor: this.actor });
@@ -66,12 +109,13 @@ export class AuditLog {
     });
   }
 
-  async entries(afterSeq = 0, limit = 100_000): Promise<AuditEntry[]> {
-    const r = await this.db.all(`SELECT entry FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit]);
+  /** Entries of this process's chain, or of `chain` (another server's, in a shared store). */
+  async entries(afterSeq = 0, limit = 100_000, chain = this.chain): Promise<AuditEntry[]> {
+    const r = await this.db.all(`SELECT entry FROM audit_chain_log WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [chain, afterSeq, limit]);
     return r.map((x) => JSON.parse(x.entry as string) as AuditEntry);
   }
 
-  async exportJsonl(): Promise<string> {
-    return exportJsonl(await this.entries());
+  async exportJsonl(chain = this.chain): Promise<string> {
+    return exportJsonl(await this.entries(0, 100_000, chain));
   }
 }

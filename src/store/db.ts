@@ -100,7 +100,8 @@ async function openPostgres(url: string, schema?: string): Promise<Db> {
   if (schema) {
     const boot = new pg.Client({ connectionString: url });
     await boot.connect();
-    await boot.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    // Several servers may start at once on one schema: IF NOT EXISTS still races in the catalog.
+    await boot.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`).catch(ignoreCreateRace);
     await boot.end();
   }
   // search_path as a connection option, so every pooled connection has it before its first query.
@@ -139,12 +140,31 @@ async function openPostgres(url: string, schema?: string): Promise<Db> {
   return self;
 }
 
+/**
+ * PostgreSQL's `CREATE … IF NOT EXISTS` checks, then inserts into the catalog: two processes doing it
+ * at once can both pass the check, and the loser gets a unique violation (23505) or "already
+ * exists" (42P06 schema, 42P07 relation). The object exists either way, which is all the caller wanted.
+ */
+function ignoreCreateRace(e: unknown): void {
+  const code = (e as { code?: string }).code;
+  if (code !== '23505' && code !== '42P06' && code !== '42P07') throw e;
+}
+
+/**
+ * Several API servers share one PostgreSQL schema and may start together, so on PostgreSQL each
+ * migration runs under a transaction-scoped advisory lock (one key per schema and repository) and
+ * re-reads whether it is done once it holds it: exactly one process applies each version.
+ */
 async function migrateWith(db: Db, name: string, migrations: string[]): Promise<void> {
-  await db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (name, version))`);
+  await db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (name, version))`).catch(ignoreCreateRace);
   const done = new Set((await db.all(`SELECT version FROM schema_migrations WHERE name = $1`, [name])).map((r) => Number(r.version)));
   for (let v = 0; v < migrations.length; v++) {
     if (done.has(v + 1)) continue;
     await db.tx(async (q) => {
+      if (db.kind === 'postgres') {
+        await q.all(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/migrate/' || $1))`, [name]);
+        if ((await q.all(`SELECT 1 FROM schema_migrations WHERE name = $1 AND version = $2`, [name, v + 1])).length) return;
+      }
       for (const stmt of migrations[v].split(';').map((s) => s.trim()).filter(Boolean)) await q.run(stmt);
       await q.run(`INSERT INTO schema_migrations (name, version) VALUES ($1, $2)`, [name, v + 1]);
     });
@@ -159,7 +179,7 @@ async function migrateWith(db: Db, name: string, migrations: string[]): Promise<
 const probed = new WeakSet<Db>();
 export async function probeWritable(db: Db): Promise<void> {
   if (!probed.has(db)) {
-    await db.run(`CREATE TABLE IF NOT EXISTS fleetkey_liveness (id INTEGER PRIMARY KEY, at BIGINT NOT NULL)`);
+    await db.run(`CREATE TABLE IF NOT EXISTS fleetkey_liveness (id INTEGER PRIMARY KEY, at BIGINT NOT NULL)`).catch(ignoreCreateRace);
     probed.add(db);
   }
   await db.tx((q) => q.run(`INSERT INTO fleetkey_liveness (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, [Date.now()]));

@@ -199,14 +199,19 @@ export class FleetStore {
     return r[0] ? { version: Number(r[0].version), jwt: r[0].jwt as string, issuedAt: Number(r[0].issued_at) } : undefined;
   }
 
-  /** Stores a newly signed list if it is newer than the stored one (a later version wins). */
-  async putStatusList(fleetId: string, purpose: string, k: number, version: number, jwt: string, issuedAt: number): Promise<void> {
-    await this.db.run(
+  /**
+   * Stores a newly signed list if it is newer than the stored one (a later version wins); true if
+   * it was stored. Given version = stored + 1 it is a compare-and-set: false means another server
+   * stored that version first.
+   */
+  async putStatusList(fleetId: string, purpose: string, k: number, version: number, jwt: string, issuedAt: number): Promise<boolean> {
+    const n = await this.db.run(
       `INSERT INTO fleet_status_lists (fleet, purpose, k, version, jwt, issued_at) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (fleet, purpose, k) DO UPDATE SET version = excluded.version, jwt = excluded.jwt, issued_at = excluded.issued_at
        WHERE fleet_status_lists.version < excluded.version`,
       [fleetId, purpose, k, version, jwt, issuedAt],
     );
+    return n === 1;
   }
 
   /**

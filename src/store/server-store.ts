@@ -20,7 +20,24 @@ export const SERVER_MIGRATIONS = [
      status TEXT NOT NULL, signed_json TEXT NOT NULL, approvals_json TEXT NOT NULL, detail_json TEXT,
      result_json TEXT, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
    CREATE INDEX agent_requests_status ON agent_requests (status, created_at)`,
+  // Several API servers on one store (README, "Several API servers"): a request being signed is
+  // leased to one server; preprocessed nonce commitments, status-list publishing and MQTT counters
+  // are shared rows.
+  `ALTER TABLE agent_requests ADD COLUMN lease_owner TEXT;
+   ALTER TABLE agent_requests ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+   CREATE TABLE nonce_pool (
+     pool TEXT NOT NULL, nonce_id TEXT NOT NULL, commitment_json TEXT NOT NULL, added_at BIGINT NOT NULL,
+     PRIMARY KEY (pool, nonce_id));
+   CREATE TABLE mqtt_counters (
+     fleet TEXT NOT NULL, reason TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (fleet, reason))`,
 ];
+
+/** A preprocessed FROST nonce commitment of one signer, as the signer handed it out (public values only). */
+export interface PooledCommitment {
+  id: string;
+  hiding: string;
+  binding: string;
+}
 
 /** An agent request the server has seen: waiting for approvals, signed, refused, or expired. */
 export interface AgentRequestRecord {
@@ -35,6 +52,9 @@ export interface AgentRequestRecord {
   result: Record<string, unknown> | null;
   createdAt: number;
   expiresAt: number;
+  /** The server signing it now (status `signing`), and until when; another server may take it over after. */
+  leaseOwner?: string | null;
+  leaseUntil?: number;
 }
 
 /** Who holds which share index of a wallet. */
@@ -136,9 +156,9 @@ export class ServerStore {
   /** Records a new request; false when the id exists (the caller reads it). */
   async insertRequest(r: AgentRequestRecord): Promise<boolean> {
     const n = await this.db.run(
-      `INSERT INTO agent_requests (request_id, wallet_id, grant_id, request_digest, status, signed_json, approvals_json, detail_json, result_json, created_at, expires_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (request_id) DO NOTHING`,
-      [r.requestId, r.walletId, r.grantId, r.requestDigest, r.status, JSON.stringify(r.signed), JSON.stringify(r.approvals), r.detail ? JSON.stringify(r.detail) : null, r.result ? JSON.stringify(r.result) : null, r.createdAt, r.expiresAt, Date.now()],
+      `INSERT INTO agent_requests (request_id, wallet_id, grant_id, request_digest, status, signed_json, approvals_json, detail_json, result_json, created_at, expires_at, updated_at, lease_owner, lease_until)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (request_id) DO NOTHING`,
+      [r.requestId, r.walletId, r.grantId, r.requestDigest, r.status, JSON.stringify(r.signed), JSON.stringify(r.approvals), r.detail ? JSON.stringify(r.detail) : null, r.result ? JSON.stringify(r.result) : null, r.createdAt, r.expiresAt, Date.now(), r.leaseOwner ?? null, r.leaseUntil ?? 0],
     );
     return n === 1;
   }
@@ -154,20 +174,43 @@ export class ServerStore {
   }
 
   /**
+   * Leases a request to `owner` for signing, in one atomic statement: from status `from`, or from
+   * `signing` whose lease has run out (its server died or stalled mid-request; the agent's retry
+   * re-drives it here). False if neither: another server holds a live lease, or it is settled.
+   */
+  async claimRequest(requestId: string, from: 'failed' | 'pending_approval', owner: string, leaseMs: number, now = Date.now()): Promise<boolean> {
+    const n = await this.db.run(
+      `UPDATE agent_requests SET status = 'signing', lease_owner = $1, lease_until = $2, updated_at = $3
+       WHERE request_id = $4 AND (status = $5 OR (status = 'signing' AND lease_until <= $6))`,
+      [owner, now + leaseMs, now, requestId, from, now],
+    );
+    return n === 1;
+  }
+
+  /** Extends `owner`'s lease on a request it is signing; false if the lease is no longer its own. */
+  async renewLease(requestId: string, owner: string, leaseMs: number, now = Date.now()): Promise<boolean> {
+    const n = await this.db.run(`UPDATE agent_requests SET lease_until = $1 WHERE request_id = $2 AND status = 'signing' AND lease_owner = $3`, [now + leaseMs, requestId, owner]);
+    return n === 1;
+  }
+
+  /**
    * Moves a request from one of `from` to `to`, in one transaction with the row locked; `update`
-   * sees the current record and returns what to change. False if it was not in `from`.
+   * sees the current record and returns what to change. False if it was not in `from`, or, with
+   * `leaseOwner`, if the request is leased to another server (it took over after this lease ran out).
    */
   async updateRequest(
     requestId: string,
     from: AgentRequestRecord['status'][],
     to: AgentRequestRecord['status'],
     update: (cur: AgentRequestRecord) => { approvals?: unknown[]; detail?: Record<string, unknown> | null; result?: Record<string, unknown> | null } = () => ({}),
+    leaseOwner?: string,
   ): Promise<boolean> {
     return this.db.tx(async (q) => {
       const row = (await q.all(`SELECT * FROM agent_requests WHERE request_id = $1${this.db.kind === 'postgres' ? ' FOR UPDATE' : ''}`, [requestId]))[0];
       if (!row) return false;
       const cur = requestOf(row);
       if (!from.includes(cur.status)) return false;
+      if (leaseOwner !== undefined && cur.leaseOwner !== leaseOwner) return false;
       const set = update(cur);
       const detail = set.detail === undefined ? cur.detail : set.detail;
       const result = set.result === undefined ? cur.result : set.result;
@@ -176,6 +219,57 @@ export class ServerStore {
       ]);
       return true;
     });
+  }
+
+  // ---- preprocessed nonce commitments, shared by every server on this store ----
+
+  /** Adds commitments a signer handed out to pool `pool` (root wallet | epoch | node). */
+  async addCommitments(pool: string, commitments: readonly PooledCommitment[], now = Date.now()): Promise<void> {
+    await this.db.tx(async (q) => {
+      for (const c of commitments)
+        await q.run(`INSERT INTO nonce_pool (pool, nonce_id, commitment_json, added_at) VALUES ($1, $2, $3, $4) ON CONFLICT (pool, nonce_id) DO NOTHING`, [pool, c.id, JSON.stringify(c), now]);
+    });
+  }
+
+  /**
+   * Takes one commitment out of the pool, for good: the row is deleted by the statement that picks
+   * it, so no two callers (servers) ever get the same one. On PostgreSQL the pick skips rows another
+   * transaction has locked (FOR UPDATE SKIP LOCKED) instead of queueing behind it; on SQLite the
+   * single writer serializes. Oldest first, so a signer's older nonces go before it may forget them.
+   */
+  async takeCommitment(pool: string): Promise<PooledCommitment | undefined> {
+    const lock = this.db.kind === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    const r = await this.db.all(
+      `DELETE FROM nonce_pool WHERE pool = $1 AND nonce_id = (SELECT nonce_id FROM nonce_pool WHERE pool = $2 ORDER BY added_at, nonce_id LIMIT 1${lock}) RETURNING commitment_json`,
+      [pool, pool],
+    );
+    return r[0] ? (JSON.parse(r[0].commitment_json as string) as PooledCommitment) : undefined;
+  }
+
+  /** Commitments held per pool (metrics, refill decisions). */
+  async poolDepths(): Promise<Map<string, number>> {
+    const r = await this.db.all(`SELECT pool, COUNT(*) AS n FROM nonce_pool GROUP BY pool`);
+    return new Map(r.map((x) => [x.pool as string, Number(x.n)]));
+  }
+
+  async poolDepth(pool: string): Promise<number> {
+    return Number((await this.db.all(`SELECT COUNT(*) AS n FROM nonce_pool WHERE pool = $1`, [pool]))[0].n);
+  }
+
+  /** Forgets every pool of a root wallet (after a refresh, its old epoch's nonces are of no use). */
+  async dropPools(rootWalletId: string): Promise<void> {
+    await this.db.run(`DELETE FROM nonce_pool WHERE pool LIKE $1`, [rootWalletId + '|%']);
+  }
+
+  // ---- MQTT ingest counters, summed over every server ----
+
+  async countMqtt(fleet: string, reason: string): Promise<void> {
+    await this.db.run(`INSERT INTO mqtt_counters (fleet, reason, n) VALUES ($1, $2, 1) ON CONFLICT (fleet, reason) DO UPDATE SET n = mqtt_counters.n + 1`, [fleet, reason]);
+  }
+
+  async mqttCounters(fleet: string): Promise<Record<string, number>> {
+    const r = await this.db.all(`SELECT reason, n FROM mqtt_counters WHERE fleet = $1`, [fleet]);
+    return Object.fromEntries(r.map((x) => [x.reason as string, Number(x.n)]));
   }
 }
 
@@ -192,6 +286,8 @@ function requestOf(r: Record<string, unknown>): AgentRequestRecord {
     result: r.result_json ? JSON.parse(r.result_json as string) : null,
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),
+    leaseOwner: (r.lease_owner as string | null) ?? null,
+    leaseUntil: Number(r.lease_until ?? 0),
   };
 }
 
