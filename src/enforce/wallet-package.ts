@@ -18,7 +18,7 @@ import type { BitcoinNetwork } from '../crypto/frost.ts';
 import type { GroupPublic } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
 import { publicHash, verifyEnvelope, type Envelope } from '../signer/envelope.ts';
-import { splitWalletId } from './authorize.ts';
+import { splitWalletId } from './wallet-id.ts';
 import { isRecord } from '../audit/verify.ts';
 
 const hex = (n?: number) => z.string().regex(n ? new RegExp(`^[0-9a-f]{${n}}$`) : /^([0-9a-f]{2})*$/);
