@@ -1,6 +1,7 @@
 /**
  * Small helpers shared by the chain decoders: the one way a decoder fails, and strict byte parsing.
  */
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { FleetkeyError } from '../errors.ts';
 
 /** Throw the decoder's only error: `decode_failed`, with public details and the underlying cause. */
@@ -33,7 +34,7 @@ const HEX = /^(0x)?((?:[0-9a-fA-F]{2})*)$/;
 export function hexToBytesStrict(input: string, what: string): Uint8Array {
   const m = HEX.exec(input);
   if (!m) decodeFailed(`${what} is not valid hex (even number of 0-9a-f digits, 0x optional)`, { what });
-  return Uint8Array.from(Buffer.from(m[2], 'hex'));
+  return hexToBytes(m[2]);
 }
 
 export function isHex(input: string): boolean {
@@ -41,7 +42,7 @@ export function isHex(input: string): boolean {
 }
 
 export function toHex(bytes: Uint8Array): `0x${string}` {
-  return `0x${Buffer.from(bytes).toString('hex')}`;
+  return `0x${bytesToHex(bytes)}`;
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -50,7 +51,8 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 export function base64ToBytesStrict(input: string, what: string): Uint8Array {
   const s = input.trim();
   if (!BASE64.test(s)) decodeFailed(`${what} is not valid base64`, { what });
-  return Uint8Array.from(Buffer.from(s, 'base64'));
+  // atob, not Buffer: this decoder also runs in browsers and edge runtimes (the SDK verifies wallet packages).
+  return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 }
 
 /** The UTF-8 text of bytes when they are valid UTF-8 and printable enough to show, else undefined. */

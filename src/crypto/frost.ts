@@ -28,8 +28,6 @@ import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { frostChainCode, frostDkgTranscript } from './derive.ts';
 import { aggregate, commit, signShare, signingSuite, verifyShare, type Commitment, type SigningPublic } from './frost-sign.ts';
 import type { Backend } from './frost-group.ts';
-import { base58 } from '@scure/base';
-import * as btc from '@scure/btc-signer';
 import {
   ProtocolError,
   type GroupPublic,
@@ -42,10 +40,11 @@ import {
 } from './types.ts';
 
 export type { SuiteName as FrostSuiteName };
-export type FrostSchemeName = 'ed25519' | 'secp256k1-schnorr';
+import type { FrostSchemeName, BitcoinNetwork } from './address.ts';
+export type { FrostSchemeName, BitcoinNetwork } from './address.ts';
+export { BTC_NETWORKS, frostAddress, isFrostScheme } from './address.ts';
 /** 'secp256k1' is RFC 9591's FROST(secp256k1, SHA-256): not a wallet scheme, kept for its vectors. */
 type SuiteName = FrostSchemeName | 'secp256k1';
-export type BitcoinNetwork = 'mainnet' | 'testnet' | 'regtest';
 
 // Structural view of the two curves' point classes that this module needs.
 interface Pt {
@@ -100,9 +99,6 @@ const SUITES: Record<SuiteName, Suite> = {
 };
 
 
-export function isFrostScheme(s: string): s is FrostSchemeName {
-  return s === 'ed25519' || s === 'secp256k1-schnorr';
-}
 
 /** The FROST identifier of party `i` (its Shamir x-coordinate), RFC 9591 §4.1 `Identifier`. */
 function identifier(suite: Suite, i: PartyIndex): string {
@@ -621,22 +617,6 @@ export function frostVerify(name: SuiteName, publicKey: Uint8Array, message: Uin
   } catch {
     return false;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Addresses
-
-const REGTEST = { bech32: 'bcrt', pubKeyHash: 0x6f, scriptHash: 0xc4, wif: 0xef };
-export const BTC_NETWORKS = { mainnet: btc.NETWORK, testnet: btc.TEST_NETWORK, regtest: REGTEST } as const;
-
-/**
- * The address a user funds: Solana base58 of the Ed25519 key; for BIP340 keys, the taproot
- * (witness v1) address whose output key is the group key itself (already TapTweak'ed by the DKG).
- */
-export function frostAddress(name: FrostSchemeName, publicKeyHex: string, network: BitcoinNetwork = 'mainnet'): string {
-  const pk = hexToBytes(publicKeyHex);
-  if (name === 'ed25519') return base58.encode(pk);
-  return btc.Address(BTC_NETWORKS[network]).encode({ type: 'tr', pubkey: pk });
 }
 
 /** Single-key signing with the same curve library: the benchmark baseline and test oracle. */

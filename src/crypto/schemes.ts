@@ -4,15 +4,13 @@
  * public key becomes an address. FROST signs in one round with preprocessed nonces; DKLs23
  * threshold ECDSA signs in an interactive three-round session.
  */
-import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { publicKeyToAddress } from 'viem/accounts';
-import { bytesToHex as viemHex } from 'viem';
 import * as dkls23 from './dkls23/index.ts';
 import { deriveChildPublic as frostChildPublic, deriveChildShare as frostChildShare } from './derive.ts';
 import { frostAddress, frostDkg, frostRefresh, isFrostScheme, type BitcoinNetwork, type FrostSchemeName } from './frost.ts';
 import type { GroupPublic, KeyGenResult, PartyProtocol, SecretShare } from './types.ts';
 
-export type SchemeName = FrostSchemeName | 'ecdsa-secp256k1';
+import { schemeAddress, type SchemeName } from './public.ts';
+export type { SchemeName } from './public.ts';
 export const SCHEMES: readonly SchemeName[] = ['ed25519', 'secp256k1-schnorr', 'ecdsa-secp256k1'];
 
 export interface KeygenParams {
@@ -54,19 +52,12 @@ const ecdsa: Scheme = {
   keygen: (p) => dkls23.dkg(p),
   refresh: (p) => dkls23.refresh(p),
   // EIP-55 checksummed address of the (uncompressed) group key, computed by viem.
-  address: (pk) => publicKeyToAddress(viemHex(uncompressed(pk))),
+  address: (pk) => schemeAddress('ecdsa-secp256k1', pk),
   deriveChildPublic: (gp, i) => dkls23.deriveChildPublic(gp, i),
   deriveChildShare: (gp, s, i) => dkls23.deriveChild(gp, s, i),
 };
 
-function uncompressed(pkHex: string): Uint8Array {
-  // viem wants the 65-byte SEC1 form; noble decompresses (and validates) the 33-byte key.
-  return secp256k1.Point.fromHex(pkHex).toBytes(false);
-}
-
-export function isScheme(s: string): s is SchemeName {
-  return isFrostScheme(s) || s === 'ecdsa-secp256k1';
-}
+export { isScheme } from './public.ts';
 
 export function schemeOf(name: string): Scheme {
   if (isFrostScheme(name)) return frost(name);

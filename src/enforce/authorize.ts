@@ -28,6 +28,7 @@ import { signedAgentRequestSchema, signedControlDocSchema, type Payload, type Si
 import { FleetkeyError } from '../errors.ts';
 import { combine, compilePolicy, evaluate, NO_USAGE, type CompiledPolicy, type Decision, type Reservation } from '../policy/index.ts';
 import type { ControlStore } from '../store/control-store.ts';
+import { splitWalletId } from './wallet-id.ts';
 
 /** How a signing request proves it may happen. Exactly one of `owner` / `agent`. */
 export const signAuthSchema = z.union([
@@ -51,14 +52,7 @@ const WHOLE_TX_SIGHASH: readonly number[] = [0x00, 0x01];
 /** Longest an agent request (or an owner authorization) may stay valid: long enough to wait for approvals. */
 export const MAX_REQUEST_TTL_MS = 24 * 3600_000;
 
-/** A child wallet id is `<root>.<index>` with a non-hardened BIP32-style index. */
-export function splitWalletId(walletId: string): { rootId: string; index?: number } {
-  const m = /^(.+)\.(\d{1,10})$/.exec(walletId);
-  if (!m) return { rootId: walletId };
-  const index = Number(m[2]);
-  if (index >= 0x80000000) throw new FleetkeyError('validation_failed', `child index ${index} is hardened or too large (0 ≤ index < 2^31)`, { details: { path: 'walletId' } });
-  return { rootId: m[1], index };
-}
+export { splitWalletId };
 
 export interface AuthTarget {
   /** The wallet being signed for (a root wallet, or `<root>.<index>`). */

@@ -13,12 +13,12 @@
  */
 import { z } from 'zod';
 import { controlDocDigest, verifyControlDoc } from '../control/documents.ts';
-import { schemeOf, isScheme } from '../crypto/schemes.ts';
-import type { BitcoinNetwork } from '../crypto/frost.ts';
+import { isScheme, schemeAddress, schemeChildPublic } from '../crypto/public.ts';
+import type { BitcoinNetwork } from '../crypto/address.ts';
 import type { GroupPublic } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
 import { publicHash, verifyEnvelope, type Envelope } from '../signer/envelope.ts';
-import { splitWalletId } from './authorize.ts';
+import { splitWalletId } from './wallet-id.ts';
 import { isRecord } from '../audit/verify.ts';
 
 const hex = (n?: number) => z.string().regex(n ? new RegExp(`^[0-9a-f]{${n}}$`) : /^([0-9a-f]{2})*$/);
@@ -122,8 +122,7 @@ export function verifyWalletPackage(input: unknown, o: VerifyWalletPackageOption
   const id = view && typeof view.id === 'string' ? view.id : pub.walletId;
   const { rootId, index } = splitWalletId(id);
   if (rootId !== pub.walletId) throw invalid('id', `the package is for wallet ${pub.walletId}, not ${rootId}`);
-  const scheme = schemeOf(pub.scheme);
-  const group: GroupPublic = index === undefined ? (pub.group as unknown as GroupPublic) : scheme.deriveChildPublic(pub.group as unknown as GroupPublic, index);
+  const group: GroupPublic = index === undefined ? (pub.group as unknown as GroupPublic) : schemeChildPublic(pub.scheme, pub.group as unknown as GroupPublic, index);
   const network = pub.network ?? null;
   const verified: VerifiedWallet = {
     id,
@@ -132,7 +131,7 @@ export function verifyWalletPackage(input: unknown, o: VerifyWalletPackageOption
     signers: n,
     holders: pub.participants.map((p) => p.nodeId),
     publicKey: group.publicKey,
-    address: scheme.address(group.publicKey, pub.scheme === 'secp256k1-schnorr' ? ((network ?? 'mainnet') as BitcoinNetwork) : undefined),
+    address: schemeAddress(pub.scheme, group.publicKey, pub.scheme === 'secp256k1-schnorr' ? ((network ?? 'mainnet') as BitcoinNetwork) : undefined),
     network,
     epoch: pub.epoch,
   };

@@ -150,11 +150,7 @@ export class DerivePool {
   private start(): Promise<Worker[]> {
     if (this.workers.length) return Promise.resolve(this.workers);
     this.starting ??= (async () => {
-      // Loader hooks are not inherited by workers on Node 20: register tsx in each first.
-      const tsx = import.meta.resolve('tsx/esm/api');
-      const self = new URL('./fleet-derive.worker.ts', import.meta.url).href;
-      const src = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(self)}); })`;
-      const ws = Array.from({ length: this.size }, () => new Worker(src, { eval: true, workerData: { window: WINDOW } }));
+      const ws = Array.from({ length: this.size }, () => spawnWorker({ window: WINDOW }));
       await Promise.all(ws.map((w) => new Promise<void>((ok, fail) => (w.once('message', () => ok()), w.once('error', fail)))));
       this.workers = ws;
       this.starting = undefined;
@@ -169,6 +165,19 @@ export class DerivePool {
     this.workers = [];
     await Promise.all(ws.map((w) => w.terminate()));
   }
+}
+
+/**
+ * The worker module next to this one: compiled (`dist/…/fleet-derive.worker.js`, the installed package) or the
+ * TypeScript source in a checkout, run through tsx. Loader hooks are not inherited by workers on Node 20, so a
+ * source worker registers tsx itself first.
+ */
+function spawnWorker(workerData: unknown): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./fleet-derive.worker.js', import.meta.url), { workerData });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const self = new URL('./fleet-derive.worker.ts', import.meta.url).href;
+  const src = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(self)}); })`;
+  return new Worker(src, { eval: true, workerData });
 }
 
 function call(w: Worker, job: SecpJob): Promise<ChildKey[]> {

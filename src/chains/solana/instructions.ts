@@ -32,7 +32,7 @@ import {
   TokenInstruction,
 } from '@solana-program/token';
 import { NATIVE_ASSET, UNKNOWN_ASSET, type Call, type Effect } from '../types.ts';
-import { utf8OrUndefined } from '../util.ts';
+import { toHex, utf8OrUndefined } from '../util.ts';
 
 export const COMPUTE_BUDGET_PROGRAM = 'ComputeBudget111111111111111111111111111111';
 export const TOKEN_2022_PROGRAM = 'TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb';
@@ -78,7 +78,7 @@ function named(program: string, name: string, args?: Record<string, unknown>): C
 
 /** An instruction of a program we do not know: selected by its first 8 data bytes (Anchor's discriminator). */
 function opaque(program: string, ix: Ix, notes: string[]): IxMeaning {
-  const selector = `0x${Buffer.from(ix.data.slice(0, 8)).toString('hex')}`;
+  const selector = toHex(ix.data.slice(0, 8));
   return { call: { contract: program, function: { selector } }, weight: 'call', effects: [], notes };
 }
 
