@@ -14,6 +14,7 @@ import { readJoin } from '../tls/init.ts';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { ServerMetrics } from '../http/metrics.ts';
+import { Gauge } from 'prom-client';
 import type { PeerInfo } from '../signer/envelope.ts';
 import { dbConfigFrom, openDb, probeWritable, type Db } from '../store/db.ts';
 import { ServerStore } from '../store/server-store.ts';
@@ -228,6 +229,17 @@ export async function runServer(o: ServerOptions) {
   const metrics = new ServerMetrics({
     signerUp: () => (coord ? coord.signers.peers().map((p) => ({ nodeId: p.nodeId, up: coord!.signers.isUp(p.nodeId) })) : []),
     poolDepth: () => coord?.poolDepth() ?? new Map(),
+  });
+  new Gauge({
+    name: 'fleetkey_signer_link_tls',
+    help: 'Signer links over mutual TLS since start: requests sent, connections opened (each a handshake), and of those handshakes the resumed ones; requests - connections reused an open connection',
+    labelNames: ['count'] as const,
+    registers: [metrics.registry],
+    collect() {
+      this.set({ count: 'requests' }, tlsStats.requests);
+      this.set({ count: 'connections' }, tlsStats.connections);
+      this.set({ count: 'resumed' }, tlsStats.resumed);
+    },
   });
   const db = metrics.timeDb(await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'server.db'), o.dbSchema)));
   await probeWritable(db);
