@@ -230,17 +230,14 @@ export async function runServer(o: ServerOptions) {
     signerUp: () => (coord ? coord.signers.peers().map((p) => ({ nodeId: p.nodeId, up: coord!.signers.isUp(p.nodeId) })) : []),
     poolDepth: () => coord?.poolDepth() ?? new Map(),
   });
-  new Gauge({
-    name: 'fleetkey_signer_link_tls',
-    help: 'Signer links over mutual TLS since start: requests sent, connections opened (each a handshake), and of those handshakes the resumed ones; requests - connections reused an open connection',
-    labelNames: ['count'] as const,
-    registers: [metrics.registry],
-    collect() {
-      this.set({ count: 'requests' }, tlsStats.requests);
-      this.set({ count: 'connections' }, tlsStats.connections);
-      this.set({ count: 'resumed' }, tlsStats.resumed);
-    },
-  });
+  // Signer links over mutual TLS since start: requests sent, connections opened (each a handshake),
+  // and of those the resumed handshakes; requests - connections reused an open connection.
+  for (const [name, help, value] of [
+    ['fleetkey_signer_link_requests', 'Requests sent to signers over mutual TLS since start', () => tlsStats.requests],
+    ['fleetkey_signer_link_connections', 'Connections (each a TLS handshake) opened to signers since start; requests minus this reused one', () => tlsStats.connections],
+    ['fleetkey_signer_link_resumed', 'Of those handshakes, the ones that resumed a cached TLS session', () => tlsStats.resumed],
+  ] as const)
+    new Gauge({ name, help, registers: [metrics.registry], collect() { this.set(value()); } });
   const db = metrics.timeDb(await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'server.db'), o.dbSchema)));
   await probeWritable(db);
   const store = new ServerStore(db);
