@@ -3,6 +3,9 @@
  * output. Errors the server returned are RemoteError (exit 2); local ones FleetkeyError (exit 1).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { fetchWith } from '../tls/mtls.ts';
 import { resolve } from 'node:path';
 import { FleetkeyError } from '../errors.ts';
 
@@ -29,11 +32,27 @@ export function connection(): { url: string; token: string } {
   throw new FleetkeyError('bad_request', 'no server: set FLEETKEY_URL and FLEETKEY_TOKEN, or run `fleetkey dev` here first');
 }
 
+let caFetch: typeof fetch | undefined;
+
+/**
+ * fetch for the server's public API: with FLEETKEY_CA (`--ca FILE`), a PEM file of certificates
+ * trusted besides the system's, e.g. the server's self-signed one. Host names are still checked.
+ */
+export function serverFetch(): typeof fetch {
+  const file = process.env.FLEETKEY_CA;
+  if (!file) return fetch;
+  if (!caFetch) {
+    const agent = new https.Agent({ keepAlive: true, ca: [...rootCertificates, readFileSync(file, 'utf8')] });
+    caFetch = fetchWith(() => agent);
+  }
+  return caFetch;
+}
+
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const { url, token } = connection();
   let res: Response;
   try {
-    res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await serverFetch()(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new FleetkeyError('unreachable', `cannot reach the server at ${url}`);
   }

@@ -17,7 +17,7 @@ import { committeeCli } from './committee.ts';
 import { mcpCli } from './mcp.ts';
 import type { CliModule } from './module.ts';
 
-import { api, connection, int, need, print, processOptions, readInput, RemoteError, type Flags } from './common.ts';
+import { api, connection, int, need, print, processOptions, readInput, RemoteError, serverFetch, type Flags } from './common.ts';
 
 const MODULES: CliModule[] = [controlCli, fleetCli, kekCli, committeeCli, mcpCli];
 
@@ -55,7 +55,7 @@ Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/clus
   fleetkey audit export > audit.jsonl           (the server's hash-chained log, sealed by a signed checkpoint)
   fleetkey audit verify FILE [--key HEX]       (offline; names the first broken entry; exit 1 if broken)
 
-Every verb takes --json.`;
+Every verb takes --json; --ca FILE (or FLEETKEY_CA) trusts a self-signed server certificate.`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -92,10 +92,13 @@ async function main(argv: string[]): Promise<number> {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'insecure-http': { type: 'boolean' },
+      ca: { type: 'string' },
       ...(Object.assign({}, ...MODULES.map((m) => m.options)) as Record<string, never>),
     },
   });
   const flags = values as Flags;
+  // --ca FILE: trust this PEM (e.g. a self-signed server certificate) for the server's public API.
+  if (typeof flags.ca === 'string') process.env.FLEETKEY_CA = flags.ca;
   const [noun, verb, arg] = positionals;
   if (flags.help || !noun) {
     process.stdout.write([HELP, ...MODULES.map((m) => m.help).filter(Boolean)].join('\n\n') + '\n');
@@ -208,7 +211,7 @@ async function main(argv: string[]): Promise<number> {
     case 'audit': {
       if (verb === 'export') {
         const { url, token } = connection();
-        const res = await fetch(url + '/v1/audit', { headers: { authorization: `Bearer ${token}` } }).catch(() => {
+        const res = await serverFetch()(url + '/v1/audit', { headers: { authorization: `Bearer ${token}` } }).catch(() => {
           throw new FleetkeyError('unreachable', `cannot reach the server at ${url}`);
         });
         if (!res.ok) throw new RemoteError((await res.json()) as never);

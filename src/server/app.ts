@@ -14,6 +14,7 @@ import { readJoin } from '../tls/init.ts';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { ServerMetrics } from '../http/metrics.ts';
+import { Gauge } from 'prom-client';
 import type { PeerInfo } from '../signer/envelope.ts';
 import { dbConfigFrom, openDb, probeWritable, type Db } from '../store/db.ts';
 import { ServerStore } from '../store/server-store.ts';
@@ -241,6 +242,14 @@ export async function runServer(o: ServerOptions) {
     signerUp: () => (coord ? coord.signers.peers().map((p) => ({ nodeId: p.nodeId, up: coord!.signers.isUp(p.nodeId) })) : []),
     poolDepth: () => coord?.poolDepth() ?? new Map(),
   });
+  // Signer links over mutual TLS since start: requests sent, connections opened (each a handshake),
+  // and of those the resumed handshakes; requests - connections reused an open connection.
+  for (const [name, help, value] of [
+    ['fleetkey_signer_link_requests', 'Requests sent to signers over mutual TLS since start', () => tlsStats.requests],
+    ['fleetkey_signer_link_connections', 'Connections (each a TLS handshake) opened to signers since start; requests minus this reused one', () => tlsStats.connections],
+    ['fleetkey_signer_link_resumed', 'Of those handshakes, the ones that resumed a cached TLS session', () => tlsStats.resumed],
+  ] as const)
+    new Gauge({ name, help, registers: [metrics.registry], collect() { this.set(value()); } });
   const db = metrics.timeDb(await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'server.db'), o.dbSchema)));
   await probeWritable(db);
   const store = new ServerStore(db);

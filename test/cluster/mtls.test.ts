@@ -248,3 +248,37 @@ describe('mutual TLS on the server-signer links (real processes)', { timeout: 90
     await signs();
   });
 });
+
+describe('public API over TLS (--tls-cert/--tls-key), --ca for the CLI, no plain HTTP on the network', { timeout: 600_000 }, () => {
+  test('HTTPS with the operator certificate; the CLI trusts it only with --ca; plain HTTP on 0.0.0.0 refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fk-public-tls-'));
+    const cert = await generateTlsIdentity({ commonName: 'api', hosts: ['127.0.0.1'] });
+    writeFileSync(join(dir, 'api.crt'), cert.certPem);
+    writeFileSync(join(dir, 'api.key'), cert.keyPem, { mode: 0o600 });
+    const env = { FLEETKEY_ADMIN_TOKEN: 'admin-token-for-test', FLEETKEY_CLUSTER_TOKEN: 'cluster', FLEETKEY_OWNER_KEYS: '11'.repeat(32) };
+    const refused = await run(['server', '--data', join(dir, 'plain'), '--host', '0.0.0.0', '--port', '0'], env);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /refusing plain HTTP on 0\.0\.0\.0/);
+    const child = spawn(process.execPath, [BIN, 'server', '--data', join(dir, 'srv'), '--port', '0', '--tls-cert', join(dir, 'api.crt'), '--tls-key', join(dir, 'api.key')], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let buf = '';
+        child.stderr.on('data', (d) => {
+          buf += d;
+          const m = /"msg":"server listening","port":(\d+)/.exec(buf);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on('exit', () => reject(new Error(buf)));
+      });
+      const cli = (extra: NodeJS.ProcessEnv) => run(['wallet', 'list', '--json'], { FLEETKEY_URL: `https://127.0.0.1:${port}`, FLEETKEY_TOKEN: env.FLEETKEY_ADMIN_TOKEN, ...extra });
+      const untrusted = await cli({});
+      assert.equal(JSON.parse(untrusted.stdout).error.code, 'unreachable', 'a self-signed certificate is not trusted by default');
+      const trusted = await cli({ FLEETKEY_CA: join(dir, 'api.crt') });
+      assert.equal(trusted.code, 0, trusted.stdout + trusted.stderr);
+      assert.deepEqual(JSON.parse(trusted.stdout), []);
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'no plain HTTP on the TLS port');
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});
