@@ -183,9 +183,13 @@ export interface Listening {
 
 /** Serves `app` on host:port (0 = any free port) and resolves once listening, with the port. */
 export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1', gate = new Gate()): Promise<Listening> {
+  // A client that never finishes its request headers (slow loris) is cut after FLEETKEY_HEADERS_TIMEOUT_MS
+  // (default 66 s, above the keep-alive timeout below). Node checks at connectionsCheckingInterval, so
+  // that is set to a quarter of the timeout: a stalled connection lives at most 1.25 times the limit.
+  const headersTimeout = Number(process.env.FLEETKEY_HEADERS_TIMEOUT_MS ?? 66_000) || 66_000;
   // Node's default accept backlog is 511: a burst of more new connections than that (1,000 agents at
   // once) overflows it and some clients see ECONNRESET. Ask for the kernel's maximum instead.
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const server = createAdaptorServer({ fetch: app.fetch, serverOptions: { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(100, headersTimeout / 4)) } }) as Server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
@@ -196,7 +200,7 @@ export async function listen(app: Hono<Env>, port: number, host = '127.0.0.1', g
   // Keep idle keep-alive connections longer than clients do, so a client never sends a request
   // on a socket the server is closing at that moment ("other side closed").
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  server.headersTimeout = headersTimeout;
   const addr = server.address();
   const closed = new Promise<void>((r) => server.once('close', () => r()));
   return {

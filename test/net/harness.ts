@@ -152,6 +152,8 @@ export interface NetClusterOptions {
    * Off by default until servers on one database share their state correctly.
    */
   sharedServerSchema?: boolean;
+  /** Extra environment for every process (e.g. FLEETKEY_HEADERS_TIMEOUT_MS). */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface ProcSpec {
@@ -222,7 +224,7 @@ export class NetCluster {
       const dataDir = join(this.dataDir, `signer-${i + 1}`);
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       writeFileSync(join(dataDir, 'owner.pub'), ownerPub + '\n');
-      this.procs.set(`signer-${i + 1}`, { spec: { host, role: 'signer', dataDir, port: SIGNER_PORT, env: { FLEETKEY_CLUSTER_TOKEN: this.clusterToken } } });
+      this.procs.set(`signer-${i + 1}`, { spec: { host, role: 'signer', dataDir, port: SIGNER_PORT, env: { ...o.env, FLEETKEY_CLUSTER_TOKEN: this.clusterToken } } });
     }
     await Promise.all(this.signerNames().map((n) => this.launch(n)));
     const peers: PeerInfo[] = [];
@@ -247,7 +249,7 @@ export class NetCluster {
       const schema = o.sharedServerSchema ? `${base}_server` : `${base}_server_${i + 1}`;
       this.schemas.add(schema);
       // Like `fleetkey dev`, the server holds the owner key so the admin token can order admin signing.
-      const env = { FLEETKEY_CLUSTER_TOKEN: this.clusterToken, FLEETKEY_ADMIN_TOKEN: this.adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), FLEETKEY_OWNER_KEY_FILE: this.ownerKeyFile };
+      const env = { ...o.env, FLEETKEY_CLUSTER_TOKEN: this.clusterToken, FLEETKEY_ADMIN_TOKEN: this.adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), FLEETKEY_OWNER_KEY_FILE: this.ownerKeyFile };
       this.procs.set(name, { spec: { host, role: 'server', dataDir, port: SERVER_PORT, env, schema } });
       this.serverUrls.push(`http://${host.addr}:${SERVER_PORT}`);
     }
