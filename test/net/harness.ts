@@ -10,7 +10,8 @@
  * the server namespaces reach it.
  *
  * Every name made here starts with `fknet-PID` (namespaces) or `fkb`/`fkv` + PID (links), so a
- * start-up sweep can remove what a killed earlier run left, without touching a run still alive.
+ * start-up sweep can remove what a killed earlier run left (PostgreSQL schemas `fknet_PID_*` too),
+ * without touching a run still alive.
  * Every process launch goes through NetCluster.launch (one function: the place to switch to the
  * manifest and mutual-TLS flags of issue 9).
  */
@@ -72,6 +73,17 @@ export function netnsUnavailable(): string | undefined {
     return `cannot make a network namespace: ${(e as Error).message.split('\n')[0]}`;
   }
   return undefined;
+}
+
+/** Drops the PostgreSQL schemas `which` names (this run's, or those a dead run left). */
+async function dropSchemas(which: (cl: pg.Client) => Promise<string[]>): Promise<void> {
+  const cl = new pg.Client({ connectionString: PG_URL });
+  await cl.connect();
+  try {
+    for (const s of await which(cl)) if (/^fknet_\d+_[a-z0-9_]+$/.test(s)) await cl.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+  } finally {
+    await cl.end();
+  }
 }
 
 export interface Host {
@@ -239,6 +251,7 @@ export class NetCluster {
     }
     const peersJson = JSON.stringify(peers, null, 2);
     for (const name of this.signerNames()) writeFileSync(join(this.procs.get(name)!.spec.dataDir, 'peers.json'), peersJson);
+    await dropSchemas(async (cl) => (await cl.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'fknet\\_%'`)).rows.map((r: { nspname: string }) => r.nspname).filter((n: string) => !alive(Number(n.split('_')[1]))));
     const base = `fknet_${process.pid}`;
     for (const [i, host] of serverHosts.entries()) {
       const name = `server-${i + 1}`;
@@ -328,12 +341,7 @@ export class NetCluster {
     await Promise.all([...this.proxies.values()].map((p) => p.close()));
     await this.pgForward?.close();
     this.net.teardown();
-    if (this.schemas.size) {
-      const cl = new pg.Client({ connectionString: PG_URL });
-      await cl.connect();
-      for (const s of this.schemas) await cl.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-      await cl.end();
-    }
+    if (this.schemas.size) await dropSchemas(async () => [...this.schemas]);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 }

@@ -94,8 +94,10 @@ export class LoadRun {
   /** Wallets (FROST ed25519 with a capped policy, BIP340, ECDSA), two agents, their grants. */
   async setup(): Promise<void> {
     const n = this.c.signers.length;
+    // One key generation at a time (concurrent ones timed out on a loaded machine); a 5xx is tried again, bounded.
     for (const [name, scheme] of [['sol', 'ed25519'], ['ed', 'ed25519'], ['btc', 'secp256k1-schnorr'], ['eth', 'ecdsa-secp256k1']] as const) {
-      const w = await this.admin('POST', '/v1/wallets', { scheme, threshold: this.o.threshold, signers: n, label: `net-${name}` });
+      let w = await this.admin('POST', '/v1/wallets', { scheme, threshold: this.o.threshold, signers: n, label: `net-${name}` });
+      for (let i = 0; i < 3 && w.status >= 500; i++) w = await this.admin('POST', '/v1/wallets', { scheme, threshold: this.o.threshold, signers: n, label: `net-${name}` });
       assert.equal(w.status, 201, JSON.stringify(w.body));
       this.wallets[name] = w.body;
     }
@@ -231,12 +233,15 @@ export class LoadRun {
     for (const f of Object.keys(this.faults) as Fault[]) assert.ok(this.faults[f] > 0, `fault ${f} happened at least once`);
     const byCode: Record<string, number> = {};
     const rs = new Map<string, number>();
+    const internal: string[] = [];
     let signed = 0;
     for (const o of this.outcomes) {
       if (o.code) {
         // A clear error: a stable code from the API, or a connection the test itself cut by killing the server.
+        // `internal` is not one: it is a bug the server could not name.
         assert.match(o.code, /^[a-z][a-z0-9_]+$/, `request ${o.i} (${o.kind}) ended with a code`);
         byCode[o.code] = (byCode[o.code] ?? 0) + 1;
+        if (o.code === 'internal') internal.push(`${o.i} (${o.kind})`);
         continue;
       }
       signed++;
@@ -273,7 +278,6 @@ export class LoadRun {
       if (!o.code) assert.equal(r.body.signature, o.signatures[0], `request ${o.i}: the server's record holds the signature the agent got`);
       else assert.notEqual(r.body.status, 'signed', `request ${o.i}: ended ${o.code} for the agent, but signed at the server`);
     }
-    assert.deepEqual(left, [], `${left.length} agent request(s) left pending at the server (a server SIGKILLed while signing them)`);
     for (const s of c.serverUrls) assert.deepEqual((await call(s, c.adminToken, 'GET', '/v1/approvals')).body.requests, [], 'no request waits for approval');
     // Caps, seen by the agents.
     const agentSigned = this.outcomes.filter((o) => o.requestId && !o.code);
@@ -283,6 +287,10 @@ export class LoadRun {
     assert.ok(usesSigned <= this.o.maxUses, `grant with maxUses ${this.o.maxUses} signed ${usesSigned}`);
     const audit = await this.checkSigners();
     await this.verifyChain('server', c.serverUrls[0] + '/v1/audit', c.adminToken);
+    process.stdout.write(`# errors by code: ${JSON.stringify(byCode)}; faults: ${JSON.stringify(this.faults)}\n`);
+    // Last, so every check above has run: requests a killed server was signing must end, and no 500s.
+    assert.deepEqual(left, [], `${left.length} agent request(s) left pending at the server (a server SIGKILLed while signing them)`);
+    assert.deepEqual(internal, [], `${internal.length} request(s) ended with code internal`);
     return { requests: this.outcomes.length, signed, errors: byCode, faults: this.faults, agentSpent: spent.toString(), cap: this.capLamports.toString(), usesSigned, maxUses: this.o.maxUses, ...audit };
   }
 
