@@ -64,7 +64,7 @@ export interface ClusterInfo {
   signers: { nodeId: string; url: string; signPub: string }[];
 }
 
-interface Proc {
+export interface Proc {
   name: string;
   child: ChildProcess;
   port: number;
@@ -85,10 +85,15 @@ function serverNames(o: ClusterOptions): string[] {
   return Array.from({ length: n }, (_, i) => (i === 0 ? 'server' : `server-${i + 1}`));
 }
 
-/** Spawns `bin/fleetkey <args>` and resolves with the port it reports once listening. */
-function start(name: string, args: string[], env: NodeJS.ProcessEnv, quiet: boolean, onExit?: ClusterOptions['onExit'], onLog?: ClusterOptions['onLog']): Promise<Proc> {
+/**
+ * Spawns `bin/fleetkey <args>` and resolves with the port it reports once listening. `prefix` runs
+ * it under another command (the network tests use `ip netns exec NS`, which execs in place, so the
+ * child's pid is still the fleetkey process).
+ */
+export function start(name: string, args: string[], env: NodeJS.ProcessEnv, quiet: boolean, onExit?: ClusterOptions['onExit'], onLog?: ClusterOptions['onLog'], prefix: string[] = []): Promise<Proc> {
   return new Promise((resolveStart, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, FLEETKEY_EXIT_WITH_PARENT: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const [cmd, ...pre] = [...prefix, process.execPath];
+    const child = spawn(cmd, [...pre, BIN, ...args], { env: { ...process.env, FLEETKEY_EXIT_WITH_PARENT: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let buf = '';
     let listening = false;
     child.stderr!.setEncoding('utf8');

@@ -1,0 +1,347 @@
+/**
+ * A small network on this machine: one Linux network namespace per host, each joined to one bridge
+ * by a veth pair, with addresses in a private /24 (10.77.X.0, X from this process id). Signers and
+ * API servers run as real `fleetkey` processes inside their namespace, bound to its address.
+ *
+ * Between each server and each signer sits a DelayProxy (test/net/proxy.ts) in the root namespace,
+ * on the bridge address: the servers reach signer k only through proxy k (peers.json lists the
+ * proxies), so latency and stalls can be added per link at run time. A partition takes the host's
+ * veth down. PostgreSQL listens on 127.0.0.1 only: a plain forwarder on the bridge address lets
+ * the server namespaces reach it.
+ *
+ * Every name made here starts with `fknet-PID` (namespaces) or `fkb`/`fkv` + PID (links), so a
+ * start-up sweep can remove what a killed earlier run left (PostgreSQL schemas `fknet_PID_*` too),
+ * without touching a run still alive.
+ * Every process launch goes through NetCluster.launch (one function: the place to switch to the
+ * manifest and mutual-TLS flags of issue 9).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import pg from 'pg';
+import { start, type Proc } from '../../src/cli/cluster.ts';
+import { ensureOwnerKey } from '../../src/control/owner.ts';
+import type { PeerInfo } from '../../src/signer/envelope.ts';
+import { DelayProxy, forwarder, type Impairment } from './proxy.ts';
+
+const PG_URL = process.env.FLEETKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SIGNER_PORT = 7400;
+const SERVER_PORT = 7300;
+
+function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes namespaces and links an earlier run (now dead) left behind. */
+export function sweep(): void {
+  for (const line of ip('netns', 'list').split('\n')) {
+    const m = /^(fknet-(\d+)-\S+)/.exec(line);
+    if (m && !alive(Number(m[2]))) ip('netns', 'del', m[1]);
+  }
+  for (const line of ip('-o', 'link', 'show').split('\n')) {
+    const m = /^\d+:\s+((fkb|fkv)(\d+)[^@:\s]*)/.exec(line);
+    if (m && !alive(Number(m[3]))) {
+      try {
+        ip('link', 'del', m[1]);
+      } catch {
+        // A veth goes with its peer: already gone.
+      }
+    }
+  }
+}
+
+/** Why namespaces cannot be made here (the suite then skips, printing this), or undefined. */
+export function netnsUnavailable(): string | undefined {
+  if (process.platform !== 'linux') return 'network namespaces need Linux';
+  if (process.getuid?.() !== 0) return 'network namespaces need root (CI runs as root)';
+  const probe = `fknet-${process.pid}-probe`;
+  try {
+    ip('netns', 'add', probe);
+    ip('netns', 'del', probe);
+  } catch (e) {
+    return `cannot make a network namespace: ${(e as Error).message.split('\n')[0]}`;
+  }
+  return undefined;
+}
+
+/** Drops the PostgreSQL schemas `which` names (this run's, or those a dead run left). */
+async function dropSchemas(which: (cl: pg.Client) => Promise<string[]>): Promise<void> {
+  const cl = new pg.Client({ connectionString: PG_URL });
+  await cl.connect();
+  try {
+    for (const s of await which(cl)) if (/^fknet_\d+_[a-z0-9_]+$/.test(s)) await cl.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+  } finally {
+    await cl.end();
+  }
+}
+
+export interface Host {
+  name: string;
+  ns: string;
+  addr: string;
+  /** The root-namespace end of the veth pair, attached to the bridge (partitions take it down). */
+  link: string;
+}
+
+/** Namespaces, veth pairs and a bridge; `teardown` removes them all, also from an 'exit' handler. */
+export class Net {
+  readonly bridge = `fkb${process.pid}`;
+  readonly subnet = `10.77.${(process.pid % 250) + 1}`;
+  readonly gateway = `${this.subnet}.1`;
+  readonly hosts = new Map<string, Host>();
+  private readonly onExit = () => this.teardown();
+
+  constructor() {
+    sweep();
+    ip('link', 'add', this.bridge, 'type', 'bridge');
+    ip('addr', 'add', `${this.gateway}/24`, 'dev', this.bridge);
+    ip('link', 'set', this.bridge, 'up');
+    process.once('exit', this.onExit);
+  }
+
+  addHost(name: string): Host {
+    const i = this.hosts.size + 2;
+    const host: Host = { name, ns: `fknet-${process.pid}-${name}`, addr: `${this.subnet}.${i}`, link: `fkv${process.pid}x${i}` };
+    const inner = `fkv${process.pid}y${i}`;
+    ip('netns', 'add', host.ns);
+    this.hosts.set(name, host);
+    ip('link', 'add', host.link, 'type', 'veth', 'peer', 'name', inner);
+    ip('link', 'set', inner, 'netns', host.ns);
+    ip('link', 'set', host.link, 'master', this.bridge);
+    ip('link', 'set', host.link, 'up');
+    ip('-n', host.ns, 'addr', 'add', `${host.addr}/24`, 'dev', inner);
+    ip('-n', host.ns, 'link', 'set', inner, 'up');
+    ip('-n', host.ns, 'link', 'set', 'lo', 'up');
+    return host;
+  }
+
+  /** Cuts the host off the network (its link down): connections to and from it hang, then time out. */
+  partition(name: string): void {
+    ip('link', 'set', this.hosts.get(name)!.link, 'down');
+  }
+
+  heal(name: string): void {
+    ip('link', 'set', this.hosts.get(name)!.link, 'up');
+  }
+
+  /** Synchronous, so it also runs from process 'exit'. Deleting a namespace deletes its veth pair. */
+  teardown(): void {
+    process.off('exit', this.onExit);
+    for (const h of this.hosts.values()) {
+      try {
+        ip('netns', 'del', h.ns);
+      } catch {
+        // already gone
+      }
+    }
+    this.hosts.clear();
+    try {
+      ip('link', 'del', this.bridge);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export interface NetClusterOptions {
+  signers: number;
+  /** API servers (each in its own namespace). More than one needs the shared store of issue 9 (h2). */
+  servers?: number;
+  threshold?: number;
+  /**
+   * One PostgreSQL schema for every server (the shared state of issue 9) instead of one each.
+   * Off by default until servers on one database share their state correctly.
+   */
+  sharedServerSchema?: boolean;
+  /** Extra environment for every process (e.g. FLEETKEY_HEADERS_TIMEOUT_MS). */
+  env?: NodeJS.ProcessEnv;
+}
+
+interface ProcSpec {
+  host: Host;
+  role: 'signer' | 'server';
+  dataDir: string;
+  port: number;
+  env: NodeJS.ProcessEnv;
+  schema?: string;
+}
+
+export interface SignerInfo {
+  name: string;
+  nodeId: string;
+  /** The signer's own address (what the test reads audit chains from). */
+  direct: string;
+  signPub: string;
+}
+
+/** Signers and servers as real processes in their own namespaces, with a proxy on every signer link. */
+export class NetCluster {
+  readonly procs = new Map<string, { spec: ProcSpec; proc?: Proc }>();
+  readonly proxies = new Map<string, DelayProxy>();
+  readonly signers: SignerInfo[] = [];
+  readonly serverUrls: string[] = [];
+  clusterToken = '';
+  adminToken = '';
+  ownerKeyFile = '';
+  /** Exits nobody asked for (name, code, signal): a crash under load shows here. */
+  readonly unexpectedExits: string[] = [];
+  private readonly expectedExit = new Set<string>();
+  private pgForward?: DelayProxy;
+  private readonly schemas = new Set<string>();
+
+  private constructor(
+    readonly net: Net,
+    readonly dataDir: string,
+  ) {}
+
+  static async start(o: NetClusterOptions): Promise<NetCluster> {
+    const c = new NetCluster(new Net(), mkdtempSync(join(tmpdir(), 'fk-net-')));
+    try {
+      await c.boot(o);
+      return c;
+    } catch (e) {
+      await c.stop();
+      throw e;
+    }
+  }
+
+  private secret(name: string): string {
+    const path = join(this.dataDir, name);
+    if (!existsSync(path)) writeFileSync(path, bytesToHex(randomBytes(32)) + '\n', { mode: 0o600 });
+    chmodSync(path, 0o600);
+    return readFileSync(path, 'utf8').trim();
+  }
+
+  private async boot(o: NetClusterOptions): Promise<void> {
+    this.clusterToken = this.secret('cluster-token');
+    this.adminToken = this.secret('admin-token');
+    this.ownerKeyFile = join(this.dataDir, 'owner.key');
+    const ownerPub = ensureOwnerKey(this.ownerKeyFile);
+    const pgUrl = new URL(PG_URL);
+    this.pgForward = await forwarder(this.net.gateway, Number(pgUrl.port || 5432), { host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
+    const signerHosts = Array.from({ length: o.signers }, (_, i) => this.net.addHost(`s${i + 1}`));
+    const serverHosts = Array.from({ length: o.servers ?? 1 }, (_, i) => this.net.addHost(`api${i + 1}`));
+    for (const [i, host] of signerHosts.entries()) {
+      const dataDir = join(this.dataDir, `signer-${i + 1}`);
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dataDir, 'owner.pub'), ownerPub + '\n');
+      this.procs.set(`signer-${i + 1}`, { spec: { host, role: 'signer', dataDir, port: SIGNER_PORT, env: { ...o.env, FLEETKEY_CLUSTER_TOKEN: this.clusterToken } } });
+    }
+    await Promise.all(this.signerNames().map((n) => this.launch(n)));
+    const peers: PeerInfo[] = [];
+    for (const name of this.signerNames()) {
+      const { host } = this.procs.get(name)!.spec;
+      const direct = `http://${host.addr}:${SIGNER_PORT}`;
+      const id = (await (await fetch(direct + '/v1/identity')).json()) as Omit<PeerInfo, 'url'>;
+      const proxy = await DelayProxy.start(this.net.gateway, { host: host.addr, port: SIGNER_PORT });
+      this.proxies.set(name, proxy);
+      peers.push({ ...id, url: `http://${proxy.host}:${proxy.port}` });
+      this.signers.push({ name, nodeId: id.nodeId, direct, signPub: id.signPub });
+    }
+    const peersJson = JSON.stringify(peers, null, 2);
+    for (const name of this.signerNames()) writeFileSync(join(this.procs.get(name)!.spec.dataDir, 'peers.json'), peersJson);
+    await dropSchemas(async (cl) => (await cl.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'fknet\\_%'`)).rows.map((r: { nspname: string }) => r.nspname).filter((n: string) => !alive(Number(n.split('_')[1]))));
+    const base = `fknet_${process.pid}`;
+    for (const [i, host] of serverHosts.entries()) {
+      const name = `server-${i + 1}`;
+      const dataDir = join(this.dataDir, name);
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dataDir, 'peers.json'), peersJson);
+      writeFileSync(join(dataDir, 'owner.pub'), ownerPub + '\n');
+      const schema = o.sharedServerSchema ? `${base}_server` : `${base}_server_${i + 1}`;
+      this.schemas.add(schema);
+      // Like `fleetkey dev`, the server holds the owner key so the admin token can order admin signing.
+      const env = { ...o.env, FLEETKEY_CLUSTER_TOKEN: this.clusterToken, FLEETKEY_ADMIN_TOKEN: this.adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), FLEETKEY_OWNER_KEY_FILE: this.ownerKeyFile };
+      this.procs.set(name, { spec: { host, role: 'server', dataDir, port: SERVER_PORT, env, schema } });
+      this.serverUrls.push(`http://${host.addr}:${SERVER_PORT}`);
+    }
+    // Servers one after another: two first migrations of one shared schema would race.
+    for (const name of this.serverNames()) await this.launch(name);
+  }
+
+  /**
+   * THE one place a fleetkey process starts (at boot and on every restart). At the merge with
+   * issue 9's mutual TLS, this is where `--manifest`/certificate flags go and URLs become https.
+   */
+  private async launch(name: string): Promise<void> {
+    const entry = this.procs.get(name)!;
+    const { host, role, dataDir, port, env, schema } = entry.spec;
+    const db = role === 'server' ? ['--db', `postgres://postgres@${this.net.gateway}:${this.pgForward!.port}${new URL(PG_URL).pathname}`, '--db-schema', schema!] : [];
+    const args = [role, '--data', dataDir, '--host', host.addr, '--port', String(port), ...db];
+    this.expectedExit.delete(name);
+    entry.proc = await start(name, args, env, true, (n, code, signal) => {
+      if (!this.expectedExit.has(n)) this.unexpectedExits.push(`${n} exited (${signal ?? code})`);
+    }, undefined, ['ip', 'netns', 'exec', host.ns]);
+  }
+
+  signerNames(): string[] {
+    return [...this.procs.keys()].filter((k) => k.startsWith('signer-'));
+  }
+
+  serverNames(): string[] {
+    return [...this.procs.keys()].filter((k) => k.startsWith('server-'));
+  }
+
+  pid(name: string): number | undefined {
+    return this.procs.get(name)?.proc?.child.pid;
+  }
+
+  running(name: string): boolean {
+    const c = this.procs.get(name)?.proc?.child;
+    return !!c && c.exitCode === null && c.signalCode === null;
+  }
+
+  /** SIGKILL: no flush, no clean-up, like a power cut. */
+  async kill(name: string): Promise<void> {
+    const child = this.procs.get(name)?.proc?.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.expectedExit.add(name);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Starts a killed process again: same host, address, port and data. */
+  async restart(name: string): Promise<void> {
+    await this.kill(name);
+    await this.launch(name);
+  }
+
+  /** Sets the impairment of every signer link (or one signer's). */
+  impair(i: Partial<Impairment>, signer?: string): void {
+    for (const [n, p] of this.proxies) if (!signer || n === signer) p.set(i);
+  }
+
+  hostOf(name: string): Host {
+    return this.procs.get(name)!.spec.host;
+  }
+
+  partition(name: string): void {
+    this.net.partition(this.hostOf(name).name);
+  }
+
+  heal(name: string): void {
+    this.net.heal(this.hostOf(name).name);
+  }
+
+  /** Stops everything this cluster started: processes, proxies, forwarder, namespaces, bridge, schemas, data. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.procs.keys()].map((n) => this.kill(n)));
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    await this.pgForward?.close();
+    this.net.teardown();
+    if (this.schemas.size) await dropSchemas(async () => [...this.schemas]);
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
