@@ -2,7 +2,7 @@
  * The public HTTP API (`/v1`, bearer-token authenticated, JSON). Routes are thin: validate with
  * zod, call the coordinator, answer. Errors are `{"error":{"code","message","requestId"}}`.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { hexToBytes } from '@noble/hashes/utils.js';
@@ -263,6 +263,8 @@ export async function runServer(o: ServerOptions) {
     const own = loadOwnTls(o.dataDir);
     selfIn(manifest, { ...readJoin(o.dataDir, 'server'), identityPublicKey: bytesToHex(ed25519.getPublicKey(auditKey)), tlsCertificate: own.certPem });
     const peers = peersOf(manifest);
+    // A copy for tools that read a peer list (the CLI's FLEETKEY_NODE_KEYS); the manifest stays the truth.
+    writeFileSync(peersFile, JSON.stringify(peers, null, 2) + '\n');
     const agents = new Map(manifest.nodes.filter((n) => n.role === 'signer').map((n) => [new URL(n.url!).origin, pinnedAgent(own, n.tlsCertificate)]));
     signers = new SignerPool(() => peers, clusterToken, undefined, fetchWith((u) => agents.get(u.origin) ?? refuseUnpinned(u), tlsStats));
   } else signers = new SignerPool(() => (existsSync(peersFile) ? (JSON.parse(readFileSync(peersFile, 'utf8')) as PeerInfo[]) : []), clusterToken);

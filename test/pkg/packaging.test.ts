@@ -150,6 +150,37 @@ console.log(JSON.stringify({ address: account.address, message, signature, valid
     assert.equal(await recoverMessageAddress({ message: out.message, signature: out.signature }), out.address, 'the repo’s viem recovers the account’s address');
   });
 
+  test('the same installed SDK signs under Bun and Deno (their binaries from the npm registry)', async () => {
+    const dir = join(tmp, 'sdk-app');
+    assert.ok(existsSync(join(dir, 'node_modules/@fleetkey/sdk')), 'the SDK is installed (previous test)');
+    // The runtimes' own npm packages (MIT): the binary is the package, no install script runs.
+    const tools = project(join(tmp, 'runtimes'));
+    await npm(['install', ...NPM_FLAGS, '@oven/bun-linux-x64@1', '@deno/linux-x64-glibc@2'], tools);
+    const runtimes = { bun: [join(tools, 'node_modules/@oven/bun-linux-x64/bin/bun')], deno: [join(tools, 'node_modules/@deno/linux-x64-glibc/deno'), 'run', '-A'] };
+    writeFileSync(
+      join(dir, 'runtime.mjs'),
+      `import { createClient } from '@fleetkey/sdk';
+import { toViemAccount } from '@fleetkey/sdk/viem';
+const env = globalThis.Deno ? Deno.env.toObject() : process.env;
+const client = createClient({ url: env.FLEETKEY_URL, token: env.FLEETKEY_TOKEN });
+const account = await toViemAccount(client, env.WALLET_ID);
+const runtime = globalThis.Deno ? 'deno ' + Deno.version.deno : globalThis.Bun ? 'bun ' + Bun.version : 'node';
+const message = 'signed from ' + runtime;
+console.log(JSON.stringify({ runtime, address: account.address, message, signature: await account.signMessage({ message }) }));
+`,
+    );
+    const wallet = (await (await fetch(cluster.info.url + '/v1/wallets', { method: 'POST', headers: { authorization: `Bearer ${cluster.info.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 }) })).json()) as { id: string; address: Hex };
+    for (const [name, [bin, ...args]] of Object.entries(runtimes)) {
+      const r = await run(bin, [...args, 'runtime.mjs'], { cwd: dir, env: { FLEETKEY_URL: cluster.info.url, FLEETKEY_TOKEN: cluster.info.token, WALLET_ID: wallet.id } });
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { runtime: string; address: Hex; message: string; signature: Hex };
+      assert.match(out.runtime, new RegExp(`^${name} \\d`), 'ran under ' + name);
+      assert.equal(out.address, wallet.address);
+      assert.equal(await recoverMessageAddress({ message: out.message, signature: out.signature }), wallet.address, `${name}: the signature recovers the wallet`);
+      console.log(`# @fleetkey/sdk under ${out.runtime}: signed, recovered ${out.address}`);
+    }
+  });
+
   test('a TypeScript consumer type-checks against the published .d.ts, and a wrong one does not', async () => {
     const dir = join(tmp, 'sdk-app');
     assert.ok(existsSync(join(dir, 'node_modules/@fleetkey/sdk')), 'the SDK is installed (previous test)');
