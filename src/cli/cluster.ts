@@ -18,6 +18,7 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { PeerInfo } from '../signer/envelope.ts';
 import { ensureOwnerKey } from '../control/owner.ts';
 import { initServer, initSigner } from '../tls/init.ts';
+import { parsePkcs11Uri } from '../signer/pkcs11.ts';
 import { assembleManifest, peersOf } from '../tls/manifest.ts';
 import { fetchWith, loadOwnTls, pinnedAgent } from '../tls/mtls.ts';
 
@@ -238,7 +239,11 @@ export class LocalCluster {
     const records = await Promise.all(
       names.map((name, i) => {
         const [db, dbSchema] = o.postgres ? [o.postgres, (o.schemaPrefix ?? '') + name.replace(/-/g, '_')] : [];
-        return initSigner({ dataDir: join(dataDir, name), name, advertise: `https://127.0.0.1:${ports[i]}`, db, dbSchema });
+        // A signer whose KEK is in an HSM (`signerArgs` with --kek) seals its identity there from init on.
+        const extra = o.signerArgs?.(name) ?? [];
+        const kek = extra.indexOf('--kek');
+        const pkcs11 = kek >= 0 ? parsePkcs11Uri(extra[kek + 1]) : undefined;
+        return initSigner({ dataDir: join(dataDir, name), name, advertise: `https://127.0.0.1:${ports[i]}`, db, dbSchema, pkcs11 });
       }),
     );
     const serverDir = join(dataDir, 'server');

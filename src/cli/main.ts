@@ -171,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
       if (verb === 'init') {
         const { initSigner } = await import('../tls/init.ts');
         const o = processOptions(flags, 0);
-        process.stdout.write(JSON.stringify(await initSigner({ dataDir: o.dataDir, name: need(flags, 'name'), advertise: need(flags, 'advertise'), db: o.db, dbSchema: o.dbSchema }), null, 2) + '\n');
+        process.stdout.write(JSON.stringify(await initSigner({ dataDir: o.dataDir, name: need(flags, 'name'), advertise: need(flags, 'advertise'), db: o.db, dbSchema: o.dbSchema, pkcs11: pkcs11FromFlags(flags) }), null, 2) + '\n');
         return 0;
       }
       if (verb !== undefined) break;

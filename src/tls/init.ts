@@ -12,7 +12,8 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { FleetkeyError } from '../errors.ts';
 import { publicOf } from '../signer/envelope.ts';
 import { SignerNode } from '../signer/node.ts';
-import { keyFile, loadKek, makeSealer } from '../signer/seal.ts';
+import { keyFile, loadKek, makeSealer, type Sealer } from '../signer/seal.ts';
+import type { Pkcs11Config } from '../signer/pkcs11.ts';
 import { dbConfigFrom, openDb } from '../store/db.ts';
 import { SignerStore } from '../store/signer-store.ts';
 import { generateTlsIdentity } from './cert.ts';
@@ -29,6 +30,8 @@ export interface InitOptions {
   advertise?: string;
   db?: string;
   dbSchema?: string;
+  /** The signer's KEK in an HSM (`--kek pkcs11:…`): the identity is sealed there, as the running signer will open it. */
+  pkcs11?: Pkcs11Config;
 }
 
 /** The record init is about to print must pass the manifest's own check. */
@@ -73,7 +76,9 @@ export async function initSigner(o: InitOptions): Promise<JoinRecord> {
   if (!o.advertise) throw new FleetkeyError('validation_failed', '--advertise: required (https://HOST:PORT the API servers reach this signer at)', { details: { field: '--advertise' } });
   checkFlags(o.name, o.advertise);
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
-  const sealer = makeSealer(loadKek(join(o.dataDir, 'kek.key')));
+  // The HSM binding (a native addon) loads only when an HSM is named, as in the signer itself.
+  const hsm = o.pkcs11 ? await (await import('../signer/pkcs11.ts')).HsmKek.open(o.pkcs11) : undefined;
+  const sealer: Sealer = hsm ? hsm.sealer : makeSealer(loadKek(join(o.dataDir, 'kek.key')));
   const db = await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'signer.db'), o.dbSchema));
   let id: ReturnType<typeof publicOf>;
   try {
@@ -83,6 +88,7 @@ export async function initSigner(o: InitOptions): Promise<JoinRecord> {
     keys.encSecret.fill(0);
   } finally {
     await db.close();
+    hsm?.close();
   }
   const tlsCertificate = await ensureTls(o.dataDir, o.name, o.advertise);
   return save(o.dataDir, validated({ name: o.name, nodeId: id.nodeId, role: 'signer', url: new URL(o.advertise).origin, identityPublicKey: id.signPub, encryptionPublicKey: id.encPub, tlsCertificate }));
