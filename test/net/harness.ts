@@ -191,6 +191,8 @@ export interface SignerInfo {
   /** The signer's own address, https (tests reach it with test/helpers' `call`, over mutual TLS as server-1). */
   direct: string;
   signPub: string;
+  /** The certificate the manifest pins for it (PEM). */
+  tlsCertificate: string;
 }
 
 /** Signers and servers as real processes in their own namespaces, with a proxy on every signer link. */
@@ -300,7 +302,7 @@ export class NetCluster {
       const agent = pinnedAgent(own, r.tlsCertificate);
       this.agents.set(new URL(direct).origin, agent);
       LocalCluster.pin(new URL(direct).origin, agent);
-      this.signers.push({ name, nodeId: r.nodeId, direct, signPub: r.identityPublicKey });
+      this.signers.push({ name, nodeId: r.nodeId, direct, signPub: r.identityPublicKey, tlsCertificate: r.tlsCertificate });
     }
     await Promise.all(this.signerNames().map((n) => this.launch(n)));
     // Servers one after another: two first migrations of one shared schema would race.
@@ -317,6 +319,11 @@ export class NetCluster {
     entry.proc = await start(name, args, env, true, (n, code, signal) => {
       if (!this.expectedExit.has(n)) this.unexpectedExits.push(`${n} exited (${signal ?? code})`);
     }, undefined, ['ip', 'netns', 'exec', host.ns]);
+  }
+
+  /** server-1's TLS key and certificate: what a test presents to reach a signer as a pinned server. */
+  serverTls(): { keyPem: string; certPem: string } {
+    return loadOwnTls(join(this.dataDir, 'server-1'));
   }
 
   signerNames(): string[] {
