@@ -162,6 +162,11 @@ export class LocalCluster {
    */
   static readonly fetch: typeof fetch = fetchWith((u) => signerAgents.get(u.origin));
 
+  /** Lets a cluster deployed by other code (the network harness, test/net) be reached through `LocalCluster.fetch` too. */
+  static pin(origin: string, agent: Agent): void {
+    signerAgents.set(origin, agent);
+  }
+
   private constructor(
     readonly dataDir: string,
     readonly info: ClusterInfo,

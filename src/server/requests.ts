@@ -57,6 +57,11 @@ const RESERVATION_TTL_MS = 3 * 60_000;
  */
 const LEASE_MS = Math.max(1000, Number(process.env.FLEETKEY_REQUEST_LEASE_MS ?? 15_000) || 15_000);
 
+/** A request left `signing` by a server whose lease ran out (it died or stalled): any server may take it over. */
+function orphanedSigning(r: AgentRequestRecord | undefined, now = Date.now()): boolean {
+  return r?.status === 'signing' && (r.leaseUntil ?? 0) <= now;
+}
+
 export class AgentDesk {
   /** This process's name on the leases it takes (random per start: a restarted server is another holder). */
   private readonly leaseOwner = newId('lease');
@@ -74,7 +79,7 @@ export class AgentDesk {
     const existing = await this.coord.store.getRequest(req.requestId);
     if (existing) {
       if (existing.requestDigest !== digest) throw new FleetkeyError('conflict', `request id ${req.requestId} was already used for another request`, { details: { requestId: req.requestId } });
-      const orphaned = existing.status === 'signing' && (existing.leaseUntil ?? 0) <= Date.now();
+      const orphaned = orphanedSigning(existing);
       if (existing.status === 'signing' && !orphaned) throw inProgress(req.requestId);
       if (existing.status !== 'failed' && !orphaned) return { status: existing.status === 'pending_approval' ? 202 : 200, view: await this.view(existing) };
     }
@@ -85,10 +90,22 @@ export class AgentDesk {
       a = await this.authorize(signed, approvals);
     } catch (e) {
       if (isFleetkeyError(e) && e.code === 'approval_required') return this.queue(signed, req, digest, e.details ?? {}, approvals);
+      if (orphanedSigning(existing)) await this.settleOrphan(req.requestId, e);
       await this.logRefusal(e, req, digest);
       throw e;
     }
     return { status: 200, view: await this.signNow(signed, req, a, approvals, existing) };
+  }
+
+  /**
+   * A re-drive of a request a dead server left `signing` was refused this time (a cap now reached, a
+   * grant revoked or expired): the request ends `failed` with that error, not `signing` for ever.
+   * Claimed first, so one server settles it; the dead server's reservation under its id is released
+   * (a reservation it had committed stays committed).
+   */
+  private async settleOrphan(requestId: string, e: unknown): Promise<void> {
+    if (!(await this.coord.store.claimRequest(requestId, 'failed', this.leaseOwner, LEASE_MS))) return;
+    if (await this.coord.store.updateRequest(requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(e) } }), this.leaseOwner)) await this.coord.control.release(requestId);
   }
 
   /** GET /v1/requests/:id */

@@ -281,6 +281,34 @@ if (!process.env.FLEETKEY_TEST_PG) {
       assert.equal(Number(stuck.n), 0, 'nothing left pending');
     });
 
+    test('a request a killed server left signing, refused when retried (its grant revoked meanwhile), ends failed, not signing for ever', async () => {
+      const w = await wallet(0);
+      await policy(w.id, capPolicy(AMOUNT * 10n));
+      const agent: Agent = newAgent();
+      const g = await grant(c, agent, [w.id]);
+      const q = request(agent, g, w.id, solPayload(w.address, AMOUNT, 400), { ttlMs: 300_000 });
+      // A signer stopped, so the request is certainly mid-way when its server dies.
+      const stopped = c.pid('signer-3')!;
+      process.kill(stopped, 'SIGSTOP');
+      try {
+        const first = S(1)('POST', '/v1/requests', q).catch(() => undefined);
+        let r: Awaited<ReturnType<typeof row>>;
+        for (let i = 0; i < 500 && (r = await row(q.request.requestId))?.status !== 'signing'; i++) await sleep(10);
+        assert.equal(r!?.status, 'signing', 'the request reached the signing state at server-2');
+        await c.kill('server-2');
+        await first;
+      } finally {
+        process.kill(stopped, 'SIGCONT');
+      }
+      assert.equal((await publish(c, { kind: 'revocation', grantId: g, issuedAt: Date.now() })).status, 200);
+      const done = await settle(0, q);
+      assert.equal(done.status, 403, JSON.stringify(done.body));
+      assert.equal((await row(q.request.requestId))?.status, 'failed', 'the orphaned request is settled by the refusal');
+      const seen = await S(0)('GET', `/v1/requests/${q.request.requestId}`);
+      assert.equal(seen.body.status, 'failed');
+      await c.restart('server-2');
+    });
+
     test('no nonce twice: every FROST signature of the run has its own R', () => {
       const rs = signatures.map((s) => s.sig.slice(0, 64));
       assert.ok(rs.length >= 20);

@@ -8,8 +8,10 @@
  * at the server and at every signer; every audit chain verifies offline; nothing is left pending.
  *
  * Knobs: FLEETKEY_NET_LOAD (requests of the 2-of-3 run, default 2000), FLEETKEY_NET_LOAD_35
- * (3-of-5 run, default 300), FLEETKEY_NET_SERVERS (API servers, default 1: a second server needs
- * the shared PostgreSQL state of issue 9; the load already spreads over however many there are).
+ * (3-of-5 run, default 300), FLEETKEY_NET_SERVERS (API servers, default 2, on one shared
+ * PostgreSQL schema; the load spreads over them and an agent retries at the next one). The
+ * servers' request lease is 5 s here (15 s by default) so a killed server's requests are taken
+ * over sooner.
  */
 import { after, before, describe, test } from 'node:test';
 import { NetCluster, netnsUnavailable } from './harness.ts';
@@ -17,7 +19,7 @@ import { LoadRun } from './load.ts';
 
 const why = netnsUnavailable();
 if (why) process.stdout.write(`# skipping test/net/faults.test.ts: ${why}\n`);
-const SERVERS = Number(process.env.FLEETKEY_NET_SERVERS ?? 1);
+const SERVERS = Number(process.env.FLEETKEY_NET_SERVERS ?? 2);
 
 const cases = [
   { name: '2-of-3', signers: 3, threshold: 2, requests: Number(process.env.FLEETKEY_NET_LOAD ?? 2000), ecdsaEvery: 50, capRequests: 300, maxUses: 40 },
@@ -28,7 +30,7 @@ for (const k of cases.filter((x) => x.requests > 0))
   describe(`faults under load, ${k.name} (${k.signers} signer namespaces, ${SERVERS} server${SERVERS > 1 ? 's' : ''})`, { skip: why, timeout: 600_000 }, () => {
     let c: NetCluster;
     before(async () => {
-      c = await NetCluster.start({ signers: k.signers, servers: SERVERS, threshold: k.threshold });
+      c = await NetCluster.start({ signers: k.signers, servers: SERVERS, threshold: k.threshold, sharedServerSchema: true, env: { FLEETKEY_REQUEST_LEASE_MS: '5000' } });
     });
     after(async () => c?.stop());
 

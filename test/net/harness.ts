@@ -3,32 +3,38 @@
  * by a veth pair, with addresses in a private /24 (10.77.X.0, X from this process id). Signers and
  * API servers run as real `fleetkey` processes inside their namespace, bound to its address.
  *
- * Between each server and each signer sits a DelayProxy (test/net/proxy.ts) in the root namespace,
- * on the bridge address: the servers reach signer k only through proxy k (peers.json lists the
- * proxies), so latency and stalls can be added per link at run time. A partition takes the host's
+ * The cluster is deployed as an operator deploys it (README, "Deploy across machines"): `init` per
+ * process, one `cluster manifest`, every process started with `--manifest`, every server-signer
+ * link mutual TLS. Between each server and each signer sits a DelayProxy (test/net/proxy.ts) in the
+ * root namespace, on the bridge address: signer k advertises proxy k's URL, so the servers reach it
+ * only through that proxy (a TCP proxy: the TLS session is end to end), and latency and stalls can
+ * be added per link at run time. A partition takes the host's
  * veth down. PostgreSQL listens on 127.0.0.1 only: a plain forwarder on the bridge address lets
  * the server namespaces reach it.
  *
  * Every name made here starts with `fknet-PID` (namespaces) or `fkb`/`fkv` + PID (links), so a
  * start-up sweep can remove what a killed earlier run left (PostgreSQL schemas `fknet_PID_*` too),
  * without touching a run still alive.
- * Every process launch goes through NetCluster.launch (one function: the place to switch to the
- * manifest and mutual-TLS flags of issue 9).
+ * Every process launch goes through NetCluster.launch (one function, at boot and on every restart).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import type { Agent } from 'node:https';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import pg from 'pg';
-import { start, type Proc } from '../../src/cli/cluster.ts';
+import { BIN, LocalCluster, start, type Proc } from '../../src/cli/cluster.ts';
 import { ensureOwnerKey } from '../../src/control/owner.ts';
-import type { PeerInfo } from '../../src/signer/envelope.ts';
+import type { JoinRecord } from '../../src/tls/manifest.ts';
+import { loadOwnTls, pinnedAgent } from '../../src/tls/mtls.ts';
 import { DelayProxy, forwarder, type Impairment } from './proxy.ts';
 
 const PG_URL = process.env.FLEETKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SIGNER_PORT = 7400;
 const SERVER_PORT = 7300;
+const execFileP = promisify(execFile);
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -174,15 +180,19 @@ interface ProcSpec {
   dataDir: string;
   port: number;
   env: NodeJS.ProcessEnv;
+  /** Flags beyond role, data, address and store (the manifest). */
+  args: string[];
   schema?: string;
 }
 
 export interface SignerInfo {
   name: string;
   nodeId: string;
-  /** The signer's own address (what the test reads audit chains from). */
+  /** The signer's own address, https (tests reach it with test/helpers' `call`, over mutual TLS as server-1). */
   direct: string;
   signPub: string;
+  /** The certificate the manifest pins for it (PEM). */
+  tlsCertificate: string;
 }
 
 /** Signers and servers as real processes in their own namespaces, with a proxy on every signer link. */
@@ -199,6 +209,7 @@ export class NetCluster {
   private readonly expectedExit = new Set<string>();
   private pgForward?: DelayProxy;
   private readonly schemas = new Set<string>();
+  private readonly agents = new Map<string, Agent>();
 
   private constructor(
     readonly net: Net,
@@ -223,6 +234,20 @@ export class NetCluster {
     return readFileSync(path, 'utf8').trim();
   }
 
+  /** Runs a `fleetkey` command (init, cluster manifest) as the operator does on each host; resolves with its stdout. */
+  private async cli(args: string[]): Promise<string> {
+    const { stdout } = await execFileP(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+    return stdout;
+  }
+
+  /**
+   * Deploys the way README's "Deploy across machines" does: every process `init`ed in its own data
+   * folder, `cluster manifest` over their join records, a copy of the manifest in every folder, every
+   * process started with `--manifest` (server-signer links mutual TLS, pinned by fingerprint).
+   * A signer advertises the URL the servers reach it at: its proxy's, in the root namespace. The
+   * pinned certificate still matches (pinning is by fingerprint, not name); the signer itself binds
+   * its own namespace's address (`--host`).
+   */
   private async boot(o: NetClusterOptions): Promise<void> {
     this.clusterToken = this.secret('cluster-token');
     this.adminToken = this.secret('admin-token');
@@ -232,57 +257,73 @@ export class NetCluster {
     this.pgForward = await forwarder(this.net.gateway, Number(pgUrl.port || 5432), { host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
     const signerHosts = Array.from({ length: o.signers }, (_, i) => this.net.addHost(`s${i + 1}`));
     const serverHosts = Array.from({ length: o.servers ?? 1 }, (_, i) => this.net.addHost(`api${i + 1}`));
+    await dropSchemas(async (cl) => (await cl.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'fknet\\_%'`)).rows.map((r: { nspname: string }) => r.nspname).filter((n: string) => !alive(Number(n.split('_')[1]))));
+    const manifestOf = (dataDir: string) => join(dataDir, 'cluster-manifest.json');
+    const inits: Promise<string>[] = [];
     for (const [i, host] of signerHosts.entries()) {
-      const dataDir = join(this.dataDir, `signer-${i + 1}`);
+      const name = `signer-${i + 1}`;
+      const dataDir = join(this.dataDir, name);
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       writeFileSync(join(dataDir, 'owner.pub'), ownerPub + '\n');
-      this.procs.set(`signer-${i + 1}`, { spec: { host, role: 'signer', dataDir, port: SIGNER_PORT, env: { ...o.env, FLEETKEY_CLUSTER_TOKEN: this.clusterToken } } });
-    }
-    await Promise.all(this.signerNames().map((n) => this.launch(n)));
-    const peers: PeerInfo[] = [];
-    for (const name of this.signerNames()) {
-      const { host } = this.procs.get(name)!.spec;
-      const direct = `http://${host.addr}:${SIGNER_PORT}`;
-      const id = (await (await fetch(direct + '/v1/identity')).json()) as Omit<PeerInfo, 'url'>;
       const proxy = await DelayProxy.start(this.net.gateway, { host: host.addr, port: SIGNER_PORT });
       this.proxies.set(name, proxy);
-      peers.push({ ...id, url: `http://${proxy.host}:${proxy.port}` });
-      this.signers.push({ name, nodeId: id.nodeId, direct, signPub: id.signPub });
+      inits.push(this.cli(['signer', 'init', '--data', dataDir, '--name', name, '--advertise', `https://${proxy.host}:${proxy.port}`]));
+      const args = ['--manifest', manifestOf(dataDir)];
+      this.procs.set(name, { spec: { host, role: 'signer', dataDir, port: SIGNER_PORT, args, env: { ...o.env, FLEETKEY_CLUSTER_TOKEN: this.clusterToken } } });
     }
-    const peersJson = JSON.stringify(peers, null, 2);
-    for (const name of this.signerNames()) writeFileSync(join(this.procs.get(name)!.spec.dataDir, 'peers.json'), peersJson);
-    await dropSchemas(async (cl) => (await cl.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'fknet\\_%'`)).rows.map((r: { nspname: string }) => r.nspname).filter((n: string) => !alive(Number(n.split('_')[1]))));
     const base = `fknet_${process.pid}`;
     for (const [i, host] of serverHosts.entries()) {
       const name = `server-${i + 1}`;
       const dataDir = join(this.dataDir, name);
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      writeFileSync(join(dataDir, 'peers.json'), peersJson);
       writeFileSync(join(dataDir, 'owner.pub'), ownerPub + '\n');
+      inits.push(this.cli(['server', 'init', '--data', dataDir, '--name', name]));
       const schema = o.sharedServerSchema ? `${base}_server` : `${base}_server_${i + 1}`;
       this.schemas.add(schema);
       // Like `fleetkey dev`, the server holds the owner key so the admin token can order admin signing.
       const env = { ...o.env, FLEETKEY_CLUSTER_TOKEN: this.clusterToken, FLEETKEY_ADMIN_TOKEN: this.adminToken, FLEETKEY_DEFAULT_THRESHOLD: String(o.threshold ?? 2), FLEETKEY_OWNER_KEY_FILE: this.ownerKeyFile };
-      this.procs.set(name, { spec: { host, role: 'server', dataDir, port: SERVER_PORT, env, schema } });
+      // The public API is plain HTTP on the namespace address (the test's agents speak HTTP); the signer links are mutual TLS.
+      const args = ['--manifest', manifestOf(dataDir), '--insecure-http'];
+      this.procs.set(name, { spec: { host, role: 'server', dataDir, port: SERVER_PORT, args, env, schema } });
       this.serverUrls.push(`http://${host.addr}:${SERVER_PORT}`);
     }
+    const records = (await Promise.all(inits)).map((out) => JSON.parse(out) as JoinRecord);
+    const joinFiles = [...this.procs.values()].map((p) => join(p.spec.dataDir, 'join.json'));
+    const manifestJson = await this.cli(['cluster', 'manifest', ...joinFiles]);
+    // The operator copies the manifest to every host.
+    for (const p of this.procs.values()) writeFileSync(manifestOf(p.spec.dataDir), manifestJson);
+    const own = loadOwnTls(join(this.dataDir, 'server-1'));
+    for (const name of this.signerNames()) {
+      const { host } = this.procs.get(name)!.spec;
+      const r = records.find((x) => x.name === name)!;
+      const direct = `https://${host.addr}:${SIGNER_PORT}`;
+      // The test reads a signer's audit chain directly, as server-1 would: its certificate, this signer's pinned.
+      // (test/helpers' `call` goes through LocalCluster.fetch, which then uses this agent.)
+      const agent = pinnedAgent(own, r.tlsCertificate);
+      this.agents.set(new URL(direct).origin, agent);
+      LocalCluster.pin(new URL(direct).origin, agent);
+      this.signers.push({ name, nodeId: r.nodeId, direct, signPub: r.identityPublicKey, tlsCertificate: r.tlsCertificate });
+    }
+    await Promise.all(this.signerNames().map((n) => this.launch(n)));
     // Servers one after another: two first migrations of one shared schema would race.
     for (const name of this.serverNames()) await this.launch(name);
   }
 
-  /**
-   * THE one place a fleetkey process starts (at boot and on every restart). At the merge with
-   * issue 9's mutual TLS, this is where `--manifest`/certificate flags go and URLs become https.
-   */
+  /** THE one place a fleetkey process starts (at boot and on every restart). */
   private async launch(name: string): Promise<void> {
     const entry = this.procs.get(name)!;
-    const { host, role, dataDir, port, env, schema } = entry.spec;
+    const { host, role, dataDir, port, env, schema, args: extra } = entry.spec;
     const db = role === 'server' ? ['--db', `postgres://postgres@${this.net.gateway}:${this.pgForward!.port}${new URL(PG_URL).pathname}`, '--db-schema', schema!] : [];
-    const args = [role, '--data', dataDir, '--host', host.addr, '--port', String(port), ...db];
+    const args = [role, '--data', dataDir, '--host', host.addr, '--port', String(port), ...extra, ...db];
     this.expectedExit.delete(name);
     entry.proc = await start(name, args, env, true, (n, code, signal) => {
       if (!this.expectedExit.has(n)) this.unexpectedExits.push(`${n} exited (${signal ?? code})`);
     }, undefined, ['ip', 'netns', 'exec', host.ns]);
+  }
+
+  /** server-1's TLS key and certificate: what a test presents to reach a signer as a pinned server. */
+  serverTls(): { keyPem: string; certPem: string } {
+    return loadOwnTls(join(this.dataDir, 'server-1'));
   }
 
   signerNames(): string[] {
@@ -339,6 +380,7 @@ export class NetCluster {
   async stop(): Promise<void> {
     await Promise.all([...this.procs.keys()].map((n) => this.kill(n)));
     await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    for (const a of this.agents.values()) a.destroy();
     await this.pgForward?.close();
     this.net.teardown();
     if (this.schemas.size) await dropSchemas(async () => [...this.schemas]);

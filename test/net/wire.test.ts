@@ -1,20 +1,24 @@
 /**
- * Bad bytes on the wire, against a signer and an API server in their own network namespaces:
- * a TLS handshake and random bytes sent to a plain-HTTP port, a client that never finishes its
+ * Bad bytes on the wire, against a signer (its mutual-TLS port, as the manifest deploys it) and an
+ * API server (plain HTTP behind --insecure-http) in their own network namespaces: random bytes and
+ * plain HTTP at the mutual-TLS port, TLS clients with no certificate or one the manifest does not
+ * pin, a TLS handshake at the plain-HTTP port, malformed HTTP, a client that never finishes its
  * headers, oversized bodies (declared and chunked), broken JSON, and protocol envelopes from a node
  * id nobody pinned. Each is refused (an HTTP error with a stable code, or the connection closed),
- * nothing crashes, and the process answers /healthz right after.
+ * nothing crashes, and the process answers /healthz right after. Against the signer, the HTTP-level
+ * cases run inside a mutual-TLS connection made with server-1's pinned certificate.
  */
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { signControlDoc } from '../../src/control/index.ts';
 import { readOwnerSecret } from '../../src/control/owner.ts';
 import { signEnvelope, newNodeKeys } from '../../src/signer/envelope.ts';
-import { call } from '../helpers/cluster.ts';
+import { generateTlsIdentity } from '../../src/tls/cert.ts';
+import { call, fetchAny } from '../helpers/cluster.ts';
 import { NetCluster, netnsUnavailable } from './harness.ts';
 
 const why = netnsUnavailable();
@@ -23,10 +27,20 @@ if (why) process.stdout.write(`# skipping test/net/wire.test.ts: ${why}\n`);
 /** Each process cuts a client that has not finished its headers after this long. */
 const HEADERS_TIMEOUT_MS = 2000;
 
-/** Opens a TCP connection, writes `data`, and resolves with what came back once the server closed it (bounded). */
-function exchange(host: string, port: number, data: Buffer | string, waitMs = 15_000): Promise<{ reply: string; closedByServer: boolean }> {
+/** TLS options for a client of the signer: its pinned certificate trusted, by fingerprint as the servers do (not by name). */
+function tlsTo(signerCert: string, client?: { keyPem: string; certPem: string }): ConnectionOptions {
+  return { ca: [signerCert], checkServerIdentity: () => undefined, minVersion: 'TLSv1.3', ...(client ? { key: client.keyPem, cert: client.certPem } : {}) };
+}
+
+/** A connection to the target: plain TCP, or (`tls`) TLS with those options. */
+function open(host: string, port: number, tls?: ConnectionOptions): Socket {
+  return tls ? tlsConnect({ host, port, ...tls }) : connect({ host, port });
+}
+
+/** Opens a connection, writes `data`, and resolves with what came back once the server closed it (bounded). */
+function exchange(host: string, port: number, data: Buffer | string, waitMs = 15_000, tls?: ConnectionOptions): Promise<{ reply: string; closedByServer: boolean }> {
   return new Promise((resolve) => {
-    const s = connect({ host, port });
+    const s = open(host, port, tls);
     let reply = '';
     const timer = setTimeout(() => {
       s.destroy();
@@ -44,14 +58,15 @@ function exchange(host: string, port: number, data: Buffer | string, waitMs = 15
 
 describe('bad input on the wire (a signer and a server in their namespaces)', { skip: why, timeout: 300_000 }, () => {
   let c: NetCluster;
-  let targets: { name: string; host: string; port: number; url: string; token: string; post: string }[];
+  /** `tls`: how a pinned server reaches it (the signer); none for the server's plain-HTTP public API. */
+  let targets: { name: string; host: string; port: number; url: string; token: string; post: string; tls?: ConnectionOptions }[];
 
   before(async () => {
     c = await NetCluster.start({ signers: 3, servers: 1, env: { FLEETKEY_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS) } });
     const signer = new URL(c.signers[0].direct);
     const server = new URL(c.serverUrls[0]);
     targets = [
-      { name: 'signer', host: signer.hostname, port: Number(signer.port), url: c.signers[0].direct, token: c.clusterToken, post: '/v1/sign' },
+      { name: 'signer', host: signer.hostname, port: Number(signer.port), url: c.signers[0].direct, token: c.clusterToken, post: '/v1/sign', tls: tlsTo(c.signers[0].tlsCertificate, c.serverTls()) },
       { name: 'server', host: server.hostname, port: Number(server.port), url: c.serverUrls[0], token: c.adminToken, post: '/v1/wallets' },
     ];
   });
@@ -59,32 +74,58 @@ describe('bad input on the wire (a signer and a server in their namespaces)', { 
 
   /** The process still serves, and nothing died. */
   async function stillServing(t: { url: string; name: string }) {
-    const r = await fetch(t.url + '/healthz');
+    const r = await fetchAny(t.url + '/healthz');
     assert.equal(r.status, 200, `${t.name} answers /healthz`);
     await r.arrayBuffer();
     assert.deepEqual(c.unexpectedExits, []);
   }
 
-  test('a TLS handshake and random bytes on the plain-HTTP port: refused with 400 or closed, the process keeps serving', async () => {
+  test('the signer\'s mutual-TLS port: random bytes, plain HTTP, a TLS client with no certificate or an unpinned one are all refused before any route', async () => {
+    const t = targets.find((x) => x.name === 'signer')!;
+    const signerCert = c.signers[0].tlsCertificate;
+    for (let i = 0; i < 5; i++) {
+      const r = await exchange(t.host, t.port, Buffer.from(randomBytes(1 + Math.floor(Math.random() * 65536))));
+      assert.ok(r.closedByServer, 'random bytes end the connection');
+      assert.doesNotMatch(r.reply, /HTTP\//, 'no HTTP answer to TLS garbage');
+    }
+    const plain = await exchange(t.host, t.port, `GET /healthz HTTP/1.1\r\nHost: ${t.host}\r\n\r\n`);
+    assert.ok(plain.closedByServer, 'plain HTTP ends the connection');
+    assert.doesNotMatch(plain.reply, /HTTP\/1\.1 2/, 'plain HTTP is not served');
+    // TLS 1.3: the client may finish its side of the handshake before the server has checked its
+    // certificate; what matters is that no request is ever answered and the connection is cut.
+    const unpinned = await generateTlsIdentity({ commonName: 'another-cluster', hosts: [t.host] });
+    for (const [who, client] of [['no certificate', undefined], ['a certificate of another cluster', unpinned]] as const) {
+      const r = await exchange(t.host, t.port, `GET /healthz HTTP/1.1\r\nHost: ${t.host}\r\n\r\n`, 15_000, tlsTo(signerCert, client));
+      assert.ok(r.closedByServer, `${who}: the connection is cut`);
+      assert.equal(r.reply, '', `${who}: nothing answered`);
+    }
+    // The same request with server-1's pinned certificate is served: the refusals above were about the client.
+    const ok = await exchange(t.host, t.port, `GET /healthz HTTP/1.1\r\nHost: ${t.host}\r\nConnection: close\r\n\r\n`, 15_000, t.tls);
+    assert.match(ok.reply, /^HTTP\/1\.1 200/);
+    await stillServing(t);
+  });
+
+  test('a TLS handshake and random bytes on the plain-HTTP port, malformed HTTP on every port: refused with 4xx or closed, the process keeps serving', async () => {
+    const server = targets.find((x) => x.name === 'server')!;
+    // A real TLS ClientHello, from Node's own TLS client: the HTTP parser rejects it.
+    const tlsErr = await new Promise<Error>((resolve) => {
+      const s = tlsConnect({ host: server.host, port: server.port, rejectUnauthorized: false, servername: 'fleetkey.test' });
+      s.on('error', resolve);
+      s.on('secureConnect', () => resolve(new Error('handshake completed')));
+      s.setTimeout(15_000, () => (s.destroy(), resolve(new Error('no answer'))));
+    });
+    assert.notEqual(tlsErr.message, 'handshake completed');
+    assert.notEqual(tlsErr.message, 'no answer', 'server: the handshake was refused at once');
+    await stillServing(server);
+    for (let i = 0; i < 5; i++) {
+      const r = await exchange(server.host, server.port, Buffer.from(randomBytes(1 + Math.floor(Math.random() * 65536))));
+      assert.ok(r.closedByServer, 'server: random bytes end the connection');
+      assert.ok(r.reply === '' || r.reply.startsWith('HTTP/1.1 400'), `server: answered ${JSON.stringify(r.reply.slice(0, 40))}`);
+    }
     for (const t of targets) {
-      // A real TLS ClientHello, from Node's own TLS client: the HTTP parser rejects it.
-      const tlsErr = await new Promise<Error>((resolve) => {
-        const s = tlsConnect({ host: t.host, port: t.port, rejectUnauthorized: false, servername: 'fleetkey.test' });
-        s.on('error', resolve);
-        s.on('secureConnect', () => resolve(new Error('handshake completed')));
-        s.setTimeout(15_000, () => (s.destroy(), resolve(new Error('no answer'))));
-      });
-      assert.notEqual(tlsErr.message, 'handshake completed');
-      assert.notEqual(tlsErr.message, 'no answer', `${t.name}: the handshake was refused at once`);
-      await stillServing(t);
-      for (let i = 0; i < 5; i++) {
-        const r = await exchange(t.host, t.port, Buffer.from(randomBytes(1 + Math.floor(Math.random() * 65536))));
-        assert.ok(r.closedByServer, `${t.name}: random bytes end the connection`);
-        assert.ok(r.reply === '' || r.reply.startsWith('HTTP/1.1 400'), `${t.name}: answered ${JSON.stringify(r.reply.slice(0, 40))}`);
-      }
-      // Garbage after a valid request line, and a header with a control byte.
+      // Garbage after a valid request line, and a header with a control byte (inside mutual TLS for the signer).
       for (const raw of ['GET /healthz HTTP/1.1\r\nHost: x\r\nBad\0Header: 1\r\n\r\n', 'POST / HTTP/9.9\r\n\r\n', 'GET /healthz HTTP/1.1\r\nContent-Length: -5\r\n\r\n']) {
-        const r = await exchange(t.host, t.port, raw);
+        const r = await exchange(t.host, t.port, raw, 15_000, t.tls);
         assert.match(r.reply, /^HTTP\/1\.1 4\d\d/, `${t.name}: ${JSON.stringify(raw.slice(0, 30))}`);
       }
       await stillServing(t);
@@ -93,7 +134,7 @@ describe('bad input on the wire (a signer and a server in their namespaces)', { 
 
   test('a client that never finishes its headers is cut after the headers timeout; others are served meanwhile', async () => {
     for (const t of targets) {
-      const slow: Socket = connect({ host: t.host, port: t.port });
+      const slow: Socket = open(t.host, t.port, t.tls);
       let closed = false;
       let reply = '';
       slow.on('data', (d) => (reply += d.toString('latin1')));
@@ -129,7 +170,7 @@ describe('bad input on the wire (a signer and a server in their namespaces)', { 
       const chunk = 'x'.repeat(64 * 1024);
       const head = `POST ${t.post} HTTP/1.1\r\nHost: ${t.host}\r\nAuthorization: Bearer ${t.token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
       const chunked = await new Promise<string>((resolve) => {
-        const sock = connect({ host: t.host, port: t.port });
+        const sock = open(t.host, t.port, t.tls);
         let reply = '';
         let sent = 0;
         sock.on('error', () => undefined);
