@@ -100,10 +100,23 @@ export interface Host {
   link: string;
 }
 
+/**
+ * 10.77.X, X from this process id, or the next X no route on this machine uses yet: two suites may run
+ * at once (CI runs Node 20's and Node 24's side by side) and two bridges must not claim one /24.
+ */
+function freeSubnet(): string {
+  const used = execFileSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' });
+  for (let k = 0; k < 250; k++) {
+    const x = ((process.pid + k) % 250) + 1;
+    if (!used.includes(`10.77.${x}.0/24`)) return `10.77.${x}`;
+  }
+  throw new Error('no free 10.77.X.0/24 for the test network');
+}
+
 /** Namespaces, veth pairs and a bridge; `teardown` removes them all, also from an 'exit' handler. */
 export class Net {
   readonly bridge = `fkb${process.pid}`;
-  readonly subnet = `10.77.${(process.pid % 250) + 1}`;
+  readonly subnet = freeSubnet();
   readonly gateway = `${this.subnet}.1`;
   readonly hosts = new Map<string, Host>();
   private readonly onExit = () => this.teardown();
