@@ -241,16 +241,17 @@ export class LocalCluster {
       writeFileSync(join(dir, 'owner.pub'), ownerPub + '\n');
       ports.push(await portFor(dir));
     }
-    const records = await Promise.all(
-      names.map((name, i) => {
-        const [db, dbSchema] = o.postgres ? [o.postgres, (o.schemaPrefix ?? '') + name.replace(/-/g, '_')] : [];
-        // A signer whose KEK is in an HSM (`signerArgs` with --kek) seals its identity there from init on.
-        const extra = o.signerArgs?.(name) ?? [];
-        const kek = extra.indexOf('--kek');
-        const pkcs11 = kek >= 0 ? parsePkcs11Uri(extra[kek + 1]) : undefined;
-        return initSigner({ dataDir: join(dataDir, name), name, advertise: `https://127.0.0.1:${ports[i]}`, db, dbSchema, pkcs11 });
-      }),
-    );
+    // One init at a time: an HSM-backed init opens the PKCS#11 module in this process, and one init's
+    // close (C_Finalize) must not pull the library out from under another's.
+    const records = [];
+    for (const [i, name] of names.entries()) {
+      const [db, dbSchema] = o.postgres ? [o.postgres, (o.schemaPrefix ?? '') + name.replace(/-/g, '_')] : [];
+      // A signer whose KEK is in an HSM (`signerArgs` with --kek) seals its identity there from init on.
+      const extra = o.signerArgs?.(name) ?? [];
+      const kek = extra.indexOf('--kek');
+      const pkcs11 = kek >= 0 ? parsePkcs11Uri(extra[kek + 1]) : undefined;
+      records.push(await initSigner({ dataDir: join(dataDir, name), name, advertise: `https://127.0.0.1:${ports[i]}`, db, dbSchema, pkcs11 }));
+    }
     const serverDir = join(dataDir, 'server');
     const servers = [];
     for (const name of serverNames(o)) servers.push(await initServer({ dataDir: join(dataDir, name), name }));
