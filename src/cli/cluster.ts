@@ -260,12 +260,20 @@ export class LocalCluster {
     writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
     const own = loadOwnTls(serverDir);
     for (const r of records) signerAgents.set(new URL(r.url!).origin, pinnedAgent(own, r.tlsCertificate));
-    const procs = await Promise.all(
+    const started = await Promise.allSettled(
       names.map((name, i) => {
         writeFileSync(join(dataDir, name, 'port'), String(ports[i]));
         return start(name, ['signer', '--data', join(dataDir, name), '--port', String(ports[i]), '--manifest', manifestFile, ...dbArg(name), ...(o.signerArgs?.(name) ?? [])], { FLEETKEY_CLUSTER_TOKEN: clusterToken }, quiet, o.onExit, o.onLog);
       }),
     );
+    const procs = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // The signers that did start must not outlive this failure: a live child keeps the caller's
+      // process (a test file, `fleetkey dev`) from ever exiting.
+      for (const p of procs) p.child.kill('SIGKILL');
+      throw failed.reason;
+    }
     return { procs, peers: peersOf(manifest) };
   }
 
