@@ -20,6 +20,7 @@ import * as k1 from 'tiny-secp256k1';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { IField } from '@noble/curves/abstract/modular.js';
+import { equalBytes } from '@noble/curves/utils.js';
 
 await sodium.ready;
 
@@ -50,12 +51,6 @@ function checkScalar(Fn: IField<bigint>, s: bigint): void {
   if (!Fn.isValid(s) || Fn.is0(s)) throw new Error('scalar out of range');
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Ed25519 on libsodium. Elements are their canonical 32-byte encodings.
@@ -86,14 +81,14 @@ const edWasm: Group<Uint8Array> = {
   },
   add(p, q) {
     const r = sodium.crypto_core_ed25519_add(p, q);
-    if (bytesEqual(r, ED_IDENTITY)) throw new Error('identity element');
+    if (equalBytes(r, ED_IDENTITY)) throw new Error('identity element');
     return r;
   },
   neg(p) {
     // -P = (L-1)·P.
     return sodium.crypto_scalarmult_ed25519_noclamp(edFn.toBytes(edFn.ORDER - 1n), p);
   },
-  equals: bytesEqual,
+  equals: equalBytes,
   hasEvenY: () => {
     throw new Error('hasEvenY is a secp256k1 operation');
   },
@@ -145,7 +140,7 @@ const k1Wasm: Group<Uint8Array> = {
     out.set(k1Fp.toBytes(k1Fp.neg(k1Fp.fromBytes(p.subarray(33, 65)))), 33);
     return out;
   },
-  equals: bytesEqual,
+  equals: equalBytes,
   hasEvenY: (p) => (p[64] & 1) === 0,
 };
 

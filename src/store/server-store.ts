@@ -258,7 +258,9 @@ export class ServerStore {
 
   /** Forgets every pool of a root wallet (after a refresh, its old epoch's nonces are of no use). */
   async dropPools(rootWalletId: string): Promise<void> {
-    await this.db.run(`DELETE FROM nonce_pool WHERE pool LIKE $1`, [rootWalletId + '|%']);
+    // A prefix compare, not LIKE: the `_` in `wal_…` is a LIKE wildcard.
+    const prefix = rootWalletId + '|';
+    await this.db.run(`DELETE FROM nonce_pool WHERE substr(pool, 1, $1) = $2`, [prefix.length, prefix]);
   }
 
   // ---- MQTT ingest counters, summed over every server ----
