@@ -309,7 +309,13 @@ export class LoadRun {
 
   /** Exports a chain and runs `fleetkey audit verify` on it (a separate process, offline). */
   private async verifyChain(name: string, url: string, token: string): Promise<Record<string, unknown>[]> {
-    const res = await fetchAny(url, { headers: { authorization: `Bearer ${token}` } });
+    // A GET, so one retry is safe: under a heavy load the server may close a kept-alive connection just as
+    // it is reused (undici: "other side closed"), which says nothing about the chain.
+    const get = () => fetchAny(url, { headers: { authorization: `Bearer ${token}` } });
+    const res = await get().catch((e: Error & { cause?: { code?: string } }) => {
+      if (e.cause?.code !== 'UND_ERR_SOCKET') throw e;
+      return get();
+    });
     assert.equal(res.status, 200);
     const text = await res.text();
     const file = join(this.c.dataDir, `${name}-audit.jsonl`);
