@@ -17,13 +17,13 @@
  * gets back, and the AEAD (XChaCha20-Poly1305, with the session, kind, round and both node ids as
  * associated data) covers the packed bytes exactly as it covered the JSON before.
  */
-import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { fromHexStrict, toHex } from '../crypto/hex.ts';
 import type { Json } from '../crypto/types.ts';
 
 const FORMAT = 1;
 /** Hex strings of at least this many bytes become blobs (shorter ones cost less as text). */
 export const MIN_BLOB_BYTES = 16;
-const HEX = /^(?:[0-9a-f]{2})+$/;
 const INDEX = /^(?:0|[1-9][0-9]{0,5})$/;
 
 function u32(n: number): Uint8Array {
@@ -36,8 +36,9 @@ export function packBody(body: Json): Uint8Array {
   const blobs: Uint8Array[] = [];
   const skeleton = JSON.stringify(body, (_k, v: unknown) => {
     if (typeof v !== 'string') return v;
-    if (v.length >= 2 * MIN_BLOB_BYTES && HEX.test(v)) {
-      blobs.push(hexToBytes(v));
+    const b = v.length >= 2 * MIN_BLOB_BYTES ? fromHexStrict(v) : undefined;
+    if (b !== undefined) {
+      blobs.push(b);
       return `#${blobs.length - 1}`;
     }
     return `'${v}`;
@@ -76,7 +77,7 @@ export function unpackBody(packed: Uint8Array): Json {
     const idx = v.slice(1);
     if (v[0] !== '#' || !INDEX.test(idx) || Number(idx) >= n || used[Number(idx)]) throw new Error('packed body: bad string tag');
     used[Number(idx)] = 1;
-    return bytesToHex(blobs[Number(idx)]);
+    return toHex(blobs[Number(idx)]);
   }) as Json;
   if (used.some((u) => u === 0)) throw new Error('packed body: unused blob');
   return body;

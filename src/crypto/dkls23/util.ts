@@ -9,7 +9,8 @@ import { mapHashToField } from '@noble/curves/abstract/modular.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { shake256 } from '@noble/hashes/sha3.js';
-import { bytesToHex, hexToBytes, concatBytes, randomBytes as nobleRandomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { hexToBytes, concatBytes, randomBytes as nobleRandomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { fromHexStrict, toHex as bytesToHex } from '../hex.ts';
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { ProtocolError } from '../types.ts';
 import { GROUPS, type Group } from '../frost-group.ts';
@@ -238,8 +239,9 @@ export function getField(o: unknown, key: string, culprit?: number): unknown {
   return (o as Record<string, unknown>)[key];
 }
 export function parseBytes(v: unknown, len: number | undefined, what: string, culprit?: number): Uint8Array {
-  if (typeof v !== 'string' || v.length % 2 !== 0 || !/^[0-9a-f]*$/.test(v)) bad(what, culprit);
-  const b = hexToBytes(v);
+  if (typeof v !== 'string') bad(what, culprit);
+  const b = fromHexStrict(v);
+  if (b === undefined) bad(what, culprit);
   if (len !== undefined && b.length !== len) bad(`${what} length`, culprit);
   return b;
 }
