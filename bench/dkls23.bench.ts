@@ -14,7 +14,8 @@ import * as base from '../src/crypto/dkls23/ot/base.ts';
 import { dlProve, dlVerify } from '../src/crypto/dkls23/proofs.ts';
 import { mulReceiverFinish, mulReceiverStart, mulSenderRespond, gadget } from '../src/crypto/dkls23/multiply.ts';
 import { H, defaultRng, mulG, randomScalar } from '../src/crypto/dkls23/util.ts';
-import type { KeyGenResult, PartyProtocol } from '../src/crypto/types.ts';
+import type { Json, KeyGenResult, PartyProtocol } from '../src/crypto/types.ts';
+import { packBody } from '../src/signer/wire.ts';
 
 const DKG_N = Number(process.env.BENCH_DKG_N ?? 3);
 const SIGN_N = Number(process.env.BENCH_SIGN_N ?? 20);
@@ -128,6 +129,23 @@ const s23 = measure('sign 2-of-3 (2 signers, in-process)', SIGN_N, (i) => runSig
 const p23 = partyP50(SIGN_N);
 console.log(JSON.stringify({ name: 'sign 2-of-3: slowest party CPU p50 (own rounds only)', cpuP50: p23, xBaselineCpu: +(p23 / baseline.cpuP50).toFixed(1) }));
 console.log(JSON.stringify({ name: 'ratio sign 2-of-3 / baseline', xBaseline: +(s23.p50 / baseline.p50).toFixed(1), xBaselineCpu: +(s23.cpuP50 / baseline.cpuP50).toFixed(1) }));
+// Wire size of one signing's direct messages for one ordered pair (party 1 → party 2, both rounds):
+// the JSON body, the sealed ciphertext as it travelled before (hex of the JSON; 16-byte tag) and now
+// (base64 of the packed body, src/signer/wire.ts; 16-byte tag).
+{
+  const bodies: unknown[] = [];
+  const h = randomBytes(32);
+  const sessionId = `bench-wire-${ctr++}`;
+  runInProcess(Object.fromEntries([1, 2].map((i) => [i, sign({ share: k23[i].share, public: k23[i].public, signers: [1, 2], messageHash: h, sessionId })])), {
+    intercept: (_r, from, out) => {
+      if (from === 1 && out.direct?.[2] !== undefined) bodies.push(out.direct[2]);
+      return out;
+    },
+  });
+  const json = bodies.reduce<number>((a, b) => a + JSON.stringify(b).length, 0);
+  const packed = bodies.reduce<number>((a, b) => a + packBody(b as Json).length, 0);
+  console.log(JSON.stringify({ name: 'sign 2-of-3: direct-message bytes per ordered pair per signature', jsonBody: json, sealedHexJsonBefore: 2 * (json + 16 * bodies.length), sealedBase64PackedNow: Math.ceil((packed + 16 * bodies.length) / 3) * 4 }));
+}
 let k35: Record<number, KeyGenResult> = {};
 const nd35 = Math.max(1, Math.ceil(DKG_N / 3));
 measure('dkg 3-of-5 (all parties, in-process)', nd35, () => { k35 = runDkg([1, 2, 3, 4, 5], 3); });

@@ -21,9 +21,10 @@
  * (WebAssembly) point arithmetic, byte-identical to noble's module (test/crypto/frost-group.test.ts);
  * `backend: 'noble'` runs the same steps on noble's points. Nothing here implements a primitive.
  */
-import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, schnorr_FROST, secp256k1_FROST } from '@noble/curves/secp256k1.js';
-import type { FROST, FrostPublic, FrostSecret } from '@noble/curves/abstract/frost.js';
+import { createFROST, type FROST, type FrostPublic, type FrostSecret } from '@noble/curves/abstract/frost.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { frostChainCode, frostDkgTranscript } from './derive.ts';
 import { aggregate, commit, signShare, signingSuite, verifyShare, type Commitment, type SigningPublic } from './frost-sign.ts';
@@ -72,10 +73,21 @@ interface Suite {
   externalKey(pub: FrostPublic): Uint8Array;
 }
 
+/**
+ * FROST(Ed25519, SHA-512) for key generation and refresh: noble's `createFROST` with exactly the
+ * options of its `ed25519_FROST` (suite name, point, hash, H2) but without its `validatePoint` hook.
+ * That hook repeats what createFROST's own DeserializeElement already did to the same point
+ * (`assertValidity` and the prime-order check `isTorsionFree`, a full BigInt scalar multiplication),
+ * and the prime-order check was ~70 % of an in-process 2-of-3 DKG (profile, issue 13). Every
+ * element is still refused exactly where RFC 9591 §3.1 refuses it: off-curve, identity, or outside
+ * the prime-order subgroup (test/crypto/frost.test.ts, "ed25519: key generation's FROST instance refuses…").
+ */
+export const ed25519Frost: FROST = createFROST({ name: 'FROST-ED25519-SHA512-v1', Point: ed25519.Point, hash: sha512, H2: '' });
+
 const SUITES: Record<SuiteName, Suite> = {
   ed25519: {
     name: 'ed25519',
-    frost: ed25519_FROST,
+    frost: ed25519Frost,
     Point: ed25519.Point as unknown as PtCons,
     // zip215: false = strict RFC 8032 verification (canonical encodings, no small-order keys).
     verify: (sig, msg, pk) => ed25519.verify(sig, msg, pk, { zip215: false }),

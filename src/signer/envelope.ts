@@ -3,7 +3,8 @@
  * server relays envelopes but can neither forge one (each is signed with its sender node's
  * Ed25519 identity key, pinned in the cluster's peer list) nor read a direct one (each is sealed
  * to its recipient with XChaCha20-Poly1305 under a key from X25519 + HKDF-SHA256, bound to the
- * session, round and both node ids).
+ * session, round and both node ids). The sealed plaintext is the body in the compact binary form
+ * of wire.ts (long hex fields as raw bytes), and the ciphertext travels as base64.
  *
  * The signature covers a domain-separated SHA-256 of the canonical JSON of every field, so a
  * message cannot be moved to another session, round, sender or recipient.
@@ -13,9 +14,11 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { base64 } from '@scure/base';
 import { canonicalJson } from '../audit/canonical.ts';
 import type { Json } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
+import { packBody, unpackBody } from './wire.ts';
 
 export type ProtocolKind = 'dkg' | 'refresh' | 'sign' | 'reshare' | 'pairs' | 'result';
 
@@ -82,19 +85,21 @@ function aad(h: { session: string; kind: string; round: number; from: string; to
 export function sealDirect(body: Json, h: { session: string; kind: ProtocolKind; round: number; to: string }, keys: NodeKeys, peer: PeerInfo): Json {
   const key = directKey(keys, peer.encPub, h.session, keys.nodeId, h.to);
   const nonce = randomBytes(24);
-  const ct = xchacha20poly1305(key, nonce, aad({ ...h, from: keys.nodeId })).encrypt(utf8ToBytes(JSON.stringify(body)));
+  const ct = xchacha20poly1305(key, nonce, aad({ ...h, from: keys.nodeId })).encrypt(packBody(body));
   key.fill(0);
-  return { nonce: bytesToHex(nonce), ct: bytesToHex(ct) };
+  return { nonce: bytesToHex(nonce), ct: base64.encode(ct) };
 }
 
 export function openDirect(e: Envelope, keys: NodeKeys, peer: PeerInfo): Json {
   const b = e.body as { nonce?: unknown; ct?: unknown };
-  if (typeof b?.nonce !== 'string' || typeof b?.ct !== 'string' || !/^[0-9a-f]{48}$/.test(b.nonce) || !/^([0-9a-f]{2})+$/.test(b.ct))
+  if (typeof b?.nonce !== 'string' || typeof b?.ct !== 'string' || !/^[0-9a-f]{48}$/.test(b.nonce) || !/^[A-Za-z0-9+/]+={0,2}$/.test(b.ct))
     throw new FleetkeyError('decrypt_failed', `direct message from ${e.from} is not a sealed box`);
   const key = directKey(keys, peer.encPub, e.session, e.from, keys.nodeId);
   try {
-    const pt = xchacha20poly1305(key, hexToBytes(b.nonce), aad({ session: e.session, kind: e.kind, round: e.round, from: e.from, to: keys.nodeId })).decrypt(hexToBytes(b.ct));
-    return JSON.parse(new TextDecoder().decode(pt)) as Json;
+    // base64.decode is strict (padding, no stray characters); the AEAD tag is checked before any
+    // plaintext is used, and unpackBody refuses anything packBody cannot have produced.
+    const pt = xchacha20poly1305(key, hexToBytes(b.nonce), aad({ session: e.session, kind: e.kind, round: e.round, from: e.from, to: keys.nodeId })).decrypt(base64.decode(b.ct));
+    return unpackBody(pt);
   } catch {
     throw new FleetkeyError('decrypt_failed', `direct message from ${e.from} does not open`, { details: { from: e.from, session: e.session, round: e.round } });
   } finally {

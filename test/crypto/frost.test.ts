@@ -1,11 +1,12 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import * as btc from '@scure/btc-signer';
 import {
+  ed25519Frost,
   frostAddress,
   frostAggregate,
   frostCommit,
@@ -199,6 +200,23 @@ describe('tampering adversary', () => {
         );
       }
     });
+
+    if (name === 'ed25519') {
+      test('ed25519: key generation\'s FROST instance refuses small- and mixed-order points as noble\'s ed25519_FROST does', () => {
+        // A point of order 8 generates the torsion subgroup; adding it to a valid key keeps the point
+        // on the curve but takes it out of the prime-order subgroup (RFC 9591 §3.1 refuses both).
+        const T8 = ed25519.Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa');
+        assert.equal(T8.isTorsionFree(), false);
+        const sk = ed25519Frost.utils.randomScalar();
+        const msg = randomBytes(16);
+        const sig = ed25519Frost.sign(msg, sk);
+        const pk = ed25519.Point.BASE.multiply(ed25519.Point.Fn.fromBytes(sk));
+        assert.equal(ed25519Frost.verify(sig, msg, pk.toBytes()), true);
+        for (const bad of [pk.add(T8), T8, T8.multiply(4n)]) {
+          for (const f of [ed25519Frost, ed25519_FROST]) assert.throws(() => f.verify(sig, msg, bad.toBytes()), /prime-order|torsion/);
+        }
+      });
+    }
 
     test(`${name}: a bad DKG share names its sender`, () => {
       const parties = [1, 2, 3];

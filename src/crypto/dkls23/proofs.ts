@@ -32,7 +32,7 @@
  *  - Cost: prover ρ fixed-base multiplications and ≈ ρ·2^b = 4096 SHA-256 compressions on
  *    average (the prefix is absorbed once and cloned); verifier ρ double multiplications.
  */
-import { Fn, H, Point, bytesToHex, concatBytes, ctEqual, framedHasher, getField, mulG, parseArray, parseBytes, parsePoint, parseScalar, pointToHex, randomScalar, scalarToBytesFast, type Rng } from './util.ts';
+import { Fn, H, Point, bytesToHex, concatBytes, ctEqual, framedHasher, getField, mulG, mulPublic, parseArray, parseBytes, parsePoint, parseScalar, pointToHex, randomScalar, scalarToBytesFast, type Rng } from './util.ts';
 import { ProtocolError } from '../types.ts';
 
 export const FISCHLIN_RHO = 16;
@@ -118,8 +118,8 @@ export function dlVerify(proof: unknown, X: Point, ctx: Uint8Array, culprit: num
   for (let i = 0; i < FISCHLIN_RHO; i++) {
     const c = BigInt((e[i][0] << 8) | e[i][1]);
     // public inputs only: z_i·G − c·X = R_i (c = 0 allowed: then z_i·G = R_i)
-    const lhs = Point.BASE.multiplyUnsafe(z[i]);
-    const rhs = c === 0n ? R[i] : R[i].add(X.multiplyUnsafe(c));
+    const lhs = mulG(z[i]);
+    const rhs = c === 0n ? R[i] : R[i].add(mulPublic(X, c));
     if (!lhs.equals(rhs)) return false;
   }
   return true;

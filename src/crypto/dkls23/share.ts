@@ -3,7 +3,7 @@ import { ProtocolError, type GroupPublic, type Json, type SecretShare } from '..
 import { KAPPA } from './ot/extension.ts';
 import type { OteReceiverSetup, OteSenderSetup } from './ot/extension.ts';
 import { validateParties } from './session.ts';
-import { Point, bytesToHex, concatBytes, isObj, lagrangeAtZero, mulG, parseBytes, parsePoint, parseScalar, pointToHex } from './util.ts';
+import { Point, bytesToHex, concatBytes, isObj, lagrangeAtZero, mulG, mulPublic, parseBytes, parsePoint, parseScalar, pointToHex } from './util.ts';
 
 export const SCHEME = 'ecdsa-secp256k1-dkls23';
 
@@ -91,7 +91,7 @@ function decodePublicUncached(g: GroupPublic): PublicState {
   for (const k of parties.slice(t - 1)) {
     const set = [...base, k];
     let acc = Point.ZERO;
-    for (const m of set) acc = acc.add(verifying.get(m)!.multiplyUnsafe(lagrangeAtZero(m, set)));
+    for (const m of set) acc = acc.add(mulPublic(verifying.get(m)!, lagrangeAtZero(m, set)));
     if (!acc.equals(X)) throw new ProtocolError(`public: verifying share ${k} does not interpolate to the public key with the others`);
   }
   return { X, threshold: t, parties, verifying, chainCode };

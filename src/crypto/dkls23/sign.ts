@@ -26,7 +26,7 @@ import { mulReceiverFinish, mulReceiverStart, mulSenderRespond, type MulReceiver
 import { checkCommit, commit } from './proofs.ts';
 import { Session, encIndices, pairSid, sessionIdBytes, validateParties } from './session.ts';
 import { decodePublic, decodeShare, type PublicState, type ShareState } from './share.ts';
-import { Fn, H, Point, Q, be32, bytesToHex, concatBytes, defaultRng, getField, lagrangeAtZero, mulG, mulSecret, parseBytes, parsePoint, parseScalar, pointToHex, randomScalar, wipe, type Rng } from './util.ts';
+import { Fn, H, Point, Q, be32, bytesToHex, concatBytes, defaultRng, getField, lagrangeAtZero, mulG, mulPublic, mulSecret, parseBytes, parsePoint, parseScalar, pointToHex, randomScalar, wipe, type Rng } from './util.ts';
 import { zeroShare } from './zero-share.ts';
 
 export interface SignParams {
@@ -187,8 +187,8 @@ class SignParty implements PartyProtocol<SignResult> {
       // constant-time multiplication by the secret χ instead of two). ε only has to be unpredictable to
       // j in advance, so its multiplications may be variable-time; χ and d stay on noble's CT path.
       const eps = 1n + bytesToNumberBE(this.rng(16));
-      const lhs = mulSecret(Rj.add(pkj.multiplyUnsafe(eps)), st.chi!);
-      const rhs = gu.add(gv.multiplyUnsafe(eps)).add(mulG(Fn.add(du, Fn.mul(eps, dv))));
+      const lhs = mulSecret(Rj.add(mulPublic(pkj, eps)), st.chi!);
+      const rhs = gu.add(mulPublic(gv, eps)).add(mulG(Fn.add(du, Fn.mul(eps, dv))));
       if (!lhs.equals(rhs)) throw new ProtocolError('sign: RVOLE output inconsistent with R_j / pk_j (DKLs23 Protocol 3.6 Γ^u / Γ^v check)', j);
       Rsum = Rsum.add(Rj);
       pkSum = pkSum.add(pkj);

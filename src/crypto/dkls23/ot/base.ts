@@ -129,12 +129,11 @@ export function baseOtReceiverChoose(sid: Uint8Array, count: number, choice: Uin
   if (!dlVerify(getField(msg1, 'proof', culprit), B, H('vsot-pok', sid), culprit)) {
     throw new ProtocolError('base OT (VSOT) proof of knowledge of b failed', culprit);
   }
-  const Bp = B.precompute(8, false); // fixed base for all a_i·B
   const pts: Point[] = [];
   for (let i = 0; i < count; i++) {
     const a = randomScalar(rng);
     const aG = mulG(a);
-    pts.push(getBit(choice, i) ? aG.add(B) : aG, mulSecret(Bp, a)); // A_i, a_i·B
+    pts.push(getBit(choice, i) ? aG.add(B) : aG, mulSecret(B, a)); // A_i, a_i·B
   }
   const aff = normalizeZ(Point, pts); // one batched inversion for all encodings
   const A: string[] = [];
