@@ -89,8 +89,11 @@ async function run(coord: Coordinator, walletId: string, to: string[], threshold
   const before = await coord.packages?.get(walletId, w.epoch);
   await coord.packages?.put(walletId, epoch, { public: pub as unknown as WalletPackage['public'], signatures: results as WalletPackage['signatures'], ...(before?.create !== undefined ? { create: before.create } : {}) });
   const commit = JSON.stringify({ walletId, epoch, results });
+  // A new holder also needs the wallet's documents and counters from the old committee: collected at delivery (deliverOwedCommits).
+  const join = JSON.stringify({ walletId, epoch, results, custodyFrom: w.participants.map((p) => p.nodeId) });
   const retire = JSON.stringify({ retire: true, walletId, epoch, public: pub, results });
-  const owed = [...holders.map((h) => ({ nodeId: h.nodeId, evidence: commit })), ...w.participants.filter((p) => !to.includes(p.nodeId)).map((p) => ({ nodeId: p.nodeId, evidence: retire }))];
+  const stays = new Set(w.participants.map((p) => p.nodeId));
+  const owed = [...holders.map((h) => ({ nodeId: h.nodeId, evidence: stays.has(h.nodeId) ? commit : join })), ...w.participants.filter((p) => !to.includes(p.nodeId)).map((p) => ({ nodeId: p.nodeId, evidence: retire }))];
   if (!(await coord.store.advanceEpoch(walletId, w.epoch, JSON.stringify(pub), owed, { threshold, participants: holders })))
     throw new FleetkeyError('conflict', 'wallet changed during reshare');
   await coord.store.dropPools(walletId);

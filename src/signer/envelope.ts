@@ -17,7 +17,7 @@ import { canonicalJson } from '../audit/canonical.ts';
 import type { Json } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
 
-export type ProtocolKind = 'dkg' | 'refresh' | 'sign' | 'reshare' | 'pairs' | 'result';
+export type ProtocolKind = 'dkg' | 'refresh' | 'sign' | 'reshare' | 'pairs' | 'result' | 'custody';
 
 export interface Envelope {
   v: 1;
