@@ -101,12 +101,6 @@ describe('custody state travels with the shares', () => {
     const moved = await A('POST', `/v1/wallets/${w.id}/reshare`, { to, threshold: 2 });
     assert.equal(moved.status, 200, JSON.stringify(moved.body));
     assert.equal(moved.body.address, w.address);
-    for (const n of to) {
-      const res = await fetchAny(nodeUrl(n) + '/v1/audit', { headers: { authorization: `Bearer ${token}` } });
-      const got = (await res.text()).split('\n').filter(Boolean).map((x) => JSON.parse(x)).find((e) => e.outcome === 'custody_received' && e.data?.walletId === w.id);
-      assert.ok(got, `${n} logged what it received`);
-      assert.equal(got.data.requests, 2, `${n} took both counted requests`);
-    }
     // A new holder asked directly (as a compromised server could) counts the old 60%: 50% more is over the cap.
     const over = pay(LAMPORTS / 2n);
     const q = request(agent, g, w.id, over);
@@ -122,6 +116,12 @@ describe('custody state travels with the shares', () => {
     assert.equal(last.body.error?.code ?? last.body.code, 'limit_exceeded', JSON.stringify(last.body));
     const rev = await ask(1n, revoked);
     assert.equal(rev.body.error?.code ?? rev.body.code, 'grant_revoked', JSON.stringify(rev.body));
+    for (const n of to) {
+      const res = await fetchAny(nodeUrl(n) + '/v1/audit', { headers: { authorization: `Bearer ${token}` } });
+      const got = (await res.text()).split('\n').filter(Boolean).map((x) => JSON.parse(x)).find((e) => e.outcome === 'custody_received' && e.data?.walletId === w.id);
+      assert.ok(got, `${n} logged what it received`);
+      assert.equal(got.data.requests, 2, `${n} took both counted requests`);
+    }
   });
 });
 
