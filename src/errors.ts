@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'session_reused'
   | 'session_busy'
   | 'ban_unrecorded'
+  | 'custody_missing'
   // availability
   | 'not_enough_signers'
   | 'signer_unavailable'
@@ -71,6 +72,7 @@ const STATUS: Record<ErrorCode, number> = {
   session_reused: 409,
   session_busy: 409,
   ban_unrecorded: 503,
+  custody_missing: 409,
   not_enough_signers: 503,
   signer_unavailable: 503,
   timeout: 504,

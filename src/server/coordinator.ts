@@ -361,9 +361,14 @@ export class Coordinator {
       if (!this.signers.isUp(o.nodeId)) continue;
       try {
         // A node that left the committee in a reshare is owed a retirement instead (src/server/reshare.ts).
-        const ev = JSON.parse(o.evidence) as { retire?: boolean };
+        const ev = JSON.parse(o.evidence) as { retire?: boolean; walletId: string; epoch: number; custodyFrom?: string[] };
         if (ev.retire) await this.signers.call(o.nodeId, '/v1/retire', { ...ev, retire: undefined });
-        else await this.signers.call(o.nodeId, '/v1/commit', ev);
+        else if (ev.custodyFrom) {
+          // A new holder of a reshared wallet activates only with the old holders' custody reports (src/signer/custody.ts).
+          const reports = await Promise.allSettled(ev.custodyFrom.filter((n) => this.signers.isUp(n)).map((n) => this.signers.call(n, '/v1/custody', { walletId: ev.walletId, epoch: ev.epoch })));
+          const custody = reports.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+          await this.signers.call(o.nodeId, '/v1/commit', { ...ev, custodyFrom: undefined, custody });
+        } else await this.signers.call(o.nodeId, '/v1/commit', ev);
         await this.store.commitDelivered(o.walletId, o.epoch, o.nodeId);
       } catch (e) {
         this.log.error('commit delivery failed', { walletId: o.walletId, nodeId: o.nodeId, code: (e as FleetkeyError).code });

@@ -12,6 +12,7 @@
  *
  * The coordinator stays untrusted: every check that matters is made by the signer nodes.
  */
+import { randomUUID } from 'node:crypto';
 import { FleetkeyError } from '../errors.ts';
 import { publicHash, type Envelope } from '../signer/envelope.ts';
 import type { SharePublic } from '../signer/node.ts';
@@ -23,8 +24,12 @@ import { walletView, type Coordinator, type WalletView } from './coordinator.ts'
 
 const ROUND_TIMEOUT_MS = 180_000;
 
-/** Wallets with a reshare running in this server (one at a time per wallet). */
-const running = new Set<string>();
+/**
+ * How long a reshare holds its wallet's lock in the store (the wallet_jobs row): longer than a slow
+ * run (two sessions of ROUND_TIMEOUT_MS rounds at worst), short enough that a lock whose server died
+ * frees the wallet the same day.
+ */
+const LOCK_MS = 30 * 60_000;
 
 export interface ReshareRequest {
   to: string[];
@@ -44,12 +49,14 @@ export async function reshareWallet(coord: Coordinator, walletId: string, req: R
   const threshold = req.threshold ?? Math.min(w.threshold, to.length);
   if (!Number.isSafeInteger(threshold) || threshold < 2 || threshold > to.length)
     throw new FleetkeyError('validation_failed', `threshold ${threshold} must be in 2..${to.length} (the new committee)`, { details: { field: 'threshold' } });
-  if (running.has(walletId)) throw new FleetkeyError('conflict', `a reshare of wallet ${walletId} is already running`, { details: { walletId } });
-  running.add(walletId);
+  // The lock lives in the store: several servers on one database cannot run two reshares of one wallet.
+  const owner = `reshare:${randomUUID()}`;
+  if (!(await coord.store.lockWallet(walletId, owner, 'reshare', Date.now() + LOCK_MS)))
+    throw new FleetkeyError('conflict', `a reshare of wallet ${walletId} is already running`, { details: { walletId } });
   try {
     return await run(coord, w.id, to, threshold);
   } finally {
-    running.delete(walletId);
+    await coord.store.unlockWallet(walletId, owner);
   }
 }
 
@@ -89,8 +96,11 @@ async function run(coord: Coordinator, walletId: string, to: string[], threshold
   const before = await coord.packages?.get(walletId, w.epoch);
   await coord.packages?.put(walletId, epoch, { public: pub as unknown as WalletPackage['public'], signatures: results as WalletPackage['signatures'], ...(before?.create !== undefined ? { create: before.create } : {}) });
   const commit = JSON.stringify({ walletId, epoch, results });
+  // A new holder also needs the wallet's documents and counters from the old committee: collected at delivery (deliverOwedCommits).
+  const join = JSON.stringify({ walletId, epoch, results, custodyFrom: w.participants.map((p) => p.nodeId) });
   const retire = JSON.stringify({ retire: true, walletId, epoch, public: pub, results });
-  const owed = [...holders.map((h) => ({ nodeId: h.nodeId, evidence: commit })), ...w.participants.filter((p) => !to.includes(p.nodeId)).map((p) => ({ nodeId: p.nodeId, evidence: retire }))];
+  const stays = new Set(w.participants.map((p) => p.nodeId));
+  const owed = [...holders.map((h) => ({ nodeId: h.nodeId, evidence: stays.has(h.nodeId) ? commit : join })), ...w.participants.filter((p) => !to.includes(p.nodeId)).map((p) => ({ nodeId: p.nodeId, evidence: retire }))];
   if (!(await coord.store.advanceEpoch(walletId, w.epoch, JSON.stringify(pub), owed, { threshold, participants: holders })))
     throw new FleetkeyError('conflict', 'wallet changed during reshare');
   await coord.store.dropPools(walletId);

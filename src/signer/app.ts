@@ -13,7 +13,7 @@ import { ProcessMetrics } from '../http/metrics.ts';
 import { dbConfigFrom, openDb, probeWritable } from '../store/db.ts';
 import { SignerStore } from '../store/signer-store.ts';
 import { retireSchema } from './reshare.ts';
-import { SignerNode, commitSchema, noncesSchema, roundSchema, signSchema, reserveSchema, startSchema } from './node.ts';
+import { SignerNode, commitSchema, custodyRequestSchema, noncesSchema, roundSchema, signSchema, reserveSchema, startSchema } from './node.ts';
 import { loadKek, makeSealer, type Sealer } from './seal.ts';
 import { HsmKek, type Pkcs11Config } from './pkcs11.ts';
 import { NonceLedger } from './nonce-ledger.ts';
@@ -93,6 +93,7 @@ export function signerApp(node: SignerNode, token: string, log: Logger, ops?: Si
   app.post('/v1/sessions/:id/abort', async (c) => c.json(await node.abortSession(c.req.param('id'))));
   app.post('/v1/commit', async (c) => c.json(await node.commit(parse(commitSchema, await jsonBody(c)))));
   app.post('/v1/retire', async (c) => c.json(await node.retire(parse(retireSchema, await jsonBody(c)))));
+  app.post('/v1/custody', async (c) => c.json(await node.custodyReport(parse(custodyRequestSchema, await jsonBody(c)))));
   app.post('/v1/nonces', async (c) => c.json(await node.makeNonces(parse(noncesSchema, await jsonBody(c)))));
   app.post('/v1/sign', async (c) => c.json(await node.sign(parse(signSchema, await jsonBody(c)))));
   app.post('/v1/reserve', async (c) => c.json(await node.reserve(parse(reserveSchema, await jsonBody(c)))));

@@ -20,7 +20,7 @@ import type { Json } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
 import { packBody, unpackBody } from './wire.ts';
 
-export type ProtocolKind = 'dkg' | 'refresh' | 'sign' | 'reshare' | 'pairs' | 'result';
+export type ProtocolKind = 'dkg' | 'refresh' | 'sign' | 'reshare' | 'pairs' | 'result' | 'custody';
 
 export interface Envelope {
   v: 1;

@@ -30,6 +30,7 @@ import { Dkls23Guard } from './dkls23-guard.ts';
 import { checkCreateDoc, walletNetworkOf } from '../enforce/wallet-create.ts';
 import { CreateLog } from '../store/create-log.ts';
 import { reshare } from '../crypto/reshare.ts';
+import { custodyBody, custodySession, previousKey, takeCustody, type PreviousCommittee } from './custody.ts';
 import { checkReshareStart, reshareStartSchema, type retireSchema } from './reshare.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
@@ -121,7 +122,7 @@ export const startSchema = z.object({
 const envelopeSchema = z.object({
   v: z.literal(1),
   session: z.string().max(80),
-  kind: z.enum([...SESSION_KINDS, 'result']),
+  kind: z.enum([...SESSION_KINDS, 'result', 'custody']),
   round: z.number().int().min(0).max(64),
   from: z.string().max(64),
   to: z.string().max(64).optional(),
@@ -129,7 +130,14 @@ const envelopeSchema = z.object({
   sig: z.string().max(200),
 });
 export const roundSchema = z.object({ round: z.number().int().min(1).max(64), messages: z.array(envelopeSchema).max(256) });
-export const commitSchema = z.object({ walletId: z.string().max(80), epoch: z.number().int().min(0), results: z.array(envelopeSchema).max(64) });
+export const commitSchema = z.object({
+  walletId: z.string().max(80),
+  epoch: z.number().int().min(0),
+  results: z.array(envelopeSchema).max(64),
+  /** After a reshare, for a new holder: old holders' custody reports (src/signer/custody.ts). */
+  custody: z.array(envelopeSchema).max(64).optional(),
+});
+export const custodyRequestSchema = z.object({ walletId: z.string().min(1).max(80), epoch: z.number().int().min(1) });
 export const noncesSchema = z.object({ walletId: z.string().max(80), epoch: z.number().int().min(0), count: z.number().int().min(1).max(MAX_NONCE_BATCH) });
 const hex = z.string().regex(/^([0-9a-f]{2})*$/);
 export const signSchema = z.object({
@@ -296,6 +304,11 @@ export class SignerNode {
         createDigest = r.current.createDigest;
         holders = r.holders;
         staged = scheme.name === 'ecdsa-secp256k1';
+        // A new holder remembers whom it received the share from: only their custody reports can activate it (commit).
+        if (!ownPub && r.holders.some((h) => h.nodeId === this.keys.nodeId)) {
+          const prev: PreviousCommittee = { epoch: req.epoch, threshold: r.current.threshold, nodes: r.current.participants.map((p) => p.nodeId) };
+          await this.store.setMeta(previousKey(req.walletId, req.epoch + 1), JSON.stringify(prev));
+        }
       } else if (req.kind === 'pairs') {
         // DKLs23 pairwise set-up of a new committee after a reshare: the staged share of the pending epoch.
         const rec = await this.store.getShare(req.walletId, req.epoch);
@@ -555,6 +568,12 @@ export class SignerNode {
     }
     for (const p of pub.participants) if (!seen.has(p.nodeId)) throw new FleetkeyError('validation_failed', `missing result from participant ${p.nodeId}`);
     if (pub.staged) throw new FleetkeyError('protocol_state', `wallet ${req.walletId} epoch ${req.epoch} is a staged reshare: the new committee's pairwise set-up must run first`);
+    const prevJson = rec.status === 'pending' ? await this.store.getMeta(previousKey(req.walletId, req.epoch)) : undefined;
+    if (prevJson) {
+      // A new holder: the wallet's documents and counters first, from the committee it received the share from.
+      const got = await takeCustody(this.control, { walletId: req.walletId, epoch: req.epoch, prev: JSON.parse(prevJson) as PreviousCommittee, reports: (req.custody ?? []) as Envelope[], peer: (n) => this.peer(n) });
+      await this.audit.append({ type: 'admin', outcome: 'custody_received', data: { walletId: req.walletId, epoch: req.epoch, ...got } });
+    }
     const r = await this.store.activateShare(req.walletId, req.epoch, rec.publicHash, (q) =>
       this.audit.appendIn(q, { type: 'admin', outcome: 'key_activated', data: { walletId: req.walletId, epoch: req.epoch, publicHash: rec.publicHash, scheme: pub.scheme } }),
     );
@@ -564,6 +583,15 @@ export class SignerNode {
       await this.pruneLedger();
     }
     return { status: r };
+  }
+
+  /**
+   * This node's custody report on a wallet (src/signer/custody.ts), signed with its identity key,
+   * for the new holders of `epoch`. It reads documents and counters only: no share, no nonce.
+   */
+  async custodyReport(req: z.infer<typeof custodyRequestSchema>): Promise<Envelope> {
+    const body = await custodyBody(this.control, req.walletId);
+    return signEnvelope({ v: 1, session: custodySession(req.walletId, req.epoch), kind: 'custody', round: 0, from: this.keys.nodeId, body: body as unknown as Json }, this.keys);
   }
 
   /**

@@ -265,6 +265,72 @@ export class ControlStore {
    * eligible for the request's rule is decided when the request is authorized. The same decision
    * again is 'exists'; an approver's approve and reject on one request are both kept (the reject wins).
    */
+  // ---- custody state that travels with a reshare (src/signer/custody.ts) ----
+
+  /**
+   * The requests that count on a wallet and its derived wallets (`<root>.<n>`): committed ones and
+   * live reservations, each with its usage rows still inside their window. What a node reports to
+   * a new holder of the wallet.
+   */
+  async countedRequests(rootId: string, now = Date.now()): Promise<CarriedRequest[]> {
+    const w = parseOrThrow(idSchema, rootId, 'walletId');
+    const reqs = await this.db.all(
+      `SELECT r.request_id, r.wallet_id, r.grant_id, r.request_digest, r.reserved_at, r.expires_at FROM control_requests r
+       WHERE ${LIVE.replace('$NOW', '$1')} AND (r.wallet_id = $2 OR substr(r.wallet_id, 1, $3) = $4) ORDER BY r.request_id`,
+      [now, w, w.length + 1, `${w}.`],
+    );
+    const out: CarriedRequest[] = [];
+    for (const r of reqs) {
+      const usage = await this.db.all(`SELECT idx, counter, counter_key, kind, amount, at, keep_until FROM control_usage WHERE request_id = $1 AND keep_until > $2 ORDER BY idx`, [r.request_id as string, now]);
+      out.push({
+        requestId: r.request_id as string,
+        walletId: r.wallet_id as string,
+        grantId: (r.grant_id as string | null) ?? null,
+        requestDigest: r.request_digest as string,
+        reservedAt: Number(r.reserved_at),
+        expiresAt: Number(r.expires_at),
+        usage: usage.map((u) => ({ idx: Number(u.idx), counter: u.counter as string, counterKey: u.counter_key as string, kind: u.kind as 'sum' | 'count', amount: u.amount as string, at: Number(u.at), keepUntil: Number(u.keep_until) })),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Takes requests other holders counted, as committed, in one transaction: a request this node
+   * already counts is left as it is (one request never counts twice), one it released or let
+   * expire counts again (the safe direction), one it never saw is added with its usage rows. The
+   * union over several holders' reports is at least the largest of them on every counter.
+   */
+  async importCounted(rootId: string, requests: readonly CarriedRequest[], now = Date.now()): Promise<number> {
+    const w = parseOrThrow(idSchema, rootId, 'walletId');
+    const mine = (id: string) => id === w || id.startsWith(`${w}.`);
+    return this.db.tx(async (q) => {
+      let added = 0;
+      for (const r of requests) {
+        if (!mine(r.walletId)) throw new FleetkeyError('validation_failed', `carried request ${r.requestId} is for wallet ${r.walletId}, not ${w}`);
+        for (const u of r.usage)
+          if (u.counter !== storageKey(r.walletId, u.counterKey))
+            throw new FleetkeyError('validation_failed', `carried usage of ${r.requestId} names another wallet's counter`);
+        const old = (await q.all(`SELECT status, wallet_id, request_digest FROM control_requests WHERE request_id = $1`, [r.requestId]))[0];
+        if (old) {
+          if (old.wallet_id !== r.walletId || old.request_digest !== r.requestDigest) continue; // another request under that id here: keep ours
+          if (old.status === 'released' || old.status === 'expired') await q.run(`UPDATE control_requests SET status = 'committed', updated_at = $1 WHERE request_id = $2`, [now, r.requestId]);
+        } else {
+          await q.run(
+            `INSERT INTO control_requests (request_id, wallet_id, grant_id, request_digest, status, reserved_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, 'committed', $5, $6, $7)`,
+            [r.requestId, r.walletId, r.grantId, r.requestDigest, r.reservedAt, r.expiresAt, now],
+          );
+          added++;
+        }
+        for (const u of r.usage)
+          await q.run(`INSERT INTO control_usage (request_id, idx, counter, counter_key, kind, amount, at, keep_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id, idx) DO NOTHING`, [
+            r.requestId, u.idx, u.counter, u.counterKey, u.kind, u.amount, u.at, u.keepUntil,
+          ]);
+      }
+      return added;
+    });
+  }
+
   async putDecision(signed: unknown, now = Date.now()): Promise<DecisionPutResult> {
     const env = parseOrThrow(signedApprovalSchema, signed, 'signed');
     const approval = parseOrThrow(approvalSchema, env.approval, 'approval');
@@ -418,6 +484,17 @@ export class ControlStore {
     return usesOf(this.db, grantId, now, except);
   }
 
+}
+
+/** One request as a holder counts it, carried to a new holder by a reshare. */
+export interface CarriedRequest {
+  requestId: string;
+  walletId: string;
+  grantId: string | null;
+  requestDigest: string;
+  reservedAt: number;
+  expiresAt: number;
+  usage: { idx: number; counter: string; counterKey: string; kind: 'sum' | 'count'; amount: string; at: number; keepUntil: number }[];
 }
 
 export type CommitResult = 'committed' | 'already_committed' | 'released' | 'unknown';

@@ -30,6 +30,8 @@ export const SERVER_MIGRATIONS = [
      PRIMARY KEY (pool, nonce_id));
    CREATE TABLE mqtt_counters (
      fleet TEXT NOT NULL, reason TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (fleet, reason))`,
+  // One committee change at a time per wallet, across every server on the store (src/server/reshare.ts).
+  `CREATE TABLE wallet_jobs (wallet_id TEXT PRIMARY KEY, owner TEXT NOT NULL, kind TEXT NOT NULL, until BIGINT NOT NULL)`,
 ];
 
 /** A preprocessed FROST nonce commitment of one signer, as the signer handed it out (public values only). */
@@ -257,6 +259,25 @@ export class ServerStore {
   }
 
   /** Forgets every pool of a root wallet (after a refresh, its old epoch's nonces are of no use). */
+  /**
+   * Takes the wallet's job lock for `owner` until `until`, or returns false when another owner holds
+   * it and its lease has not run out. One statement: two servers racing get one winner (the row's
+   * primary key on both engines). A lock whose server died is taken over once its lease has passed.
+   */
+  async lockWallet(walletId: string, owner: string, kind: string, until: number, now = Date.now()): Promise<boolean> {
+    const n = await this.db.run(
+      `INSERT INTO wallet_jobs (wallet_id, owner, kind, until) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (wallet_id) DO UPDATE SET owner = excluded.owner, kind = excluded.kind, until = excluded.until WHERE wallet_jobs.until < $5`,
+      [walletId, owner, kind, until, now],
+    );
+    return n > 0;
+  }
+
+  /** Releases the lock if `owner` still holds it. */
+  async unlockWallet(walletId: string, owner: string): Promise<void> {
+    await this.db.run(`DELETE FROM wallet_jobs WHERE wallet_id = $1 AND owner = $2`, [walletId, owner]);
+  }
+
   async dropPools(rootWalletId: string): Promise<void> {
     // A prefix compare, not LIKE: the `_` in `wal_…` is a LIKE wildcard.
     const prefix = rootWalletId + '|';

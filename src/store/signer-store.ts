@@ -66,6 +66,10 @@ export class SignerStore {
   }
 
   /** Sets a value only if none exists; returns the value that is stored afterwards. */
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.db.run(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, value]);
+  }
+
   async initMeta(key: string, value: string): Promise<string> {
     await this.db.run(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
     return (await this.getMeta(key))!;

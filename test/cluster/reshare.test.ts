@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
-import { api, call, startCluster, verifySig } from '../helpers/cluster.ts';
+import { decode } from '../../src/chains/index.ts';
+import type { Payload } from '../../src/control/index.ts';
+import { api, call, fetchAny, startCluster, verifySig } from '../helpers/cluster.ts';
+import { grant, newAgent, publish, request, SOL_ASSETS, SOL_DEST, solTransfer } from '../helpers/agent.ts';
 
 let c: LocalCluster;
 let A: ReturnType<typeof api>;
@@ -77,6 +80,50 @@ for (const scheme of ['ed25519', 'secp256k1-schnorr', 'ecdsa-secp256k1'] as cons
     });
   });
 }
+
+describe('custody state travels with the shares', () => {
+  test('a wholly new committee starts from the old counters and documents: a cap 60% used stops at exactly 100%; a revoked grant stays refused', { timeout: 300_000 }, async () => {
+    const LAMPORTS = 1_000_000_000n;
+    const w = (await A('POST', '/v1/wallets', { scheme: 'ed25519', threshold: 2, signers: 3 })).body;
+    const policy = { version: 1, assets: SOL_ASSETS, counters: 'strict', rules: [{ id: 'allow-sol', type: 'allow', chainIds: ['mainnet-beta'], to: [SOL_DEST] }, { id: 'daily', type: 'window_cap', asset: 'SOL', max: '1000000000', window: '24h' }] };
+    assert.equal((await publish(c, { kind: 'policy', walletId: w.id, version: 1, policy, issuedAt: Date.now() })).status, 200);
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    const revoked = await grant(c, agent, [w.id]);
+    assert.equal((await publish(c, { kind: 'revocation', grantId: revoked, issuedAt: Date.now() })).status, 200);
+    let salt = 0;
+    const pay = (lamports: bigint): Payload => ({ kind: 'solana_transaction', data: solTransfer(w.address, lamports, SOL_DEST, ++salt), opts: { network: 'mainnet-beta' } });
+    const ask = async (lamports: bigint, grantId = g) => A('POST', '/v1/requests', request(agent, grantId, w.id, pay(lamports)));
+    for (const part of [3n, 3n]) assert.equal((await ask((LAMPORTS * part) / 10n)).body.status, 'signed'); // 60% of the window
+
+    // Every old holder leaves: the new holders never saw a request of this wallet.
+    const to = nodes.slice(3);
+    const moved = await A('POST', `/v1/wallets/${w.id}/reshare`, { to, threshold: 2 });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.equal(moved.body.address, w.address);
+    // A new holder asked directly (as a compromised server could) counts the old 60%: 50% more is over the cap.
+    const over = pay(LAMPORTS / 2n);
+    const q = request(agent, g, w.id, over);
+    const message = bytesToHex(decode(over.kind, over.data, { from: w.address }).signingPayloads[0]);
+    for (const n of to) {
+      const r = await call(nodeUrl(n), token, 'POST', '/v1/reserve', { requestId: q.request.requestId, walletId: w.id, epoch: moved.body.epoch, message, auth: { agent: q } });
+      assert.equal(r.body.error?.code, 'limit_exceeded', `${n}: ${JSON.stringify(r.body)}`);
+    }
+    // Through the server: up to exactly 100%, then not one lamport more; the revoked grant stays refused.
+    assert.equal((await ask((LAMPORTS * 3n) / 10n)).body.status, 'signed');
+    assert.equal((await ask(LAMPORTS / 10n)).body.status, 'signed');
+    const last = await ask(1n);
+    assert.equal(last.body.error?.code ?? last.body.code, 'limit_exceeded', JSON.stringify(last.body));
+    const rev = await ask(1n, revoked);
+    assert.equal(rev.body.error?.code ?? rev.body.code, 'grant_revoked', JSON.stringify(rev.body));
+    for (const n of to) {
+      const res = await fetchAny(nodeUrl(n) + '/v1/audit', { headers: { authorization: `Bearer ${token}` } });
+      const got = (await res.text()).split('\n').filter(Boolean).map((x) => JSON.parse(x)).find((e) => e.outcome === 'custody_received' && e.data?.walletId === w.id);
+      assert.ok(got, `${n} logged what it received`);
+      assert.equal(got.data.requests, 2, `${n} took both counted requests`);
+    }
+  });
+});
 
 describe('bad input: clear errors, nothing half-done', () => {
   test('unknown node, threshold above n, overlapping jobs', { timeout: 300_000 }, async () => {

@@ -21,6 +21,25 @@ for (const [name, cfg] of backends) {
       assert.equal(await s.initMeta('node_id', 'b'), 'a', 'initMeta never overwrites');
     });
 
+    test('wallet job lock: one holder across servers on one store; a dead holder\'s lock is taken over after its lease', async () => {
+      const db = await fresh(cfg);
+      const a = new ServerStore(db);
+      await a.init();
+      const b = new ServerStore(db); // a second server on the same database
+      const now = 1_000_000;
+      const both = await Promise.all([a.lockWallet('w1', 'server-a', 'reshare', now + 60_000, now), b.lockWallet('w1', 'server-b', 'reshare', now + 60_000, now)]);
+      assert.deepEqual(both.sort(), [false, true], 'exactly one of two racing servers gets the lock');
+      const [holder, other] = both[0] ? ['server-a', b] : ['server-b', a];
+      assert.equal(await other.lockWallet('w2', 'server-x', 'reshare', now + 60_000, now), true, 'another wallet is free');
+      await other.unlockWallet('w1', 'not-the-holder');
+      assert.equal(await other.lockWallet('w1', 'server-c', 'reshare', now + 60_000, now + 1), false, 'only the holder releases it');
+      assert.equal(await other.lockWallet('w1', 'server-c', 'reshare', now + 200_000, now + 60_001), true, 'a lease that ran out is taken over');
+      await a.unlockWallet('w1', holder);
+      assert.equal(await a.lockWallet('w1', 'server-d', 'reshare', now + 300_000, now + 60_002), false, 'the old holder cannot release the new one');
+      await a.unlockWallet('w1', 'server-c');
+      assert.equal(await a.lockWallet('w1', 'server-d', 'reshare', now + 300_000, now + 60_002), true);
+    });
+
     test('shares: pending until activated; activation erases other epochs and their nonces', async () => {
       const s = new SignerStore(await fresh(cfg));
       await s.init();
