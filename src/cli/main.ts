@@ -15,11 +15,12 @@ import { kekCli } from './kek.ts';
 import { pkcs11FromFlags } from '../signer/pkcs11.ts';
 import { committeeCli } from './committee.ts';
 import { mcpCli } from './mcp.ts';
+import { signerBackupCli } from './signer-backup.ts';
 import type { CliModule } from './module.ts';
 
 import { api, connection, int, need, print, processOptions, readInput, RemoteError, serverFetch, type Flags } from './common.ts';
 
-const MODULES: CliModule[] = [controlCli, fleetCli, kekCli, committeeCli, mcpCli];
+const MODULES: CliModule[] = [controlCli, fleetCli, kekCli, committeeCli, mcpCli, signerBackupCli];
 
 const HELP = `fleetkey — threshold keys and policy signing for agents and device fleets
 
