@@ -7,32 +7,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
-import { BIN, type LocalCluster } from '../../src/cli/cluster.ts';
+import type { LocalCluster } from '../../src/cli/cluster.ts';
+import { fleetkey as cli } from '../helpers/cli.ts';
 import { ownerSign } from '../helpers/agent.ts';
 import { api, call, fetchAny, startCluster, verifySig } from '../helpers/cluster.ts';
-
-const run = promisify(execFile);
-const { FLEETKEY_KEK: _, ...env } = process.env;
-/** `fleetkey ARGS --json`: resolves with the parsed stdout, or the CLI's error object. */
-async function cli(args: string[]): Promise<{ ok: true; out: any } | { ok: false; code: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args, '--json'], { env, encoding: 'utf8', timeout: 60_000 });
-    return { ok: true, out: JSON.parse(r.stdout) };
-  } catch (e) {
-    // --json: the error object is on stdout too.
-    const out = (e as { stdout?: string }).stdout ?? '';
-    try {
-      return { ok: false, code: JSON.parse(out).error.code };
-    } catch {
-      return { ok: false, code: `${out}${(e as { stderr?: string }).stderr ?? ''}` };
-    }
-  }
-}
 
 describe('signer backup and restore', () => {
   let c: LocalCluster;
