@@ -27,6 +27,8 @@ export interface ExportAnswer {
 export async function exportWallet(coord: Coordinator, walletId: string, body: z.infer<typeof exportSchema>): Promise<ExportAnswer> {
   if (splitWalletId(walletId).index !== undefined)
     throw new FleetkeyError('unsupported', 'a derived wallet has no share of its own: export its root (the child key is the root key plus the public derivation tweak)', { details: { field: 'id' } });
+  if ((body.order.doc as { walletId?: unknown }).walletId !== walletId)
+    throw new FleetkeyError('validation_failed', 'the export document names another wallet than the route', { details: { path: 'order.doc.walletId' } });
   const w = await coord.wallet(walletId);
   const answers = await Promise.allSettled(w.participants.map((p) => coord.signers.call<ExportAnswer['shares'][number]>(p.nodeId, '/v1/export', body.order)));
   const shares = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
