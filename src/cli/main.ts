@@ -15,11 +15,13 @@ import { kekCli } from './kek.ts';
 import { pkcs11FromFlags } from '../signer/pkcs11.ts';
 import { committeeCli } from './committee.ts';
 import { mcpCli } from './mcp.ts';
+import { signerBackupCli } from './signer-backup.ts';
+import { recoveryCli } from './recovery.ts';
 import type { CliModule } from './module.ts';
 
 import { api, connection, int, need, print, processOptions, readInput, RemoteError, serverFetch, type Flags } from './common.ts';
 
-const MODULES: CliModule[] = [controlCli, fleetCli, kekCli, committeeCli, mcpCli];
+const MODULES: CliModule[] = [controlCli, fleetCli, kekCli, committeeCli, mcpCli, signerBackupCli, recoveryCli];
 
 const HELP = `fleetkey — threshold keys and policy signing for agents and device fleets
 
@@ -104,8 +106,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write([HELP, ...MODULES.map((m) => m.help).filter(Boolean)].join('\n\n') + '\n');
     return 0;
   }
-  const mod = MODULES.find((m) => m.nouns.includes(noun));
-  if (mod) {
+  // Several modules may share a noun (`wallet reshare`, `wallet export`): the first that knows the verb runs it.
+  for (const mod of MODULES.filter((m) => m.nouns.includes(noun))) {
     const code = await mod.run(noun, verb, positionals.slice(2), flags);
     if (code !== undefined) return code;
   }

@@ -5,7 +5,7 @@ export {
   agentRequestSchema, signedAgentRequestSchema, approvalSchema, signedApprovalSchema, publicKeySchema, requestIdSchema, idSchema,
   PAYLOAD_KINDS, parseOrThrow,
 } from './schemas.ts';
-export type { ControlDoc, WalletCreateDoc, WalletScheme, WalletStatusDoc, SignDoc, Payload, PolicyDoc, GrantDoc, RevocationDoc, ApproversDoc, SignedControlDoc, AgentKey, AgentRequest, SignedAgentRequest, Approval, SignedApproval } from './schemas.ts';
+export type { ExportDoc, ControlDoc, WalletCreateDoc, WalletScheme, WalletStatusDoc, SignDoc, Payload, PolicyDoc, GrantDoc, RevocationDoc, ApproversDoc, SignedControlDoc, AgentKey, AgentRequest, SignedAgentRequest, Approval, SignedApproval } from './schemas.ts';
 export { signControlDoc, verifyControlDoc, controlDocDigest } from './documents.ts';
 export { signAgentRequest, verifyAgentRequest, requestDigest, checkGrantUsable, DEFAULT_CLOCK_SKEW_MS } from './requests.ts';
 export type { VerifyRequestOptions, GrantUsableOptions } from './requests.ts';

@@ -164,7 +164,25 @@ export const signDocSchema = z
     if (r.expiresAt <= r.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
   });
 
-export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema, walletStatusDocSchema, signDocSchema, walletCreateDocSchema]);
+/**
+ * The owner's order to export a wallet's key (issue 11): every holder that accepts it encrypts its
+ * share to `recipient` (the owner's offline X25519 recovery public key, hex) and logs the export. Only
+ * for a wallet whose policy says `"exportable": true`; never stored as a standing document.
+ */
+export const exportDocSchema = z
+  .strictObject({
+    kind: z.literal('export'),
+    walletId: idSchema,
+    recipient: z.string().regex(/^[0-9a-f]{64}$/, 'recipient: an X25519 public key, 64 lowercase hex characters'),
+    issuedAt: msSchema,
+    expiresAt: msSchema,
+  })
+  .superRefine((r, ctx) => {
+    if (r.expiresAt <= r.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
+  });
+
+export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema, walletStatusDocSchema, signDocSchema, walletCreateDocSchema, exportDocSchema]);
+export type ExportDoc = z.infer<typeof exportDocSchema>;
 
 export type PolicyDoc = z.infer<typeof policyDocSchema>;
 export type GrantDoc = z.infer<typeof grantDocSchema>;

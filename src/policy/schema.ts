@@ -185,6 +185,12 @@ export const policySchema = z.strictObject({
    * t holders up. A fleet wallet is strict if its fleet's policy or its own is.
    */
   counters: z.enum(['strict', 'per-signer']).optional(),
+  /**
+   * The owner may export the wallet's whole key (`fleetkey wallet export`, issue 11): each holder
+   * then encrypts its share to the owner's recovery key under an owner-signed export document. Off
+   * unless true; a holder refuses an export unless the latest policy it holds says so.
+   */
+  exportable: z.boolean().optional(),
   /** Named lists of human approvers for require_approval. */
   approverGroups: z.record(z.string().min(1).max(100), nonEmpty(z.string().min(1).max(200))).optional(),
   rules: z.array(ruleSchema).max(1000),

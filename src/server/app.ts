@@ -26,6 +26,7 @@ import { ethMessageSchema, ethTransactionSchema, ethTypedDataSchema, signEthMess
 import { openApiDocument } from './openapi.ts';
 import { createWalletSchema, creationOf, reshareSchema, signSchema } from './schemas.ts';
 import { reshareWallet } from './reshare.ts';
+import { exportSchema, exportWallet } from './export.ts';
 import { PackageStore } from '../store/package-store.ts';
 import { SignerPool } from './signers.ts';
 import { fleetRoutes, initFleets } from './fleets.ts';
@@ -161,6 +162,7 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
     c.json(await signEthTypedData(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(ethTypedDataSchema, await jsonBody(c)), c.get('requestId'))),
   );
   app.post('/v1/wallets/:id/refresh', async (c) => c.json(await coord.refreshWallet(parse(walletIdSchema, c.req.param('id'), 'id'))));
+  app.post('/v1/wallets/:id/export', async (c) => c.json(await exportWallet(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(exportSchema, await jsonBody(c)))));
   app.post('/v1/wallets/:id/reshare', async (c) => c.json(await reshareWallet(coord, parse(walletIdSchema, c.req.param('id'), 'id'), parse(reshareSchema, await jsonBody(c)))));
   // Each server keeps its own chain in a shared store (src/store/audit-store.ts); `?chain=KEY` exports
   // another server's (only its owner can seal it with a checkpoint), GET /v1/audit/chains lists them.

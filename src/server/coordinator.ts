@@ -559,7 +559,11 @@ export class Coordinator {
           else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.bannedPeer === 'string') apart.add(pairKey(e.nodeId, e.remoteDetails.bannedPeer));
           else if (e.remoteCode === 'protocol_state' && typeof e.remoteDetails?.epoch === 'number' && e.remoteDetails.epoch < w.epoch) await this.deliverOwedCommits(walletId);
           else if (e.unavailable || e.remoteCode === 'not_found' || e.remoteCode === 'protocol_state') excluded.add(e.nodeId);
-          else if (e.remoteCode !== 'nonce_consumed' && e.remoteCode !== 'nonce_unknown') throw e;
+          else if (e.remoteCode === 'nonce_consumed' || e.remoteCode === 'nonce_unknown')
+            // The signer no longer holds a nonce this pool offered (e.g. it was restored from a backup,
+            // which refuses every nonce pooled before): the rest of its pool is likely stale too. Dropping is always safe.
+            await this.store.dropPool(this.poolKey(w, e.nodeId));
+          else throw e;
           continue;
         }
         throw e instanceof FleetkeyError && e.code === 'cheating_signer' ? this.cheater(e, walletId, requestId) : e;

@@ -111,6 +111,14 @@ export function openApiDocument() {
       '/v1/wallets/{id}/reshare': {
         post: { summary: 'Moves the wallet to a new committee of signer nodes (new n and t allowed): same public key and address, next epoch', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], requestBody: { required: true, ...json({ type: 'object', required: ['to'], properties: { to: { type: 'array', items: { type: 'string' }, minItems: 2, description: 'node ids of the new committee, in index order' }, threshold: { type: 'integer', minimum: 2 } } }) }, responses: { '200': { description: 'wallet', ...json({ $ref: '#/components/schemas/Wallet' }) }, ...errors(400, 401, 404, 409, 503) } },
       },
+      '/v1/wallets/{id}/export': {
+        post: {
+          summary: "Owner-only recovery export: relays the owner's signed export document to every holder; each checks it and the policy's \"exportable\" flag, logs it, and answers its share sealed to the owner's X25519 recovery key (opened only by `fleetkey wallet export`)",
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: { required: true, ...json({ type: 'object', required: ['order'], properties: { order: { type: 'object', description: 'owner-signed { doc: { kind: "export", walletId, recipient, issuedAt, expiresAt }, sig, signer }' } } }) },
+          responses: { '200': { description: 'sealed shares', ...json({ type: 'object', properties: { walletId: { type: 'string' }, scheme: { type: 'string' }, threshold: { type: 'integer' }, publicKey: { type: 'string' }, address: { type: 'string' }, network: { type: ['string', 'null'] }, shares: { type: 'array', items: { type: 'object', properties: { nodeId: { type: 'string' }, index: { type: 'integer' }, epoch: { type: 'integer' }, box: { type: 'string' } } } } } }) }, ...errors(400, 401, 403, 404, 503) },
+        },
+      },
       '/v1/control': {
         post: {
           summary: 'Submit an owner-signed control document (policy, grant, revocation, approvers, wallet_status); verified here and forwarded to every signer',

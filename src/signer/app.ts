@@ -96,6 +96,7 @@ export function signerApp(node: SignerNode, token: string, log: Logger, ops?: Si
   app.post('/v1/custody', async (c) => c.json(await node.custodyReport(parse(custodyRequestSchema, await jsonBody(c)))));
   app.post('/v1/nonces', async (c) => c.json(await node.makeNonces(parse(noncesSchema, await jsonBody(c)))));
   app.post('/v1/sign', async (c) => c.json(await node.sign(parse(signSchema, await jsonBody(c)))));
+  app.post('/v1/export', async (c) => c.json(await node.exportShare(parse(signedControlDocSchema, await jsonBody(c)))));
   app.post('/v1/reserve', async (c) => c.json(await node.reserve(parse(reserveSchema, await jsonBody(c)))));
   // The owner's documents, and approvers' signed decisions ({approval, sig}) forwarded the same way.
   app.post('/v1/control', async (c) => {

@@ -31,6 +31,9 @@ import { checkCreateDoc, walletNetworkOf } from '../enforce/wallet-create.ts';
 import { CreateLog } from '../store/create-log.ts';
 import { reshare } from '../crypto/reshare.ts';
 import { custodyBody, custodySession, previousKey, takeCustody, type PreviousCommittee } from './custody.ts';
+import { sealShare, shareScalar, scalarBytes } from '../crypto/export.ts';
+import { controlDocDigest, verifyControlDoc, DEFAULT_CLOCK_SKEW_MS } from '../control/index.ts';
+import type { ExportDoc } from '../control/schemas.ts';
 import { checkReshareStart, reshareStartSchema, type retireSchema } from './reshare.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
@@ -845,6 +848,46 @@ export class SignerNode {
     } catch (e) {
       throw new FleetkeyError('validation_failed', `cannot sign with these commitments: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * The owner-only recovery export (issue 11): this holder's share, sealed to the owner's X25519
+   * recovery key named in an owner-signed `export` document. Checked here, whatever the server says:
+   * the document (pinned owner key, not expired), the wallet (a root this node holds), and the
+   * latest policy this node holds for it must say `"exportable": true`. The export is logged in
+   * this node's audit chain, durably, before the sealed share leaves; a refusal is logged too. The
+   * box holds the Shamir scalar only (src/crypto/export.ts), never DKLs23's pairwise state.
+   */
+  async exportShare(signed: unknown): Promise<{ nodeId: string; index: number; epoch: number; box: string }> {
+    let walletId = '';
+    const refuse = async (e: FleetkeyError): Promise<never> => {
+      await this.audit.append({ type: 'admin', outcome: 'key_export_refused', data: { walletId, code: e.code, message: e.message.slice(0, 300) } });
+      throw e;
+    };
+    let doc: ExportDoc;
+    try {
+      const d = verifyControlDoc(signed, this.ownerKeys);
+      if (d.kind !== 'export') throw new FleetkeyError('validation_failed', 'an export needs the owner\'s export document', { details: { path: 'doc.kind' } });
+      doc = d;
+    } catch (e) {
+      return e instanceof FleetkeyError ? refuse(e) : Promise.reject(e);
+    }
+    walletId = doc.walletId;
+    const now = Date.now();
+    if (now >= doc.expiresAt || doc.issuedAt > now + DEFAULT_CLOCK_SKEW_MS) return refuse(new FleetkeyError('request_expired', 'the export document is expired or not yet valid', { details: { path: 'doc.expiresAt' } }));
+    if (splitWalletId(walletId).index !== undefined)
+      return refuse(new FleetkeyError('unsupported', 'a derived wallet has no share of its own: export its root (the child key is the root key plus the public derivation tweak)', { details: { path: 'doc.walletId' } }));
+    const rec = await this.store.getActiveShare(walletId);
+    if (!rec) return refuse(new FleetkeyError('not_found', `no active share for wallet ${walletId} on this node`));
+    const policy = await this.control.latestPolicy(walletId);
+    if ((policy?.doc.policy as { exportable?: boolean } | undefined)?.exportable !== true)
+      return refuse(new FleetkeyError('policy_denied', `wallet ${walletId}'s policy does not allow export (it needs "exportable": true)`, { details: { walletId } }));
+    const pub = JSON.parse(rec.publicJson) as SharePublic;
+    const share = JSON.parse(new TextDecoder().decode(this.sealer.open(rec.sealed, shareContext(walletId, rec.epoch)))) as SecretShare;
+    const order = controlDocDigest(doc);
+    await this.audit.append({ type: 'admin', outcome: 'key_exported', data: { walletId, epoch: rec.epoch, recipient: doc.recipient, order, policyVersion: policy!.version, expiresAt: doc.expiresAt } });
+    const box = sealShare({ v: 1, scheme: pub.scheme, walletId, epoch: rec.epoch, index: share.index, scalar: bytesToHex(scalarBytes(pub.scheme, shareScalar(pub.scheme, share))), order }, doc.recipient);
+    return { nodeId: this.keys.nodeId, index: share.index, epoch: rec.epoch, box };
   }
 
   /** Runs `f`; a refusal it raises (limit, revocation, used-up grant) is logged before it is thrown. */

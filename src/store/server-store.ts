@@ -258,6 +258,11 @@ export class ServerStore {
     return Number((await this.db.all(`SELECT COUNT(*) AS n FROM nonce_pool WHERE pool = $1`, [pool]))[0].n);
   }
 
+  /** Forgets one pool (a signer refused one of its nonces: the rest are likely stale too). */
+  async dropPool(pool: string): Promise<void> {
+    await this.db.run(`DELETE FROM nonce_pool WHERE pool = $1`, [pool]);
+  }
+
   /** Forgets every pool of a root wallet (after a refresh, its old epoch's nonces are of no use). */
   /**
    * Takes the wallet's job lock for `owner` until `until`, or returns false when another owner holds
