@@ -18,6 +18,7 @@ import type { AgentStatusView, AgentWalletStatus, Payload } from '../control/ind
 import type { AgentRequestView, FleetkeyAgent } from './agent.ts';
 import { FleetkeyApiError, FleetkeyError } from './errors.ts';
 import { toViemAccount } from './to-viem-account.ts';
+import { wrapFetchWithFleetkey } from './x402.ts';
 
 export type FleetkeyMcpOptions = {
   agent: FleetkeyAgent;
@@ -205,6 +206,35 @@ export function createFleetkeyMcpServer(options: FleetkeyMcpOptions): McpServer 
   );
 
   server.registerTool(
+    'pay_x402',
+    {
+      title: 'Fetch a paid URL (x402)',
+      description:
+        "Fetches an HTTP(S) URL; when it answers 402 Payment Required, pays the x402 'exact' EVM payment (an EIP-3009 token authorization) from the grant's EVM wallet, under the wallet's policy, and retries. Returns the HTTP status, the response body (first 64 KiB) and the settlement (PAYMENT-RESPONSE header). maxAmount, in the token's smallest unit, refuses a price above it before anything is signed.",
+      inputSchema: {
+        url: z.string().max(2048).url().refine((u) => /^https?:\/\//i.test(u), 'an http(s) URL'),
+        method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
+        body: z.string().max(100_000).optional().describe('The request body, sent as is (with content-type application/json when it parses as JSON).'),
+        maxAmount: z.string().regex(/^\d{1,78}$/, "a whole number of the token's smallest unit").optional(),
+        wallet: walletArg,
+      },
+      annotations: SEND,
+    },
+    async (a) =>
+      guard(async () => {
+        const w = await wallet(a.wallet, 'ecdsa-secp256k1');
+        const pay = wrapFetchWithFleetkey(fetch, agent, { walletId: w.id, ...(a.maxAmount === undefined ? {} : { maxAmount: BigInt(a.maxAmount) }) });
+        const json = a.body !== undefined && isJson(a.body);
+        const res = await pay(a.url, { method: a.method ?? 'GET', ...(a.body === undefined ? {} : { body: a.body, headers: json ? { 'content-type': 'application/json' } : {} }), signal: AbortSignal.timeout(options.receiptTimeoutMs ?? 120_000) });
+        const { text: body, truncated } = await boundedText(res, 64 * 1024);
+        const header = res.headers.get('payment-response') ?? res.headers.get('x-payment-response');
+        const settlement = header ? decodeSettlement(header) : undefined;
+        const data = { status: res.status, body, ...(truncated ? { truncated } : {}), ...(settlement ? { settlement } : {}) };
+        return ok(data, `HTTP ${res.status}${settlement ? ', paid' : ''}`);
+      }),
+  );
+
+  server.registerTool(
     'request_status',
     {
       title: 'Request status',
@@ -225,6 +255,52 @@ export function createFleetkeyMcpServer(options: FleetkeyMcpOptions): McpServer 
 
 function ok(structured: Record<string, unknown>, text: string): CallToolResult {
   return { content: [{ type: 'text', text: `${text}\n${JSON.stringify(structured)}` }], structuredContent: structured };
+}
+
+function isJson(s: string): boolean {
+  try {
+    JSON.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** At most `max` bytes of the body as text; the rest is dropped unread. */
+async function boundedText(res: Response, max: number): Promise<{ text: string; truncated: boolean }> {
+  if (!res.body) return { text: '', truncated: false };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+    if (size >= max) {
+      truncated = size > max;
+      await reader.cancel().catch(() => undefined);
+      break;
+    }
+  }
+  const all = new Uint8Array(Math.min(size, max));
+  let at = 0;
+  for (const c of chunks) {
+    const part = c.subarray(0, all.length - at);
+    all.set(part, at);
+    at += part.length;
+  }
+  return { text: new TextDecoder().decode(all), truncated };
+}
+
+/** The x402 settlement header (base64 JSON); kept as sent when it does not decode. */
+function decodeSettlement(header: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(header, 'base64').toString('utf8'));
+  } catch {
+    return header;
+  }
 }
 
 function pick(v: AgentRequestView): Record<string, unknown> {

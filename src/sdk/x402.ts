@@ -15,7 +15,7 @@
 import { x402Client, type x402ClientConfig } from '@x402/core/client';
 import { ExactEvmScheme } from '@x402/evm/exact/client';
 import { wrapFetchWithPayment } from '@x402/fetch';
-import type { Network } from '@x402/core/types';
+import type { Network, PaymentRequirements } from '@x402/core/types';
 import type { FleetkeyAgent } from './agent.ts';
 import { FleetkeyError } from './errors.ts';
 import { toViemAccount } from './to-viem-account.ts';
@@ -31,6 +31,11 @@ export type WrapFetchWithFleetkeyOptions = {
    * control; pass x402's `SpendControls` to add a local one on top.
    */
   spendControls?: x402ClientConfig['spendControls'];
+  /**
+   * The most this fetch pays for one request, in the asset's smallest unit: a 402 asking more is
+   * refused before anything is signed. A local check on top of the policy, not in place of it.
+   */
+  maxAmount?: bigint;
 };
 
 /** The paying wallet: named, or the grant's one EVM wallet. */
@@ -39,6 +44,12 @@ async function payer(agent: FleetkeyAgent, walletId: string | undefined): Promis
   const evm = (await agent.status()).wallets.filter((w) => w.scheme === 'ecdsa-secp256k1');
   if (evm.length !== 1) throw new FleetkeyError('validation_failed', `name the paying wallet (walletId): the grant has ${evm.length} ecdsa-secp256k1 wallets`);
   return evm[0].id;
+}
+
+/** What a requirement asks, in atomic units (x402 v2 `amount`, v1 `maxAmountRequired`); unreadable counts as too much. */
+function amountOf(r: PaymentRequirements): bigint {
+  const a = (r as { amount?: unknown; maxAmountRequired?: unknown }).amount ?? (r as { maxAmountRequired?: unknown }).maxAmountRequired;
+  return typeof a === 'string' && /^\d{1,78}$/.test(a) ? BigInt(a) : 2n ** 256n;
 }
 
 /**
@@ -74,6 +85,7 @@ export function wrapFetchWithFleetkey(fetchImpl: typeof globalThis.fetch, agent:
   const client = x402Client.fromConfig({
     schemes: (options.networks ?? ['eip155:*']).map((network) => ({ network: network as Network, client: new ExactEvmScheme(signer) })),
     spendControls: options.spendControls ?? false,
+    ...(options.maxAmount === undefined ? {} : { policies: [(_v: number, reqs: PaymentRequirements[]) => reqs.filter((r) => amountOf(r) <= options.maxAmount!)] }),
   });
   const paying = wrapFetchWithPayment(fetchImpl, client);
   return async (input, init) => {

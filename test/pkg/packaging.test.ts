@@ -97,7 +97,7 @@ describe('published packages', { timeout: 1_800_000 }, () => {
 
   test('the SDK tarball holds compiled ESM, .d.ts and source maps, and nothing that reaches Node-only or native code', () => {
     const paths = sdk.files.map((f) => f.path);
-    for (const entry of ['dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/sdk/index.js.map', 'dist/sdk/viem.js', 'dist/sdk/approvals.js', 'package.json']) {
+    for (const entry of ['dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/sdk/index.js.map', 'dist/sdk/viem.js', 'dist/sdk/approvals.js', 'dist/sdk/x402.js', 'package.json']) {
       assert.ok(paths.includes(entry), `${entry} is in the tarball`);
     }
     assert.deepEqual(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), [], 'no TypeScript source');

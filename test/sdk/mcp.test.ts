@@ -27,7 +27,7 @@ import { HARDHAT_KEY_0, startHardhat, stopProcess } from '../helpers/hardhat.ts'
 const TO: Hex = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'; // Hardhat's account #1
 /** The token an x402-style authorization moves (no contract is needed to judge and sign one). */
 const TOKEN: Hex = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
-const TOOLS = ['get_limits', 'list_wallets', 'request_status', 'send_evm_transaction', 'sign_evm_transaction', 'sign_message', 'sign_solana_transaction', 'sign_typed_data'];
+const TOOLS = ['get_limits', 'list_wallets', 'pay_x402', 'request_status', 'send_evm_transaction', 'sign_evm_transaction', 'sign_message', 'sign_solana_transaction', 'sign_typed_data'];
 
 type ToolResult = { isError?: boolean; content: { type: string; text: string }[]; structuredContent?: Record<string, any> };
 const text = (r: ToolResult) => r.content.map((c) => c.text).join('\n');
@@ -102,7 +102,7 @@ describe('fleetkey mcp: the MCP SDK client over stdio, a real cluster and Hardha
     }
     const by = Object.fromEntries(tools.map((t) => [t.name, t]));
     for (const n of ['list_wallets', 'get_limits', 'request_status']) assert.deepEqual([by[n].annotations!.readOnlyHint, by[n].annotations!.destructiveHint], [true, false], n);
-    for (const n of ['send_evm_transaction', 'sign_evm_transaction', 'sign_typed_data', 'sign_message', 'sign_solana_transaction']) assert.deepEqual([by[n].annotations!.readOnlyHint, by[n].annotations!.destructiveHint], [false, true], n);
+    for (const n of ['send_evm_transaction', 'sign_evm_transaction', 'sign_typed_data', 'sign_message', 'sign_solana_transaction', 'pay_x402']) assert.deepEqual([by[n].annotations!.readOnlyHint, by[n].annotations!.destructiveHint], [false, true], n);
     const send = by.send_evm_transaction.inputSchema as { properties: Record<string, { type?: string; pattern?: string }>; required?: string[] };
     assert.deepEqual(Object.keys(send.properties).sort(), ['chain', 'data', 'to', 'value', 'wallet']);
     assert.deepEqual([...(send.required ?? [])].sort(), ['chain', 'to']);

@@ -8,6 +8,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { AddressInfo } from 'node:net';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -22,7 +27,7 @@ import { paymentMiddleware } from '@x402/hono';
 import { createPublicClient, createWalletClient, http, publicActions, type Abi, type Hex, type PublicClient } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { hardhat } from 'viem/chains';
-import type { LocalCluster } from '../../src/cli/cluster.ts';
+import { BIN, type LocalCluster } from '../../src/cli/cluster.ts';
 import { createAgent, createClient } from 'fleetkey/sdk';
 import { wrapFetchWithFleetkey } from '../../src/sdk/x402.ts';
 import { startCluster } from '../helpers/cluster.ts';
@@ -90,6 +95,7 @@ describe('x402: paid requests through wrapFetchWithFleetkey, settled on Hardhat'
   let url: string;
   let pay: ReturnType<typeof wrapFetchWithFleetkey>;
   let agent: ReturnType<typeof createAgent>;
+  let payingWallet: (cap: string, mint: bigint) => Promise<{ agent: ReturnType<typeof createAgent>; address: Hex; grantId: string; secretKey: Uint8Array }>;
   const balance = async (who: Hex) => (await chain.readContract({ address: token, abi, functionName: 'balanceOf', args: [who] })) as bigint;
 
   before(async () => {
@@ -101,22 +107,26 @@ describe('x402: paid requests through wrapFetchWithFleetkey, settled on Hardhat'
     const deployed = await chain.waitForTransactionReceipt({ hash: await operator.deployContract({ abi, bytecode: compiled.bytecode }) });
     token = deployed.contractAddress!;
 
-    const admin = createClient({ url: c!.info.url, token: c!.info.token });
-    const w = await admin.createWallet({ scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 });
-    address = w.address as Hex;
-    await chain.waitForTransactionReceipt({ hash: await operator.writeContract({ address: token, abi, functionName: 'mint', args: [address, 100n] }) });
-    const policy = {
-      version: 1,
-      assets: { TUSD: { chainId: '31337', asset: token, symbol: 'TUSD', decimals: 6 } },
-      rules: [
-        { id: 'pay-the-api', type: 'allow', chainIds: ['31337'], kinds: ['token_transfer'], assets: ['TUSD'], to: [PAYEE] },
-        { id: 'tusd-daily', type: 'window_cap', asset: 'TUSD', max: '10', window: '24h' },
-      ],
+    /** A fresh 2-of-3 wallet holding `mint` units, allowed to pay PAYEE at most `cap` units a day, and an agent under a grant to it. */
+    payingWallet = async (cap, mint) => {
+      const admin = createClient({ url: c!.info.url, token: c!.info.token });
+      const w = await admin.createWallet({ scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 });
+      await chain.waitForTransactionReceipt({ hash: await operator.writeContract({ address: token, abi, functionName: 'mint', args: [w.address, mint] }) });
+      const policy = {
+        version: 1,
+        assets: { TUSD: { chainId: '31337', asset: token, symbol: 'TUSD', decimals: 6 } },
+        rules: [
+          { id: 'pay-the-api', type: 'allow', chainIds: ['31337'], kinds: ['token_transfer'], assets: ['TUSD'], to: [PAYEE] },
+          { id: 'tusd-daily', type: 'window_cap', asset: 'TUSD', max: cap, window: '24h' },
+        ],
+      };
+      assert.equal((await publish(c!, { kind: 'policy', walletId: w.id, version: 1, policy, issuedAt: Date.now() })).status, 200);
+      const secretKey = ed25519.utils.randomSecretKey();
+      const grantId = await grant(c!, { secret: secretKey, publicKey: bytesToHex(ed25519.getPublicKey(secretKey)) }, [w.id]);
+      return { agent: createAgent({ url: c!.info.url, grantId, secretKey }), address: w.address as Hex, grantId, secretKey };
     };
-    assert.equal((await publish(c!, { kind: 'policy', walletId: w.id, version: 1, policy, issuedAt: Date.now() })).status, 200);
-    const secretKey = ed25519.utils.randomSecretKey();
-    const grantId = await grant(c!, { secret: secretKey, publicKey: bytesToHex(ed25519.getPublicKey(secretKey)) }, [w.id]);
-    agent = createAgent({ url: c!.info.url, grantId, secretKey });
+
+    ({ agent, address } = await payingWallet('10', 100n));
     pay = wrapFetchWithFleetkey(fetch, agent);
 
     // The facilitator settles with Hardhat's account #0; the resource server asks it to verify and settle.
@@ -172,5 +182,52 @@ describe('x402: paid requests through wrapFetchWithFleetkey, settled on Hardhat'
     await assert.rejects(narrow(`${url}/paid-elsewhere`), /eip155:1|network|scheme/i);
     assert.equal((await agent.status()).grant.uses, uses, 'nothing signed');
     assert.deepEqual([await balance(address), await balance(PAYEE)], [90n, 10n]);
+  });
+
+  test('MCP pay_x402 over stdio: one payment settles, the next is over the cap and refused with its reasons, bad arguments name the field', async () => {
+    const p = await payingWallet('1', 5n);
+    const dir = mkdtempSync(join(tmpdir(), 'fleetkey-x402-mcp-'));
+    writeFileSync(join(dir, 'agent.key'), bytesToHex(p.secretKey) + '\n', { mode: 0o600 });
+    const client = new Client({ name: 'x402-test', version: '1.0.0' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, 'mcp'],
+        env: { ...(process.env as Record<string, string>), FLEETKEY_URL: c!.info.url, FLEETKEY_AGENT_KEY_FILE: join(dir, 'agent.key'), FLEETKEY_GRANT: p.grantId, FLEETKEY_TOKEN: '' },
+        stderr: 'ignore',
+      }),
+    );
+    type Result = { isError?: boolean; content: { type: string; text: string }[]; structuredContent?: Record<string, unknown> };
+    const call = async (args: Record<string, unknown>) => (await client.callTool({ name: 'pay_x402', arguments: args })) as Result;
+    try {
+      const tool = (await client.listTools()).tools.find((t) => t.name === 'pay_x402');
+      assert.deepEqual(Object.keys(tool?.inputSchema.properties ?? {}).sort(), ['body', 'maxAmount', 'method', 'url', 'wallet']);
+      assert.equal(tool?.annotations?.destructiveHint, true);
+
+      const payee = await balance(PAYEE);
+      const cheap = await call({ url: `${url}/paid`, maxAmount: '0' });
+      assert.equal(cheap.isError, true, 'a price above maxAmount is refused');
+      assert.equal((await p.agent.status()).grant.uses, 0, 'nothing signed');
+
+      const paid = await call({ url: `${url}/paid` });
+      assert.equal(paid.isError, undefined, paid.content[0].text);
+      assert.equal(paid.structuredContent?.status, 200);
+      assert.deepEqual(JSON.parse(paid.structuredContent?.body as string), { content: 'the paid resource' });
+      assert.equal((paid.structuredContent?.settlement as { success?: boolean })?.success, true, 'the settlement header, decoded');
+      assert.deepEqual([await balance(p.address), await balance(PAYEE)], [4n, payee + 1n]);
+
+      const refused = await call({ url: `${url}/paid` });
+      assert.equal(refused.isError, true);
+      assert.match(refused.content[0].text, /^refused: limit_exceeded/);
+      assert.match(refused.content[0].text, /reasons:\n- \S+ \(tusd-daily\)/);
+      assert.deepEqual([await balance(p.address), await balance(PAYEE)], [4n, payee + 1n], 'nothing settled');
+
+      const bad = await call({ url: 'ftp://example.com/x' });
+      assert.equal(bad.isError, true);
+      assert.match(bad.content[0].text, /url/);
+      assert.equal((await p.agent.status()).grant.uses, 1, 'only the one payment was signed');
+    } finally {
+      await client.close();
+    }
   });
 });
