@@ -13,7 +13,8 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { decode } from '../../src/chains/index.ts';
 import { LocalCluster } from '../../src/cli/cluster.ts';
-import { DOMAINS, type Approval, type ControlDoc, type Payload } from '../../src/control/index.ts';
+import { base64urlnopad } from '@scure/base';
+import { controlDocDigest, DOMAINS, webauthnChallenge, type Approval, type ControlDoc, type Payload } from '../../src/control/index.ts';
 import { api, call } from '../helpers/cluster.ts';
 import { grant, newAgent, publish, request, SOL_ASSETS, SOL_DEST, solTransfer } from '../helpers/agent.ts';
 import { SoftAuthenticator, type AssertOptions } from '../helpers/webauthn.ts';
@@ -91,6 +92,20 @@ describe('passkeys as approver and owner keys (3 signer processes, 2-of-3)', { t
       const d = await signerCall(i, 'POST', '/v1/control', good);
       assert.equal(d.status, 200, `signer ${i + 1}: ${JSON.stringify(d.body)}`);
     }
+  });
+
+  test('the console helpers: a browser SPKI becomes the key object; a document gives its challenge', async () => {
+    const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    const spki = base64urlnopad.encode(new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey)));
+    const raw = bytesToHex(new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey)));
+    const k = await A('POST', '/v1/passkeys/key', { spki, credentialId: 'AAEC', rpId: '127.0.0.1', origin: ORIGIN });
+    assert.deepEqual(k.body, { keyType: 'webauthn-p256', publicKey: raw, credentialId: 'AAEC', rpId: '127.0.0.1', origin: ORIGIN });
+    const bad = await A('POST', '/v1/passkeys/key', { spki: spki.slice(0, -4), credentialId: 'AAEC', rpId: '127.0.0.1', origin: ORIGIN });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'validation_failed');
+    const doc: ControlDoc = { kind: 'revocation', grantId: 'g-1', issuedAt: 1_800_000_000_000 };
+    const ch = await A('POST', '/v1/control/challenge', { doc });
+    assert.deepEqual(ch.body, { digest: controlDocDigest(doc), challenge: webauthnChallenge(DOMAINS.control, doc) });
   });
 
   test('the owner passkey revokes a grant; every signer refuses the agent after; a bad owner assertion is refused', async () => {
