@@ -41,6 +41,8 @@ export interface ClusterOptions {
   schemaPrefix?: string;
   /** Give the server the owner key file (default true: `fleetkey dev`). False models a production server. */
   ownerKeyOnServer?: boolean;
+  /** More owner keys every node pins beside the key file's (hex, or a passkey's JSON: src/control/owner.ts). */
+  extraOwnerKeys?: string[];
   quiet?: boolean;
   /** More arguments for one signer's command line (e.g. its `--kek pkcs11:…`). */
   signerArgs?: (name: string) => string[];
@@ -184,7 +186,8 @@ export class LocalCluster {
     const adminToken = secretFile(join(dataDir, 'admin-token'));
     // The owner key: signs policies, grants and admin signing authorizations. Every signer pins its public key.
     const ownerKeyFile = join(dataDir, 'owner.key');
-    const ownerPub = ensureOwnerKey(ownerKeyFile);
+    // owner.pub: the key file's public key, then any other pinned owner keys (passkeys), one per line.
+    const ownerPub = [ensureOwnerKey(ownerKeyFile), ...(o.extraOwnerKeys ?? [])].join('\n');
     const quiet = o.quiet ?? false;
     const procs = new Map<string, Proc>();
     const dbArg = (name: string) => (o.postgres ? ['--db', o.postgres, '--db-schema', (o.schemaPrefix ?? '') + name.replace(/-/g, '_')] : []);

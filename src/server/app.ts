@@ -34,7 +34,10 @@ import { ControlStore } from '../store/control-store.ts';
 import { Authorizer } from '../enforce/authorize.ts';
 import { AgentDesk, approveSchema, submitSchema } from './requests.ts';
 import { agentStatusRoute } from './agent-status.ts';
-import { requestIdSchema, signedControlDocSchema, type GrantDoc } from '../control/schemas.ts';
+import { controlDocSchema, requestIdSchema, signedControlDocSchema, type GrantDoc } from '../control/schemas.ts';
+import { controlDocDigest } from '../control/documents.ts';
+import { DOMAINS, webauthnChallenge } from '../control/keys.ts';
+import { passkeyFromSpki, passkeyRegistrationSchema } from './passkeys.ts';
 import { loadOwnerKeys, readOwnerSecret } from '../control/owner.ts';
 
 /** An audit chain id: the Ed25519 checkpoint public key of the server that writes it. */
@@ -180,6 +183,14 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
   });
   // The owner's control plane: documents are signed by the owner key (CLI), verified here and by every signer.
   app.post('/v1/control', async (c) => c.json(await coord.submitControl(parse(signedControlDocSchema, await jsonBody(c)))));
+  // Passkey helpers for the console (pure: nothing stored). A browser's getPublicKey() (SPKI) becomes
+  // the key object an owner then signs into an approvers document or the owner keys; a document's
+  // digest becomes the WebAuthn challenge (the browser has no canonical JSON of its own).
+  app.post('/v1/passkeys/key', async (c) => c.json(passkeyFromSpki(parse(passkeyRegistrationSchema, await jsonBody(c)))));
+  app.post('/v1/control/challenge', async (c) => {
+    const { doc } = parse(z.strictObject({ doc: controlDocSchema }), await jsonBody(c));
+    return c.json({ digest: controlDocDigest(doc), challenge: webauthnChallenge(DOMAINS.control, doc) });
+  });
   app.get('/v1/grants', async (c) => {
     const now = Date.now();
     const grants = await coord.control.documents('grant');

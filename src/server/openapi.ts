@@ -122,8 +122,22 @@ export function openApiDocument() {
       '/v1/control': {
         post: {
           summary: 'Submit an owner-signed control document (policy, grant, revocation, approvers, wallet_status); verified here and forwarded to every signer',
-          requestBody: json({ type: 'object', required: ['doc', 'sig', 'signer'], properties: { doc: z.toJSONSchema(controlDocSchema, { unrepresentable: 'any', io: 'input' }), sig: { type: 'string', description: 'owner Ed25519 signature (hex)' }, signer: { type: 'string', description: 'owner public key (hex), pinned by every signer' } } }),
+          requestBody: json({ type: 'object', required: ['doc', 'sig', 'signer'], properties: { doc: z.toJSONSchema(controlDocSchema, { unrepresentable: 'any', io: 'input' }), sig: { description: 'owner Ed25519 signature (hex), or for an owner passkey a WebAuthn assertion { authenticatorData, clientDataJSON, signature } (base64url) whose challenge is the document digest' }, signer: { description: 'owner public key (hex), or the owner passkey object (keyType webauthn-p256), pinned by every signer' } } }),
           responses: { '200': { description: 'stored and forwarded', ...json({ type: 'object', properties: { kind: { type: 'string' }, status: { type: 'string', enum: ['stored', 'exists'] }, digest: { type: 'string' }, delivered: { type: 'array', items: { type: 'string' } }, pending: { type: 'array', items: { type: 'string' } } } }) }, ...errors(400, 401, 409) },
+        },
+      },
+      '/v1/passkeys/key': {
+        post: {
+          summary: 'Turns a browser passkey (getPublicKey() SPKI, base64url) into the key object an owner signs into an approvers document or pins as an owner key; stores nothing',
+          requestBody: json({ type: 'object', required: ['spki', 'credentialId', 'rpId', 'origin'], properties: { spki: { type: 'string' }, credentialId: { type: 'string' }, rpId: { type: 'string' }, origin: { type: 'string' } } }),
+          responses: { '200': { description: 'key', ...json({ type: 'object', properties: { keyType: { type: 'string', enum: ['webauthn-p256'] }, publicKey: { type: 'string' }, credentialId: { type: 'string' }, rpId: { type: 'string' }, origin: { type: 'string' } } }) }, ...errors(400, 401) },
+        },
+      },
+      '/v1/control/challenge': {
+        post: {
+          summary: "A control document's digest and its WebAuthn challenge (base64url of the digest's 32 bytes), for signing it with a passkey",
+          requestBody: json({ type: 'object', required: ['doc'], properties: { doc: z.toJSONSchema(controlDocSchema, { unrepresentable: 'any', io: 'input' }) } }),
+          responses: { '200': { description: 'digest and challenge', ...json({ type: 'object', properties: { digest: { type: 'string' }, challenge: { type: 'string' } } }) }, ...errors(400, 401) },
         },
       },
       '/v1/grants': { get: { summary: 'Grants, with status (active, expired, revoked) and uses so far', responses: { '200': { description: 'grants' }, ...errors(401) } } },
