@@ -35,6 +35,7 @@ import { AgentDesk, approveSchema, submitSchema } from './requests.ts';
 import { agentStatusRoute } from './agent-status.ts';
 import { requestIdSchema, signedControlDocSchema, type GrantDoc } from '../control/schemas.ts';
 import { loadOwnerKeys, readOwnerSecret } from '../control/owner.ts';
+import { consoleRoutes } from '../console/routes.ts';
 
 /** An audit chain id: the Ed25519 checkpoint public key of the server that writes it. */
 const auditChainSchema = z.string().regex(/^[0-9a-f]{64}$/, 'not an audit chain id (64 hex digits)');
@@ -199,6 +200,7 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
   });
   app.get('/v1/approvals', async (c) => c.json({ requests: await desk.pending() }));
   fleetRoutes(app, coord, log);
+  consoleRoutes(app, coord, desk);
   return app;
 }
 
