@@ -2,10 +2,10 @@
  * Approvals: a person listed in the owner-signed approver registry signs a decision on one request
  * (by its requestDigest). verifyApprovals counts distinct eligible approvers with valid signatures.
  */
-import { DOMAINS, signBytes, signingInput, verifyBytes, type KeyType } from './keys.ts';
+import { DOMAINS, signBytes, signingInput, verifySignature, type KeyType } from './keys.ts';
 import { approvalSchema, parseOrThrow, signedApprovalSchema, type Approval, type ApproversDoc, type SignedApproval } from './schemas.ts';
 
-export function signApproval(approval: Approval, approverSecret: Uint8Array, keyType: KeyType): SignedApproval {
+export function signApproval(approval: Approval, approverSecret: Uint8Array, keyType: KeyType): SignedApproval & { sig: string } {
   const valid = parseOrThrow(approvalSchema, approval, 'approval');
   return { approval: valid, sig: signBytes(signingInput(DOMAINS.approval, valid), approverSecret, keyType) };
 }
@@ -41,7 +41,7 @@ export function verifyApprovals(requestDigest: string, signedApprovals: readonly
   const ignored: ApprovalTally['ignored'] = [];
   signedApprovals.forEach((s, index) => {
     let a: Approval;
-    let sig: string;
+    let sig: SignedApproval['sig'];
     try {
       const env = parseOrThrow(signedApprovalSchema, s, 'approval');
       a = parseOrThrow(approvalSchema, env.approval, 'approval');
@@ -53,7 +53,7 @@ export function verifyApprovals(requestDigest: string, signedApprovals: readonly
     const key = Object.hasOwn(approversDoc.approvers, a.approver) ? approversDoc.approvers[a.approver] : undefined;
     if (!key) return void ignored.push({ index, approver: a.approver, reason: 'unknown_approver' });
     if (!eligible.has(a.approver)) return void ignored.push({ index, approver: a.approver, reason: 'not_eligible' });
-    if (!verifyBytes(sig, signingInput(DOMAINS.approval, a), key.publicKey, key.keyType)) return void ignored.push({ index, approver: a.approver, reason: 'bad_signature' });
+    if (!verifySignature(sig, DOMAINS.approval, a, key)) return void ignored.push({ index, approver: a.approver, reason: 'bad_signature' });
     (a.decision === 'approve' ? approve : reject).add(a.approver);
   });
   const approved = [...approve].filter((n) => !reject.has(n)).sort();

@@ -7,13 +7,40 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { FleetkeyError } from '../errors.ts';
-import { publicKeyOf } from './keys.ts';
+import { publicKeyOf, type OwnerKey } from './keys.ts';
+import { parseOrThrow, webauthnKeySchema } from './schemas.ts';
 
-/** Pinned owner public keys: from `env` (comma-separated hex) or else from `file` (one hex key per line). */
-export function loadOwnerKeys(env: string | undefined, file: string): string[] {
+/**
+ * Pinned owner public keys, from `env` or else from `file`: hex Ed25519 keys separated by commas or
+ * white space, and/or passkeys written as JSON objects (`{"keyType":"webauthn-p256",…}`, see
+ * webauthnKeySchema), e.g. `FLEETKEY_OWNER_KEYS='8a88…5c,{"keyType":"webauthn-p256",…}'`.
+ */
+export function loadOwnerKeys(env: string | undefined, file: string): OwnerKey[] {
   const text = env ?? (existsSync(file) ? readFileSync(file, 'utf8') : '');
-  const keys = text.split(/[\s,]+/).filter(Boolean).map((k) => k.toLowerCase());
-  for (const k of keys) if (!/^[0-9a-f]{64}$/.test(k)) throw new FleetkeyError('bad_request', 'an owner key is not 32-byte hex');
+  const keys: OwnerKey[] = [];
+  let i = 0;
+  while (i < text.length) {
+    if (/[\s,]/.test(text[i])) {
+      i++;
+    } else if (text[i] === '{') {
+      const end = text.indexOf('}', i); // a passkey object is flat: its first } closes it
+      if (end < 0) throw new FleetkeyError('bad_request', 'an owner key object is not closed');
+      let obj: unknown;
+      try {
+        obj = JSON.parse(text.slice(i, end + 1));
+      } catch {
+        throw new FleetkeyError('bad_request', 'an owner key object is not JSON');
+      }
+      keys.push(parseOrThrow(webauthnKeySchema, obj, 'ownerKey'));
+      i = end + 1;
+    } else {
+      const m = /^[^\s,]+/.exec(text.slice(i))![0];
+      const k = m.toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(k)) throw new FleetkeyError('bad_request', 'an owner key is not 32-byte hex');
+      keys.push(k);
+      i += m.length;
+    }
+  }
   return keys;
 }
 

@@ -29,6 +29,35 @@ export const publicKeySchema = z.discriminatedUnion('keyType', [
 ]);
 export type AgentKey = z.infer<typeof publicKeySchema>;
 
+/** base64url without padding (WebAuthn's encoding of binary fields). */
+const b64url = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding');
+
+/**
+ * A passkey (WebAuthn ES256 credential): an approver's key, or an owner key pinned by every signer.
+ * `origin` is scheme://host[:port] with no path (what clientDataJSON.origin holds); `rpId` a host name.
+ */
+export const webauthnKeySchema = z.strictObject({
+  keyType: z.literal('webauthn-p256'),
+  publicKey: hex([33 * 2, 65 * 2]),
+  credentialId: b64url(1366),
+  rpId: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'rpId: a lowercase host name'),
+  origin: z.string().regex(/^https?:\/\/[a-z0-9.[\]:-]{1,261}$/, 'origin: scheme://host[:port], no path'),
+});
+
+/** `navigator.credentials.get()`'s response fields, base64url: a passkey's signature in place of a hex `sig`. */
+export const webauthnAssertionSchema = z.strictObject({
+  authenticatorData: b64url(1024),
+  clientDataJSON: b64url(4096),
+  signature: b64url(128),
+});
+
+/** An approver signs with Ed25519, P-256 (hex), or a passkey. */
+export const approverKeySchema = z.discriminatedUnion('keyType', [...publicKeySchema.options, webauthnKeySchema]);
+export type ApproverKey = z.infer<typeof approverKeySchema>;
+
+/** A hex signature, or a WebAuthn assertion (for a passkey). */
+export const signatureSchema = z.union([sigSchema, webauthnAssertionSchema]);
+
 /** Any JSON value that canonicalJson accepts (no undefined in arrays, no class instances, finite numbers). */
 const canonicalValue = z.unknown().superRefine((v, ctx) => {
   try {
@@ -83,7 +112,7 @@ export const revocationDocSchema = z.strictObject({ kind: z.literal('revocation'
 export const approversDocSchema = z.strictObject({
   kind: z.literal('approvers'),
   version,
-  approvers: z.record(idSchema, publicKeySchema),
+  approvers: z.record(idSchema, approverKeySchema),
   issuedAt: msSchema,
 });
 
@@ -175,13 +204,19 @@ export type SignDoc = z.infer<typeof signDocSchema>;
 export type WalletCreateDoc = z.infer<typeof walletCreateDocSchema>;
 export type ControlDoc = z.infer<typeof controlDocSchema>;
 
-/** `{ doc, sig, signer }`: sig is the owner's Ed25519 signature (hex) of the doc, signer its public key (hex). */
-export const signedControlDocSchema = z.strictObject({ doc: z.unknown(), sig: sigSchema, signer: hex(64) });
+/**
+ * `{ doc, sig, signer }`: sig is the owner's Ed25519 signature (hex) of the doc and signer its public
+ * key (hex); or, for an owner passkey, sig is a WebAuthn assertion and signer the passkey object
+ * itself, equal to one of the pinned owner keys.
+ */
+export const signedControlDocSchema = z.strictObject({ doc: z.unknown(), sig: signatureSchema, signer: z.union([hex(64), webauthnKeySchema]) });
 export interface SignedControlDoc<D extends ControlDoc = ControlDoc> {
   doc: D;
-  sig: string;
-  signer: string;
+  sig: string | WebAuthnAssertion;
+  signer: string | WebAuthnKeyShape;
 }
+export type WebAuthnKeyShape = z.infer<typeof webauthnKeySchema>;
+export type WebAuthnAssertion = z.infer<typeof webauthnAssertionSchema>;
 
 export const agentRequestSchema = z
   .strictObject({
@@ -212,10 +247,11 @@ export const approvalSchema = z.strictObject({
   issuedAt: msSchema,
 });
 export type Approval = z.infer<typeof approvalSchema>;
-export const signedApprovalSchema = z.strictObject({ approval: z.unknown(), sig: sigSchema });
+/** `{ approval, sig }`: sig is hex (Ed25519 / P-256 approver) or a WebAuthn assertion (passkey approver). */
+export const signedApprovalSchema = z.strictObject({ approval: z.unknown(), sig: signatureSchema });
 export interface SignedApproval {
   approval: Approval;
-  sig: string;
+  sig: string | WebAuthnAssertion;
 }
 
 /**

@@ -29,6 +29,7 @@ import { FleetkeyError } from '../errors.ts';
 import { combine, compilePolicy, evaluate, NO_USAGE, type CompiledPolicy, type Decision, type Reservation } from '../policy/index.ts';
 import type { ControlStore } from '../store/control-store.ts';
 import { splitWalletId } from './wallet-id.ts';
+import type { OwnerKey } from '../control/keys.ts';
 
 /** How a signing request proves it may happen. Exactly one of `owner` / `agent`. */
 export const signAuthSchema = z.union([
@@ -96,7 +97,7 @@ export class Authorizer {
 
   constructor(
     readonly control: ControlStore,
-    private readonly ownerKeys: readonly string[],
+    private readonly ownerKeys: readonly OwnerKey[],
     private readonly clock: () => number = Date.now,
   ) {}
 

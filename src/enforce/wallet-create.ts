@@ -12,6 +12,7 @@
 import { controlDocDigest, verifyControlDoc } from '../control/documents.ts';
 import { DEFAULT_WALLET_NETWORK, WALLET_NETWORKS, type WalletCreateDoc } from '../control/schemas.ts';
 import { FleetkeyError } from '../errors.ts';
+import type { OwnerKey } from '../control/keys.ts';
 
 /** Longest a create document may be valid: long enough for a slow DKLs23 key generation, short enough not to linger. */
 export const MAX_CREATE_TTL_MS = 60 * 60_000;
@@ -32,7 +33,7 @@ export interface DkgStart {
  * `owner_authorization_required` (none), `validation_failed` / `bad_signature` (not a valid owner
  * document), `request_expired` (stale), `forbidden` (it orders another wallet than this session).
  */
-export function checkCreateDoc(signed: unknown, ownerKeys: readonly string[], start: DkgStart, now: number): { doc: WalletCreateDoc; digest: string } {
+export function checkCreateDoc(signed: unknown, ownerKeys: readonly OwnerKey[], start: DkgStart, now: number): { doc: WalletCreateDoc; digest: string } {
   if (signed === undefined || signed === null) throw new FleetkeyError('owner_authorization_required', 'a key generation needs the owner-signed wallet_create document');
   const doc = verifyControlDoc(signed, ownerKeys);
   if (doc.kind !== 'wallet_create') throw new FleetkeyError('validation_failed', 'a key generation is authorized by a "wallet_create" document', { details: { path: 'create.doc.kind' } });

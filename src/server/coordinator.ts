@@ -29,6 +29,7 @@ import { splitWalletId, type Authorizer, type SignAuth } from '../enforce/author
 import type { ControlStore, DecisionPutResult, PutResult } from '../store/control-store.ts';
 import { storedDocEntry } from '../enforce/audit-entries.ts';
 import { bytesToHex as hexOf } from '@noble/hashes/utils.js';
+import type { OwnerKey } from '../control/keys.ts';
 
 const POOL_LOW = 8;
 const POOL_BATCH = 32;
@@ -143,7 +144,7 @@ export class Coordinator {
   onSigned?: (e: { scheme: string; path: SignPath; ok: boolean; seconds: number }) => void;
   private readonly ownerSecret?: Uint8Array;
   /** The pinned owner public keys: a create document is checked here too, to fail before any DKG. */
-  private readonly ownerKeys: readonly string[];
+  private readonly ownerKeys: readonly OwnerKey[];
   /** Each wallet's signed public package per epoch (GET /v1/public/wallets/:id). */
   readonly packages?: PackageStore;
 
@@ -152,7 +153,7 @@ export class Coordinator {
     readonly signers: SignerPool,
     private readonly log: Logger,
     readonly audit: AuditLog,
-    opts: { control: ControlStore; authz: Authorizer; ownerSecret?: Uint8Array; ownerKeys?: readonly string[]; packages?: PackageStore },
+    opts: { control: ControlStore; authz: Authorizer; ownerSecret?: Uint8Array; ownerKeys?: readonly OwnerKey[]; packages?: PackageStore },
   ) {
     this.control = opts.control;
     this.authz = opts.authz;

@@ -31,6 +31,7 @@ import { checkCreateDoc, walletNetworkOf } from '../enforce/wallet-create.ts';
 import { CreateLog } from '../store/create-log.ts';
 import { reshare } from '../crypto/reshare.ts';
 import { checkReshareStart, reshareStartSchema, type retireSchema } from './reshare.ts';
+import type { OwnerKey } from '../control/keys.ts';
 
 const SESSION_TTL_MS = 5 * 60_000;
 const SESSION_KINDS = ['dkg', 'refresh', 'sign', 'reshare', 'pairs'] as const;
@@ -166,7 +167,7 @@ export class SignerNode {
     readonly keys: NodeKeys,
     private readonly peersFile: string,
     private readonly log: Logger,
-    private readonly ownerKeys: readonly string[],
+    private readonly ownerKeys: readonly OwnerKey[],
     /** Which nonces may still be used, kept in the data dir beside the KEK (src/signer/nonce-ledger.ts). */
     private readonly ledger: NonceLedger,
   ) {
@@ -189,8 +190,8 @@ export class SignerNode {
     return { nodeId: id.nodeId, signSecret: hexToBytes(id.sign), encSecret: hexToBytes(id.enc) };
   }
 
-  /** Loads this node's identity, or creates it (sealed) on first start. `ownerKeys`: the pinned owner public keys (hex Ed25519). */
-  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger, ownerKeys: readonly string[], ledger: NonceLedger): Promise<SignerNode> {
+  /** Loads this node's identity, or creates it (sealed) on first start. `ownerKeys`: the pinned owner public keys (hex Ed25519 or passkeys). */
+  static async open(store: SignerStore, sealer: Sealer, peersFile: string, log: Logger, ownerKeys: readonly OwnerKey[], ledger: NonceLedger): Promise<SignerNode> {
     const keys = await SignerNode.identity(store, sealer);
     const node = new SignerNode(store, sealer, keys, peersFile, log, ownerKeys, ledger);
     await node.pruneLedger();

@@ -32,6 +32,7 @@ import { DOMAINS, digestOf } from '../control/keys.ts';
 import { approvalSchema, signedApprovalSchema, type SignedApproval } from '../control/schemas.ts';
 import { approversDocSchema, grantDocSchema, idSchema, msSchema, parseOrThrow, policyDocSchema, requestIdSchema, type ApproversDoc, type ControlDoc, type GrantDoc, type PolicyDoc, type SignedControlDoc } from '../control/schemas.ts';
 import type { Db, Queryable, Row } from './db.ts';
+import type { OwnerKey } from '../control/keys.ts';
 
 export const CONTROL_MIGRATIONS = [
   `CREATE TABLE control_policies (
@@ -144,14 +145,14 @@ class Refused {
 const LIVE = `(r.status = 'committed' OR (r.status = 'reserved' AND r.expires_at > $NOW))`;
 
 export class ControlStore {
-  private readonly owners: string[];
+  private readonly owners: OwnerKey[];
 
   constructor(
     readonly db: Db,
-    opts: { ownerPublicKeys: readonly string[] },
+    opts: { ownerPublicKeys: readonly OwnerKey[] },
   ) {
     if (!opts.ownerPublicKeys.length) throw new FleetkeyError('bad_request', 'at least one owner public key must be pinned');
-    this.owners = opts.ownerPublicKeys.map((k) => k.toLowerCase());
+    this.owners = opts.ownerPublicKeys.map((k) => (typeof k === 'string' ? k.toLowerCase() : k));
   }
 
   async init(): Promise<void> {
