@@ -24,6 +24,7 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { keccak256, parseTransaction, serializeTransaction, type Hex, type TransactionSerializable } from 'viem';
 import { z } from 'zod';
 import type { Decoded } from '../chains/types.ts';
+import { signatureSchema } from '../control/schemas.ts';
 import { agentRequestSchema, approvalSchema, parseOrThrow, requestDigest, signedAgentRequestSchema, signedApprovalSchema, verifyApprovals, type AgentRequest, type SignedApproval } from '../control/index.ts';
 import { MAX_REQUEST_TTL_MS, type Authorized } from '../enforce/authorize.ts';
 import { FleetkeyError, isFleetkeyError } from '../errors.ts';
@@ -35,7 +36,7 @@ import type { Coordinator } from './coordinator.ts';
 
 /** The body of POST /v1/requests: the agent's signed request, and approvals gathered elsewhere (optional). */
 export const submitSchema = z.strictObject({ request: z.unknown(), sig: z.string().max(200), approvals: z.array(z.unknown()).max(64).optional() });
-export const approveSchema = z.strictObject({ approval: z.unknown(), sig: z.string().max(200) });
+export const approveSchema = z.strictObject({ approval: z.unknown(), sig: signatureSchema });
 
 export type RequestView = {
   status: AgentRequestRecord['status'];

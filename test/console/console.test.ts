@@ -18,7 +18,8 @@ import { canonicalJson } from '../../src/audit/canonical.ts';
 import type { LocalCluster } from '../../src/cli/cluster.ts';
 import { CONSOLE_CSP } from '../../src/console/routes.ts';
 import { digestOf, DOMAINS } from '../../src/control/keys.ts';
-import { api, startCluster } from '../helpers/cluster.ts';
+import { decode } from '../../src/chains/index.ts';
+import { api, startCluster, verifySig } from '../helpers/cluster.ts';
 import { grant, newAgent, publish, request, SOL_ASSETS, SOL_DEST, solTransfer, type Agent } from '../helpers/agent.ts';
 import { makeKey } from '../identity/fixtures.ts';
 
@@ -32,6 +33,7 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
   let browser: Browser;
   let page: Page;
   let cdp: CDPSession;
+  let authenticatorId: string;
   let base: string;
   let wallet: { id: string; address: string; publicKey: string };
   let fleetId: string;
@@ -95,7 +97,7 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
     page.on('pageerror', (e) => pageErrors.push(e.message));
     cdp = await ctx.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true } });
+    ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true } }));
     console.log(`console screenshots: ${SHOTS}`);
   });
   after(async () => {
@@ -157,8 +159,8 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
     await page.getByRole('button', { name: 'Register a passkey' }).click();
     await page.getByText('Registered alice').waitFor();
     const saved = await page.evaluate(() => JSON.parse(localStorage.getItem('fleetkey.passkeys')!));
-    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId: (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { protocol: 'ctap2', transport: 'usb', hasUserVerification: true, isUserVerified: true } })).authenticatorId });
-    assert.equal(credentials.length, 0, 'a fresh authenticator has none: the passkey lives in the first');
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    assert.deepEqual(credentials.map((x) => Buffer.from(x.credentialId, 'base64').toString('base64url')), [saved[0].key.credentialId], 'the private key stays in the authenticator');
     const key = saved[0].key;
     assert.deepEqual(Object.keys(key).sort(), ['credentialId', 'keyType', 'origin', 'publicKey', 'rpId']);
     assert.equal(key.keyType, 'webauthn-p256');
@@ -216,6 +218,57 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
     const lines = readFileSync(await (await dl).path(), 'utf8').trim().split('\n');
     assert.ok(lines.length > 3 && lines.every((l) => typeof JSON.parse(l).hash === 'string'));
     await check('audit');
+  });
+
+  /** Registers a passkey named `name` in the browser (virtual authenticator) and answers its key object. */
+  async function passkey(name: string) {
+    await open('#/passkeys');
+    await page.fill('#passkey-name', name);
+    await page.getByRole('button', { name: 'Register a passkey' }).click();
+    await page.getByText(`Registered ${name}`).waitFor();
+    return page.evaluate((n) => JSON.parse(localStorage.getItem('fleetkey.passkeys')!).find((p: { name: string }) => p.name === n).key, name);
+  }
+  /** Clicks the action button named `name` and answers what the console said once it finished. */
+  async function act(name: string): Promise<string> {
+    const box = page.locator('.action', { has: page.getByRole('button', { name, exact: true }) });
+    await box.getByRole('button').click();
+    const note = box.locator('.note');
+    await page.waitForFunction((el) => !!el && el.textContent !== '' && el.textContent !== 'Working…', await note.elementHandle());
+    return (await note.textContent()) ?? '';
+  }
+  const solRequest = (lamports: bigint, salt: number) => request(agent, grantId, wallet.id, { kind: 'solana_transaction', data: solTransfer(wallet.address, lamports, SOL_DEST, salt), opts: { network: 'mainnet-beta' } }, { ttlMs: 600_000 });
+
+  test('approvers with passkeys: alice approves in the browser and the request is signed; bob rejects another and it is refused', async () => {
+    const alice = await page.evaluate(() => JSON.parse(localStorage.getItem('fleetkey.passkeys')!).find((p: { name: string }) => p.name === 'alice').key);
+    const bob = await passkey('bob');
+    assert.equal((await publish(c, { kind: 'approvers', version: 1, approvers: { alice, bob }, issuedAt: Date.now() })).status, 200);
+    const pending = (await A('GET', '/v1/console/approvals')).body.requests;
+    assert.equal(pending.length, 1);
+    const first = pending[0];
+    await open('#/approvals');
+    await page.selectOption('#approver-passkey', 'alice');
+    assert.equal(await act(`Approve ${first.requestId}`), 'Now signed');
+    const done = await A('GET', `/v1/requests/${first.requestId}`);
+    assert.equal(done.body.status, 'signed', JSON.stringify(done.body));
+    const stored = (await A('GET', '/v1/console/approvals')).body.requests;
+    assert.equal(stored.length, 0);
+    // The signature verifies with noble's strict Ed25519 over the transaction's message bytes.
+    const message = decode('solana_transaction', first.request.payload.data, { from: wallet.address }).signingPayloads[0];
+    assert.ok(verifySig('ed25519', wallet.publicKey, message, done.body.signature), JSON.stringify(done.body));
+
+    const second = solRequest(300_000_000n, 11);
+    assert.equal((await A('POST', '/v1/requests', second)).status, 202);
+    await open('#/approvals');
+    await page.selectOption('#approver-passkey', 'bob');
+    assert.equal(await act(`Reject ${second.request.requestId}`), 'Now rejected');
+    assert.equal((await A('GET', `/v1/requests/${second.request.requestId}`)).body.status, 'rejected');
+
+    await open('#/audit');
+    await page.fill('#f-outcome', 'approve');
+    await page.getByRole('cell', { name: 'alice', exact: true }).waitFor();
+    await page.fill('#f-outcome', 'reject');
+    await page.getByRole('cell', { name: 'bob', exact: true }).waitFor();
+    await check('audit-approvals');
   });
 
   test('the page logged no error (a CSP violation is one) and reached nothing but this loopback server', () => {

@@ -337,7 +337,7 @@ const audit = () =>
     const render = () => {
       const all = matches();
       offset = Math.min(offset, Math.max(0, all.length - PAGE));
-      body.replaceChildren(...all.slice(offset, offset + PAGE).map((e) => h('tr', {}, [String(e.seq), e.time ?? '', e.type, e.outcome ?? '', e.walletId ?? e.data?.walletId ?? '', e.data?.requestId ?? '', (e.data?.approvedBy ?? e.approvedBy ?? []).join?.(', ') ?? ''].map((x) => h('td', {}, x)))));
+      body.replaceChildren(...all.slice(offset, offset + PAGE).map((e) => h('tr', {}, [String(e.seq), e.time ?? '', e.type, e.outcome ?? '', e.walletId ?? e.data?.walletId ?? '', e.data?.requestId ?? '', e.data?.approver ?? ''].map((x) => h('td', {}, x)))));
       info.replaceChildren(`${all.length} entries match; showing ${all.length ? offset + 1 : 0} to ${Math.min(offset + PAGE, all.length)}`);
     };
     for (const i of Object.values(f)) i.addEventListener('input', () => ((offset = 0), render()));
@@ -348,7 +348,7 @@ const audit = () =>
       h('p', {}, exportLink),
       h('div', { class: 'inline' }, field('Wallet', f.wallet), field('Agent or grant', f.agent), field('Outcome', f.outcome)),
       info,
-      h('table', {}, h('caption', {}, 'Entries, newest first'), h('thead', {}, h('tr', {}, ['Seq', 'Time', 'Type', 'Outcome', 'Wallet', 'Request', 'Approved by'].map((x) => h('th', { scope: 'col' }, x)))), body),
+      h('table', {}, h('caption', {}, 'Entries, newest first'), h('thead', {}, h('tr', {}, ['Seq', 'Time', 'Type', 'Outcome', 'Wallet', 'Request', 'Approver'].map((x) => h('th', { scope: 'col' }, x)))), body),
       h('p', {}, h('button', { type: 'button', onclick: () => ((offset = Math.max(0, offset - PAGE)), render()) }, 'Newer'), ' ', h('button', { type: 'button', onclick: () => ((offset += PAGE), render()) }, 'Older')),
     ];
   });

@@ -48,5 +48,5 @@ export async function signApproval(entry, requestDigest, decision) {
 
 /** An owner's signed control document: `{ doc, sig, signer }` for POST /v1/control. */
 export async function signControlDoc(entry, doc) {
-  return { doc, sig: await assert(entry, await digestOf(DOMAINS.control, doc)), signer: entry.key.publicKey };
+  return { doc, sig: await assert(entry, await digestOf(DOMAINS.control, doc)), signer: entry.key };
 }
