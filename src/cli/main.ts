@@ -127,7 +127,7 @@ async function main(argv: string[]): Promise<number> {
       if (flags.json) process.stdout.write(JSON.stringify(info) + '\n');
       else
         process.stdout.write(
-          `fleetkey dev: ${cluster.info.signers.length} signer nodes and a server are running.\n\n  URL          ${cluster.info.url}\n  admin token  ${cluster.info.token}\n  data         ${dataDir} (cluster.json)\n  owner key    ${cluster.info.ownerKey} (signs policies, grants and revocations; keep it offline in production)\n\n` +
+          `fleetkey dev: ${cluster.info.signers.length} signer nodes and a server are running.\n\n  URL          ${cluster.info.url}\n  console      ${cluster.info.url.replace('//127.0.0.1:', '//localhost:')}/console (sign in with the admin token; passkeys need the name localhost, not an IP)\n  admin token  ${cluster.info.token}\n  data         ${dataDir} (cluster.json)\n  owner key    ${cluster.info.ownerKey} (signs policies, grants and revocations; keep it offline in production)\n\n` +
             `Try:  fleetkey wallet create --scheme ed25519 --threshold ${t} --signers ${cluster.info.signers.length}\nStop with Ctrl-C.\n`,
         );
       const stop = async () => {

@@ -39,6 +39,7 @@ import { controlDocDigest } from '../control/documents.ts';
 import { DOMAINS, webauthnChallenge } from '../control/keys.ts';
 import { passkeyFromSpki, passkeyRegistrationSchema } from './passkeys.ts';
 import { loadOwnerKeys, readOwnerSecret } from '../control/owner.ts';
+import { consoleRoutes } from '../console/routes.ts';
 
 /** An audit chain id: the Ed25519 checkpoint public key of the server that writes it. */
 const auditChainSchema = z.string().regex(/^[0-9a-f]{64}$/, 'not an audit chain id (64 hex digits)');
@@ -212,6 +213,7 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
   });
   app.get('/v1/approvals', async (c) => c.json({ requests: await desk.pending() }));
   fleetRoutes(app, coord, log);
+  consoleRoutes(app, coord, desk);
   return app;
 }
 

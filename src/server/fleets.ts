@@ -532,6 +532,14 @@ export function fleetRoutes(app: Hono<any>, coord: Coordinator, log: Logger): vo
     const f = await fleetOf(c.req.param('id'));
     return c.json(await s.deviceView(f, await s.device(f, idx(c.req.param('index')))));
   });
+  // A device found by its device key's DID (the console's search), in this fleet only.
+  app.get('/v1/fleets/:id/devices/by-did/:did', async (c) => {
+    const s = await svc();
+    const f = await fleetOf(c.req.param('id'));
+    const hit = await s.store.deviceByDid(parse(deviceDidSchema, c.req.param('did'), 'did'));
+    if (!hit || hit.fleet.id !== f.id) throw new FleetkeyError('not_found', `no device of fleet ${f.id} has that device DID`);
+    return c.json(await s.deviceView(f, hit.device));
+  });
   for (const [verb, status] of [['revoke', 'revoked'], ['suspend', 'suspended'], ['resume', 'active']] as const) {
     app.post(`/v1/fleets/:id/devices/:index/${verb}`, async (c) => {
       const f = await fleetOf(c.req.param('id'));
