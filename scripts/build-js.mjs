@@ -6,19 +6,24 @@
 // FLEETKEY_PREBUILT at it, so the hundreds of `fleetkey` processes the suite starts skip tsx's per-process
 // loader cost, and still run exactly the sources of this checkout.
 import { build } from 'esbuild';
-import { readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { cpSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 
 export async function buildJs(outDir, root = resolve(import.meta.dirname, '..')) {
   const src = join(root, 'src');
   const entryPoints = [];
+  const assets = [];
   (function walk(dir) {
     for (const e of readdirSync(dir)) {
       const p = join(dir, e);
       if (statSync(p).isDirectory()) walk(p);
-      else if (p.endsWith('.ts') && !p.endsWith('.test.ts') && !p.endsWith('.d.ts')) entryPoints.push(p);
+      else if (p.endsWith('.ts')) {
+        if (!p.endsWith('.test.ts') && !p.endsWith('.d.ts')) entryPoints.push(p);
+      } else assets.push(p);
     }
   })(src);
+  // Files the modules read beside themselves (the console's public/ assets), as the package build copies them.
+  for (const a of assets) cpSync(a, join(outDir, relative(src, a)));
   await build({
     entryPoints,
     outdir: outDir,
