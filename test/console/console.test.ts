@@ -45,7 +45,12 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
 
   /** Opens a screen and waits until it has rendered (the app marks main[data-ready] with the route). */
   async function open(hash: string) {
-    await page.evaluate((h) => (location.hash = h), hash);
+    // The same hash again fires no hashchange, so the screen would stay as it was: ask for a fresh render.
+    await page.evaluate((h) => {
+      if (location.hash !== h) return void (location.hash = h);
+      delete document.getElementById('main')!.dataset.ready;
+      window.dispatchEvent(new HashChangeEvent('hashchange'));
+    }, hash);
     await page.waitForFunction((h) => document.getElementById('main')?.dataset.ready === h, hash, { timeout: 30_000 });
   }
 
