@@ -3,6 +3,7 @@
  * Pure protocol core: no I/O. See README.md in this folder for the paper mapping, the checks, the
  * parameters and the security notes. NOT externally audited.
  */
+import './fast.ts';
 export { dkg, refresh, pairSetup, type DkgParams, type RefreshParams } from './dkg.ts';
 export { sign, type SignParams, type SignResult } from './sign.ts';
 export { deriveChild, deriveChildPublic, derivePath, derivePathPublic } from './derive.ts';

@@ -13,7 +13,6 @@ import { hexToBytes, concatBytes, randomBytes as nobleRandomBytes, utf8ToBytes }
 import { fromHexStrict, toHex as bytesToHex } from '../hex.ts';
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { ProtocolError } from '../types.ts';
-import { GROUPS, type Group } from '../frost-group.ts';
 
 export { bytesToHex, hexToBytes, concatBytes, utf8ToBytes };
 
@@ -156,30 +155,48 @@ export function scalarToBytes(s: bigint): Uint8Array {
   return Fn.toBytes(s);
 }
 // Point multiplications run on libsecp256k1 (`tiny-secp256k1` v2, MIT, WebAssembly) through the
-// secp256k1 group of ../frost-group.ts: `secp256k1_ec_pubkey_create` (k·G) and
+// secp256k1 group of ../frost-group.ts once `./fast.ts` is loaded (the protocol's entry, ./index.ts,
+// loads it; the signer and server use that): `secp256k1_ec_pubkey_create` (k·G) and
 // `secp256k1_ec_pubkey_tweak_mul` (k·P) are constant-time in the scalar, and each is ≈ 10× faster here
 // than noble's BigInt multiplication. The results come back as 65-byte uncompressed SEC1 and are
 // decoded by noble's `Point.fromBytes`, which re-checks the curve equation, so every point the
 // protocol handles is still a noble `Point` and every other operation (addition, equality,
-// encoding) is noble's. `nobleMul` below keeps the noble path as the reference that
-// test/crypto/dkls23/group.test.ts compares against on random inputs.
-const k1 = GROUPS.wasm.secp256k1 as Group<Uint8Array>;
+// encoding) is noble's. Without ./fast.ts (the SDK's public-key derivation, which a browser or an edge
+// runtime loads: no WebAssembly, no top-level await there) the same functions run on noble, which
+// `nobleMul` below keeps as the reference that test/crypto/dkls23/group.test.ts compares against.
+/** The three calls used of ../frost-group.ts's `Group<Uint8Array>` (SEC1 bytes in and out), named here so this file imports nothing of it. */
+export interface PointMul {
+  decode(bytes: Uint8Array): Uint8Array;
+  base(s: bigint): Uint8Array;
+  mul(p: Uint8Array, s: bigint): Uint8Array;
+}
+let k1: PointMul | undefined;
+/** Installs libsecp256k1's group for the multiplications below (./fast.ts calls it once). */
+export function useWasmGroup(g: PointMul): void {
+  k1 = g;
+}
+/** Which arithmetic the multiplications run on, for tests and benchmarks. */
+export function arithmetic(): 'libsecp256k1' | 'noble' {
+  return k1 ? 'libsecp256k1' : 'noble';
+}
 const fromWasm = (u: Uint8Array): Point => Point.fromBytes(u);
 
-/** k·G for secret k (constant-time libsecp256k1 path); k = 0 gives the identity. */
+/** k·G for secret k (constant-time on either path); k = 0 gives the identity. */
 export function mulG(k: bigint): Point {
-  return k === 0n ? Point.ZERO : fromWasm(k1.base(k));
+  if (k === 0n) return Point.ZERO;
+  return k1 ? fromWasm(k1.base(k)) : Point.BASE.multiply(k);
 }
-/** k·P for secret k (constant-time libsecp256k1 path); k = 0 or P = O gives the identity. */
+/** k·P for secret k (constant-time on either path); k = 0 or P = O gives the identity. */
 export function mulSecret(P: Point, k: bigint): Point {
-  return k === 0n || P.is0() ? Point.ZERO : fromWasm(k1.mul(P.toBytes(false), k));
+  if (k === 0n || P.is0()) return Point.ZERO;
+  return k1 ? fromWasm(k1.mul(P.toBytes(false), k)) : P.multiply(k);
 }
 /**
  * k·P for public k. The same constant-time libsecp256k1 call as `mulSecret` (faster here than
  * noble's variable-time `multiplyUnsafe`); kept as its own name so call sites say which scalars are public.
  */
 export function mulPublic(P: Point, k: bigint): Point {
-  return mulSecret(P, k);
+  return k1 ? mulSecret(P, k) : P.multiplyUnsafe(k);
 }
 /** The noble multiplications the functions above replaced: the reference of the property tests. */
 export const nobleMul = {
@@ -264,7 +281,7 @@ export function parsePoint(v: unknown, what: string, culprit?: number): Point {
   try {
     // libsecp256k1 decompresses (02/03 prefix, x < p, on the curve: the square root noble would
     // compute in BigInt), then noble's fromBytes re-checks the uncompressed point.
-    P = fromWasm(k1.decode(b));
+    P = k1 ? fromWasm(k1.decode(b)) : Point.fromBytes(b);
     P.assertValidity();
   } catch {
     bad(`${what} (not a curve point)`, culprit);

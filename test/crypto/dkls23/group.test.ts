@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { Fn, Point, mulG, mulPublic, mulSecret, nobleMul, parsePoint } from '../../../src/crypto/dkls23/util.ts';
+import '../../../src/crypto/dkls23/fast.ts';
+import { Fn, Point, arithmetic, mulG, mulPublic, mulSecret, nobleMul, parsePoint } from '../../../src/crypto/dkls23/util.ts';
 import { ProtocolError } from '../../../src/crypto/types.ts';
 
 const N = Fn.ORDER;
@@ -20,6 +21,7 @@ const scalar = fc.oneof(fc.constantFrom(0n, 1n, 2n, N - 1n, N - 2n), fc.bigInt({
 const point = fc.oneof(fc.constant(Point.ZERO), fc.constant(Point.BASE), fc.bigInt({ min: 1n, max: N - 1n }).map((k) => nobleMul.mulG(k)));
 
 test('mulG / mulSecret / mulPublic equal noble on random scalars and points (identity included)', () => {
+  assert.equal(arithmetic(), 'libsecp256k1', 'the libsecp256k1 path is the one under test');
   fc.assert(
     fc.property(scalar, point, (k, P) => {
       assert.equal(hex(mulG(k)), hex(nobleMul.mulG(k)));

@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+// The arithmetic the signer runs: libsecp256k1 under the point multiplications (src/crypto/dkls23/fast.ts).
+import '../../../src/crypto/dkls23/fast.ts';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { randomBytes } from '@noble/hashes/utils.js';
