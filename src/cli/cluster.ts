@@ -242,7 +242,11 @@ export class LocalCluster {
       const dir = join(dataDir, name);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       writeFileSync(join(dir, 'owner.pub'), ownerPub + '\n');
-      ports.push(await portFor(dir));
+      // A port is free only until someone binds it: the kernel may hand the one just closed to the next
+      // signer too (seen with two test runs side by side), and a manifest refuses a URL listed twice.
+      let port = await portFor(dir);
+      for (let tries = 0; ports.includes(port) && tries < 20; tries++) port = await freePort();
+      ports.push(port);
     }
     // One init at a time: an HSM-backed init opens the PKCS#11 module in this process, and one init's
     // close (C_Finalize) must not pull the library out from under another's.
