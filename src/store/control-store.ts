@@ -277,25 +277,33 @@ export class ControlStore {
    */
   async countedRequests(rootId: string, now = Date.now()): Promise<CarriedRequest[]> {
     const w = parseOrThrow(idSchema, rootId, 'walletId');
+    const which = `${LIVE.replace('$NOW', '$1')} AND (r.wallet_id = $2 OR substr(r.wallet_id, 1, $3) = $4)`;
+    const args = [now, w, w.length + 1, `${w}.`];
     const reqs = await this.db.all(
-      `SELECT r.request_id, r.wallet_id, r.grant_id, r.request_digest, r.reserved_at, r.expires_at FROM control_requests r
-       WHERE ${LIVE.replace('$NOW', '$1')} AND (r.wallet_id = $2 OR substr(r.wallet_id, 1, $3) = $4) ORDER BY r.request_id`,
-      [now, w, w.length + 1, `${w}.`],
+      `SELECT r.request_id, r.wallet_id, r.grant_id, r.request_digest, r.reserved_at, r.expires_at FROM control_requests r WHERE ${which} ORDER BY r.request_id`,
+      args,
     );
-    const out: CarriedRequest[] = [];
-    for (const r of reqs) {
-      const usage = await this.db.all(`SELECT idx, counter, counter_key, kind, amount, at, keep_until FROM control_usage WHERE request_id = $1 AND keep_until > $2 ORDER BY idx`, [r.request_id as string, now]);
-      out.push({
-        requestId: r.request_id as string,
-        walletId: r.wallet_id as string,
-        grantId: (r.grant_id as string | null) ?? null,
-        requestDigest: r.request_digest as string,
-        reservedAt: Number(r.reserved_at),
-        expiresAt: Number(r.expires_at),
-        usage: usage.map((u) => ({ idx: Number(u.idx), counter: u.counter as string, counterKey: u.counter_key as string, kind: u.kind as 'sum' | 'count', amount: u.amount as string, at: Number(u.at), keepUntil: Number(u.keep_until) })),
-      });
+    // Every request's usage rows in one query, not one query per request ($N in order: SQLite binds by position).
+    const rows = await this.db.all(
+      `SELECT u.request_id, u.idx, u.counter, u.counter_key, u.kind, u.amount, u.at, u.keep_until FROM control_usage u
+       JOIN control_requests r ON r.request_id = u.request_id WHERE ${which} AND u.keep_until > $5 ORDER BY u.request_id, u.idx`,
+      [...args, now],
+    );
+    const usage = new Map<string, CarriedRequest['usage']>();
+    for (const u of rows) {
+      const id = u.request_id as string;
+      if (!usage.has(id)) usage.set(id, []);
+      usage.get(id)!.push({ idx: Number(u.idx), counter: u.counter as string, counterKey: u.counter_key as string, kind: u.kind as 'sum' | 'count', amount: u.amount as string, at: Number(u.at), keepUntil: Number(u.keep_until) });
     }
-    return out;
+    return reqs.map((r) => ({
+      requestId: r.request_id as string,
+      walletId: r.wallet_id as string,
+      grantId: (r.grant_id as string | null) ?? null,
+      requestDigest: r.request_digest as string,
+      reservedAt: Number(r.reserved_at),
+      expiresAt: Number(r.expires_at),
+      usage: usage.get(r.request_id as string) ?? [],
+    }));
   }
 
   /**
