@@ -51,7 +51,23 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
       delete document.getElementById('main')!.dataset.ready;
       window.dispatchEvent(new HashChangeEvent('hashchange'));
     }, hash);
-    await page.waitForFunction((h) => document.getElementById('main')?.dataset.ready === h, hash, { timeout: 30_000 });
+    await ready(hash);
+  }
+  /** Requests the page has sent and not yet seen answered, with when they left: what a screen that never renders waits on. */
+  const inFlight = new Map<object, { url: string; at: number }>();
+  /**
+   * Waits until the app marks main[data-ready] with `hash`. On a timeout the error says what the page
+   * showed and which of its requests were still unanswered (CI once saw the screens after sign-in
+   * never render on a loaded machine, with nothing else to go on).
+   */
+  async function ready(hash: string, timeout = 60_000) {
+    try {
+      await page.waitForFunction((h) => document.getElementById('main')?.dataset.ready === h, hash, { timeout });
+    } catch (e) {
+      const shown = await page.evaluate(() => `${location.hash} ready=${document.getElementById('main')?.dataset.ready}: ${document.getElementById('main')?.innerText.slice(0, 500)}`).catch((x) => String(x));
+      const pending = [...inFlight.values()].map((r) => `${r.url} (${Math.round(performance.now() - r.at)} ms)`);
+      throw new Error(`${hash} did not render: page shows ${JSON.stringify(shown)}; unanswered requests: ${pending.join(', ') || 'none'}; page errors: ${pageErrors.join(' | ') || 'none'}`, { cause: e });
+    }
   }
 
   /** Screenshot, then axe-core: no serious or critical violation on the screen as shown. */
@@ -88,7 +104,10 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
     deviceDid = makeKey('Ed25519').did;
     assert.equal((await A('POST', `/v1/fleets/${fleetId}/devices`, { deviceDid })).status, 201);
 
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--host-resolver-rules=MAP localhost 127.0.0.1, MAP * ~NOTFOUND'] });
+    // Chromium's own background traffic (updates, sync, field trials) off: on a machine with no outside
+    // network it only fails, many connections at a time.
+    const quietArgs = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run', '--disable-gpu'];
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--host-resolver-rules=MAP localhost 127.0.0.1, MAP * ~NOTFOUND', ...quietArgs] });
     const ctx = await browser.newContext();
     await ctx.route('**/*', (route) => {
       const u = new URL(route.request().url());
@@ -97,9 +116,12 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
       return route.abort();
     });
     page = await ctx.newPage();
-    page.setDefaultTimeout(20_000);
+    page.setDefaultTimeout(60_000);
     page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('request', (r) => inFlight.set(r, { url: r.url(), at: performance.now() }));
+    page.on('requestfinished', (r) => inFlight.delete(r));
+    page.on('requestfailed', (r) => inFlight.delete(r));
     cdp = await ctx.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true } }));
@@ -120,14 +142,14 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
     assert.equal((await fetch(`${c.info.url}/console/..%2Fapp.ts`)).status, 404);
 
     await page.goto(`${base}/console`);
-    await page.waitForFunction(() => document.getElementById('main')?.dataset.ready === '#/signin');
+    await ready('#/signin');
     await check('signin');
     await page.fill('#token', 'wrong');
     await page.click('button[type=submit]');
     await page.getByRole('alert').filter({ hasText: 'unauthorized' }).waitFor();
     await page.fill('#token', c.info.token);
     await page.click('button[type=submit]');
-    await page.waitForFunction(() => document.getElementById('main')?.dataset.ready === '#/overview');
+    await ready('#/overview');
   });
 
   test("the browser's canonical JSON and WebAuthn challenge are the server's, byte for byte", async () => {
