@@ -94,10 +94,27 @@ export function wrapFetchWithFleetkey(fetchImpl: typeof globalThis.fetch, agent:
       return await paying(input, init);
     } catch (e) {
       const message = e instanceof Error ? e.message : '';
+      if (message.includes('No network/scheme registered')) throw unpayable(message, options.networks ?? ['eip155:*'], e);
       const refusal = [...refusals].find((r) => message.includes(r.message));
       if (!refusal) throw e;
       refusals.delete(refusal);
       throw refusal;
     }
   };
+}
+
+/**
+ * x402's refusal of a 402 none of whose requirements this client pays (another scheme, another
+ * network), as a FleetkeyError `unsupported` naming what was asked and what this client pays. x402
+ * appends the requirements as JSON to its message; when that cannot be read, its message is kept.
+ */
+function unpayable(message: string, networks: string[], cause: unknown): FleetkeyError {
+  let asked = '';
+  try {
+    const reqs = (JSON.parse(message.slice(message.indexOf('{'))) as { paymentRequirements?: { scheme?: unknown; network?: unknown }[] }).paymentRequirements ?? [];
+    asked = reqs.map((r) => `${String(r.scheme)} on ${String(r.network)}`).join(', ').slice(0, 500);
+  } catch {
+    asked = '';
+  }
+  return new FleetkeyError('unsupported', `the server asks for a payment this client does not make (${asked || message}); it pays scheme exact on ${networks.join(', ')}; nothing was signed`, { cause });
 }

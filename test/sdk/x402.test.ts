@@ -24,6 +24,7 @@ import { ExactEvmScheme as ServerScheme } from '@x402/evm/exact/server';
 import { ExactEvmScheme as FacilitatorScheme } from '@x402/evm/exact/facilitator';
 import { toFacilitatorEvmSigner } from '@x402/evm';
 import { paymentMiddleware } from '@x402/hono';
+import { decodePaymentRequiredHeader, encodePaymentRequiredHeader } from '@x402/core/http';
 import { createPublicClient, createWalletClient, http, publicActions, type Abi, type Hex, type PublicClient } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { hardhat } from 'viem/chains';
@@ -93,6 +94,8 @@ describe('x402: paid requests through wrapFetchWithFleetkey, settled on Hardhat'
   let abi: Abi;
   let address: Hex;
   let url: string;
+  /** What `/paid-upto` answers: the real `/paid` 402 with its requirement's scheme changed (set by its test). */
+  let uptoHeader = '';
   let pay: ReturnType<typeof wrapFetchWithFleetkey>;
   let agent: ReturnType<typeof createAgent>;
   let payingWallet: (cap: string, mint: bigint) => Promise<{ agent: ReturnType<typeof createAgent>; address: Hex; grantId: string; secretKey: Uint8Array }>;
@@ -145,6 +148,7 @@ describe('x402: paid requests through wrapFetchWithFleetkey, settled on Hardhat'
     );
     app.get('/paid', (ctx) => ctx.json({ content: 'the paid resource' }));
     app.get('/paid-elsewhere', (ctx) => ctx.json({ content: 'never served' }));
+    app.get('/paid-upto', () => new Response('{}', { status: 402, headers: { 'content-type': 'application/json', 'PAYMENT-REQUIRED': uptoHeader } }));
     web = await new Promise<ServerType>((resolve) => {
       const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
     });
@@ -179,9 +183,20 @@ describe('x402: paid requests through wrapFetchWithFleetkey, settled on Hardhat'
   test('a payment requirement on a network the client does not pay on is refused, nothing signed', async () => {
     const narrow = wrapFetchWithFleetkey(fetch, agent, { networks: ['eip155:31337'] });
     const uses = (await agent.status()).grant.uses;
-    await assert.rejects(narrow(`${url}/paid-elsewhere`), /eip155:1|network|scheme/i);
+    await assert.rejects(narrow(`${url}/paid-elsewhere`), { name: 'FleetkeyError', code: 'unsupported', message: /\(exact on eip155:1\); it pays scheme exact on eip155:31337; nothing was signed/ });
     assert.equal((await agent.status()).grant.uses, uses, 'nothing signed');
     assert.deepEqual([await balance(address), await balance(PAYEE)], [90n, 10n]);
+  });
+
+  test('a payment requirement for a scheme the client does not pay with is refused, nothing signed', async () => {
+    // The resource server's own 402 for /paid, on the network the client pays on, with only the scheme changed.
+    const required = decodePaymentRequiredHeader((await fetch(`${url}/paid`)).headers.get('PAYMENT-REQUIRED')!);
+    assert.deepEqual(required.accepts.map((r) => [r.scheme, r.network]), [['exact', 'eip155:31337']]);
+    uptoHeader = encodePaymentRequiredHeader({ ...required, accepts: required.accepts.map((r) => ({ ...r, scheme: 'upto' })) });
+    const uses = (await agent.status()).grant.uses;
+    await assert.rejects(pay(`${url}/paid-upto`), { name: 'FleetkeyError', code: 'unsupported', message: /\(upto on eip155:31337\); it pays scheme exact on eip155:\*; nothing was signed/ });
+    assert.equal((await agent.status()).grant.uses, uses, 'nothing signed');
+    assert.deepEqual([await balance(address), await balance(PAYEE)], [90n, 10n], 'nothing settled');
   });
 
   test('MCP pay_x402 over stdio: one payment settles, the next is over the cap and refused with its reasons, bad arguments name the field', async () => {
