@@ -4,24 +4,12 @@
  * `{"error":{...}}` with exit code 1 for local errors and 2 for errors the server returned.
  * The server is found from FLEETKEY_URL and FLEETKEY_TOKEN, else ./.fleetkey/cluster.json.
  */
-import { createVerified } from './wallet-create.ts';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { resolve } from 'node:path';
 import { FleetkeyError } from '../errors.ts';
-import { LocalCluster } from './cluster.ts';
-import { controlCli } from './control.ts';
-import { fleetCli } from './fleet.ts';
-import { kekCli } from './kek.ts';
-import { pkcs11FromFlags } from '../signer/pkcs11.ts';
-import { committeeCli } from './committee.ts';
-import { mcpCli } from './mcp.ts';
-import { signerBackupCli } from './signer-backup.ts';
-import { recoveryCli } from './recovery.ts';
 import type { CliModule } from './module.ts';
-
+import { MODULES } from './modules.ts';
 import { api, connection, int, need, print, processOptions, readInput, RemoteError, serverFetch, type Flags } from './common.ts';
-
-const MODULES: CliModule[] = [controlCli, fleetCli, kekCli, committeeCli, mcpCli, signerBackupCli, recoveryCli];
 
 const HELP = `fleetkey — threshold keys and policy signing for agents and device fleets
 
@@ -59,61 +47,79 @@ Wallets and signing (server from FLEETKEY_URL/FLEETKEY_TOKEN or ./.fleetkey/clus
 
 Every verb takes --json; --ca FILE (or FLEETKEY_CA) trusts a self-signed server certificate.`;
 
+const OPTIONS: NonNullable<ParseArgsConfig['options']> = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  data: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  db: { type: 'string' },
+  'db-schema': { type: 'string' },
+  signers: { type: 'string' },
+  threshold: { type: 'string' },
+  scheme: { type: 'string' },
+  label: { type: 'string' },
+  network: { type: 'string' },
+  wallet: { type: 'string' },
+  message: { type: 'string' },
+  hash: { type: 'string' },
+  key: { type: 'string', multiple: true },
+  policy: { type: 'string' },
+  kind: { type: 'string' },
+  payload: { type: 'string' },
+  'chain-id': { type: 'string' },
+  from: { type: 'string' },
+  now: { type: 'string' },
+  quiet: { type: 'boolean' },
+  name: { type: 'string' },
+  advertise: { type: 'string' },
+  manifest: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'insecure-http': { type: 'boolean' },
+  ca: { type: 'string' },
+};
+
+/**
+ * Parses the command line strictly with the options of the modules that serve its noun, loaded for
+ * it. The noun comes from a lenient first pass; if an option of an unloaded module came before the
+ * noun and hid it, every module is loaded and the line parsed again.
+ */
+async function parse(argv: string[]): Promise<{ flags: Flags; positionals: string[]; modules: CliModule[] }> {
+  const first = parseArgs({ args: argv, allowPositionals: true, strict: false, options: OPTIONS });
+  const noun = first.positionals[0];
+  const all = !noun || first.values.help === true;
+  for (const wanted of all ? [MODULES] : [MODULES.filter((m) => m.nouns.includes(noun)), MODULES]) {
+    const modules = await Promise.all(wanted.map((m) => m.load()));
+    const options = { ...OPTIONS, ...(Object.assign({}, ...modules.map((m) => m.options)) as typeof OPTIONS) };
+    try {
+      const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options });
+      if (wanted === MODULES || positionals[0] === noun) return { flags: values as Flags, positionals, modules };
+    } catch (e) {
+      if (wanted === MODULES) throw e;
+    }
+  }
+  throw new Error('unreachable');
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-      data: { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      db: { type: 'string' },
-      'db-schema': { type: 'string' },
-      signers: { type: 'string' },
-      threshold: { type: 'string' },
-      scheme: { type: 'string' },
-      label: { type: 'string' },
-      network: { type: 'string' },
-      wallet: { type: 'string' },
-      message: { type: 'string' },
-      hash: { type: 'string' },
-      key: { type: 'string', multiple: true },
-      policy: { type: 'string' },
-      kind: { type: 'string' },
-      payload: { type: 'string' },
-      'chain-id': { type: 'string' },
-      from: { type: 'string' },
-      now: { type: 'string' },
-      quiet: { type: 'boolean' },
-      name: { type: 'string' },
-      advertise: { type: 'string' },
-      manifest: { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'insecure-http': { type: 'boolean' },
-      ca: { type: 'string' },
-      ...(Object.assign({}, ...MODULES.map((m) => m.options)) as Record<string, never>),
-    },
-  });
-  const flags = values as Flags;
+  const { flags, positionals, modules } = await parse(argv);
   // --ca FILE: trust this PEM (e.g. a self-signed server certificate) for the server's public API.
   if (typeof flags.ca === 'string') process.env.FLEETKEY_CA = flags.ca;
   const [noun, verb, arg] = positionals;
   if (flags.help || !noun) {
-    process.stdout.write([HELP, ...MODULES.map((m) => m.help).filter(Boolean)].join('\n\n') + '\n');
+    process.stdout.write([HELP, ...modules.map((m) => m.help).filter(Boolean)].join('\n\n') + '\n');
     return 0;
   }
   // Several modules may share a noun (`wallet reshare`, `wallet export`): the first that knows the verb runs it.
-  for (const mod of MODULES.filter((m) => m.nouns.includes(noun))) {
+  for (const mod of modules.filter((m) => m.nouns.includes(noun))) {
     const code = await mod.run(noun, verb, positionals.slice(2), flags);
     if (code !== undefined) return code;
   }
   switch (noun) {
     case 'dev': {
       const dataDir = resolve((flags.data as string) ?? '.fleetkey');
+      const { LocalCluster } = await import('./cluster.ts');
       const cluster = await LocalCluster.start({
         dataDir,
         port: int(flags, 'port') ?? 7300,
@@ -172,6 +178,7 @@ async function main(argv: string[]): Promise<number> {
     case 'signer': {
       if (verb === 'init') {
         const { initSigner } = await import('../tls/init.ts');
+        const { pkcs11FromFlags } = await import('../signer/pkcs11.ts');
         const o = processOptions(flags, 0);
         process.stdout.write(JSON.stringify(await initSigner({ dataDir: o.dataDir, name: need(flags, 'name'), advertise: need(flags, 'advertise'), db: o.db, dbSchema: o.dbSchema, pkcs11: pkcs11FromFlags(flags) }), null, 2) + '\n');
         return 0;
@@ -179,6 +186,7 @@ async function main(argv: string[]): Promise<number> {
       if (verb !== undefined) break;
       watchParent();
       const { runSigner } = await import('../signer/app.ts');
+      const { pkcs11FromFlags } = await import('../signer/pkcs11.ts');
       drainOnSignal(await runSigner({ ...processOptions(flags, 0), pkcs11: pkcs11FromFlags(flags) }));
       await new Promise(() => undefined);
       return 0;
@@ -186,6 +194,7 @@ async function main(argv: string[]): Promise<number> {
     case 'wallet': {
       if (verb === 'create') {
         // The owner orders the wallet; the address is shown only once the holders' signed package checks out (src/cli/wallet-create.ts).
+        const { createVerified } = await import('./wallet-create.ts');
         const { view: w, verified: v } = await createVerified<{ id: string }>(flags, '/v1/wallets');
         print(flags, w, () => `${v.id}  ${v.scheme}  ${v.threshold}-of-${v.signers}${v.network ? `  ${v.network}` : ''}\n  public key  ${v.publicKey}\n  address     ${v.address}\n  (checked: signed by every holder ${v.holders.join(', ')})`);
         return 0;
