@@ -152,7 +152,7 @@ export class Coordinator {
   constructor(
     readonly store: ServerStore,
     readonly signers: SignerPool,
-    private readonly log: Logger,
+    readonly log: Logger,
     readonly audit: AuditLog,
     opts: { control: ControlStore; authz: Authorizer; ownerSecret?: Uint8Array; ownerKeys?: readonly OwnerKey[]; packages?: PackageStore },
   ) {

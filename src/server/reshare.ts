@@ -45,7 +45,8 @@ export interface ReshareRequest {
   order?: unknown;
 }
 
-export async function reshareWallet(coord: Coordinator, walletId: string, req: ReshareRequest): Promise<WalletView> {
+/** `lockOwner`: who holds the wallet's lock while the move runs (a node job names itself; default: this call). */
+export async function reshareWallet(coord: Coordinator, walletId: string, req: ReshareRequest, lockOwner = `reshare:${randomUUID()}`): Promise<WalletView> {
   if (splitWalletId(walletId).index !== undefined)
     throw new FleetkeyError('validation_failed', 'a derived wallet follows its root: reshare the root', { details: { path: 'id' } });
   const w = await coord.store.getWallet(walletId);
@@ -67,9 +68,9 @@ export async function reshareWallet(coord: Coordinator, walletId: string, req: R
     order = coord.ownerSign({ kind: 'wallet_reshare', orderId: newId('rso'), walletId, epoch: w.epoch, threshold, holders: to, issuedAt: now, expiresAt: now + 30 * 60_000 });
   }
   // The lock lives in the store: several servers on one database cannot run two reshares of one wallet.
-  const owner = `reshare:${randomUUID()}`;
+  const owner = lockOwner;
   if (!(await coord.store.lockWallet(walletId, owner, 'reshare', Date.now() + LOCK_MS)))
-    throw new FleetkeyError('conflict', `a reshare of wallet ${walletId} is already running`, { details: { walletId } });
+    throw new FleetkeyError('conflict', `a reshare of wallet ${walletId} is already running`, { details: { walletId, reason: 'wallet_locked' } });
   try {
     return await run(coord, w.id, to, threshold, order);
   } finally {
