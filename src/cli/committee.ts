@@ -102,7 +102,7 @@ async function nodeVerb(verb: string | undefined, args: string[], flags: Flags):
     try {
       record = JSON.parse(readFileSync(file, 'utf8'));
     } catch {
-      throw new FleetkeyError('validation_failed', `${file}: not a JSON join record (what `fleetkey signer init` printed)`);
+      throw new FleetkeyError('validation_failed', `${file}: not a JSON join record (what fleetkey signer init printed)`);
     }
     // assembleManifest checks the record and refuses a node id or URL listed twice.
     process.stdout.write(JSON.stringify(assembleManifest([...manifest.nodes, record]), null, 2) + '\n');
