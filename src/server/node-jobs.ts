@@ -12,9 +12,14 @@
  * before the job answers. Any server on the store resumes unfinished jobs when it starts (and a
  * running server picks up new ones at once), so a crash of the server mid-job only delays it: a
  * wallet whose move was recorded is found moved (done), one whose move was not is run again under
- * the same order (still valid for the unchanged epoch: the CLI signs job orders for 24 hours). A
- * wallet whose lock a dead server left waits, without using up its tries, until the lock's lease runs
- * out (src/server/reshare.ts), so two servers never run one wallet's move at once.
+ * the same order (still valid for the unchanged epoch: the CLI signs job orders for 12 hours).
+ *
+ * One runner per job: a server runs a job only while it holds the job's lease (runner, runner_until),
+ * which it renews every few seconds; a server that dies stops renewing, and the next server to start
+ * (or one already running, at its next look) takes the job over once the lease has run out. The new
+ * runner may then take the wallet lock the dead runner left (its owner names the job), instead of
+ * waiting for that lock's own 30-minute lease. Should a runner that lost its lease still be running
+ * (a long pause), the store lets one move of a wallet's epoch through (advanceEpoch checks it).
  *
  * Derived device wallets are not rows of their own: their root's move is theirs (a fleet of any size
  * costs one reshare).
@@ -29,7 +34,8 @@ import { reshareWallet } from './reshare.ts';
 export const NODE_JOB_MIGRATIONS = [
   `CREATE TABLE node_jobs (
      id TEXT PRIMARY KEY, kind TEXT NOT NULL, node TEXT NOT NULL, replacement TEXT,
-     status TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+     status TEXT NOT NULL, runner TEXT, runner_until BIGINT NOT NULL DEFAULT 0,
+     created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
    CREATE TABLE node_job_wallets (
      job_id TEXT NOT NULL, wallet_id TEXT NOT NULL, order_json TEXT NOT NULL, status TEXT NOT NULL,
      attempts INTEGER NOT NULL, epoch INTEGER, error_code TEXT, error_message TEXT, updated_at BIGINT NOT NULL,
@@ -38,6 +44,9 @@ export const NODE_JOB_MIGRATIONS = [
 
 /** Tries per wallet before its outcome is `failed` (a node down for a moment, a wallet locked by a manual reshare). */
 const MAX_ATTEMPTS = 3;
+/** A runner's lease on a job (FLEETKEY_NODE_JOB_LEASE_MS, default 30 s), renewed six times per lease. */
+const JOB_LEASE_MS = Math.max(1000, Number(process.env.FLEETKEY_NODE_JOB_LEASE_MS ?? 30_000) || 30_000);
+const JOB_RENEW_MS = Math.floor(JOB_LEASE_MS / 6);
 
 export interface NodeJobWallet {
   walletId: string;
@@ -64,11 +73,21 @@ export class NodeJobs {
   private running?: Promise<void>;
   private again = false;
   private closed = false;
+  /** This process's runner id (the job leases it holds name it). */
+  private readonly runner = newId('run');
+  private renewal?: NodeJS.Timeout;
 
   constructor(private readonly coord: Coordinator) {}
 
   async init(): Promise<void> {
     await this.coord.store.db.migrate('node_jobs', NODE_JOB_MIGRATIONS);
+    // Renews this runner's leases; also looks for jobs whose runner died (their lease ran out).
+    this.renewal = setInterval(() => {
+      this.coord.store.db
+        .run(`UPDATE node_jobs SET runner_until = $1 WHERE runner = $2 AND status = $3`, [Date.now() + JOB_LEASE_MS, this.runner, 'running'])
+        .then(() => this.kick(), () => undefined);
+    }, JOB_RENEW_MS);
+    this.renewal.unref();
     this.kick();
   }
 
@@ -176,6 +195,7 @@ export class NodeJobs {
   /** Waits for the runner to stop (tests; shutdown). */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.renewal);
     await this.running;
   }
 
@@ -183,13 +203,19 @@ export class NodeJobs {
     const db = this.coord.store.db;
     for (;;) {
       if (this.closed) return;
+      const now0 = Date.now();
       const next = await db.all(
         `SELECT w.job_id, w.wallet_id, w.order_json, w.attempts FROM node_job_wallets w JOIN node_jobs j ON j.id = w.job_id
-         WHERE j.status = $1 AND w.status = $2 ORDER BY j.created_at, w.updated_at, w.wallet_id LIMIT 1`,
-        ['running', 'pending'],
+         WHERE j.status = $1 AND w.status = $2 AND (j.runner = $3 OR j.runner_until < $4) ORDER BY j.created_at, w.updated_at, w.wallet_id LIMIT 1`,
+        ['running', 'pending', this.runner, now0],
       );
       if (!next[0]) return;
       const { job_id: jobId, wallet_id: walletId } = next[0] as { job_id: string; wallet_id: string };
+      // Take (or keep) the job's lease; another server that took it first runs it.
+      const claimed = await db.run(`UPDATE node_jobs SET runner = $1, runner_until = $2 WHERE id = $3 AND (runner = $4 OR runner_until < $5)`, [this.runner, now0 + JOB_LEASE_MS, jobId, this.runner, now0]);
+      if (claimed === 0) continue;
+      // A wallet lock left by an earlier runner of this job (which lost the lease: dead) is this runner's now.
+      await db.run(`DELETE FROM wallet_jobs WHERE wallet_id = $1 AND owner LIKE $2 AND owner <> $3`, [walletId, `job:${jobId}:%`, `job:${jobId}:${this.runner}`]);
       const order = JSON.parse(next[0].order_json as string) as { doc: { epoch: number; holders: string[] } };
       const attempts = Number(next[0].attempts) + 1;
       let outcome: { status: NodeJobWallet['status']; epoch?: number; code?: string; message?: string };
@@ -200,7 +226,7 @@ export class NodeJobs {
           // Moved before a crash let this row record it.
           outcome = { status: 'done', epoch: w.epoch };
         } else {
-          const moved = await reshareWallet(this.coord, walletId, { order }, `job:${jobId}:${newId('run')}`);
+          const moved = await reshareWallet(this.coord, walletId, { order }, `job:${jobId}:${this.runner}`);
           outcome = { status: 'done', epoch: moved.epoch };
         }
       } catch (e) {

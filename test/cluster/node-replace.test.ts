@@ -6,25 +6,29 @@
  * derived devices, which move with their root: the job counts one wallet for them), each signature
  * checked with noble; and a capped policy under strict counters with 60% of its window used before
  * the loss stops at exactly 100% after it. The fresh node is a fourth signer of the manifest that
- * held nothing (the manifest is the membership list: src/cli/committee.ts).
+ * held nothing (the manifest is the membership list: src/cli/committee.ts). Then `node retire`,
+ * with the API server SIGKILLed right after the job was accepted: the restarted server resumes the
+ * job, every wallet moves, and the retired node's shares are gone (it refuses the new epoch).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { BIN, type LocalCluster } from '../../src/cli/cluster.ts';
 import type { Payload } from '../../src/control/index.ts';
-import { api, startCluster, verifySig } from '../helpers/cluster.ts';
+import { api, call, startCluster, verifySig } from '../helpers/cluster.ts';
 import { grant, newAgent, publish, request, SOL_ASSETS, SOL_DEST, solTransfer } from '../helpers/agent.ts';
 
 let c: LocalCluster;
 let A: ReturnType<typeof api>;
 
 before(async () => {
+  // A job whose server died is taken over once its lease has run out: 3 s here instead of 30 s.
+  process.env.FLEETKEY_NODE_JOB_LEASE_MS = '3000';
   c = await startCluster(4);
   A = api(c);
 });
@@ -124,5 +128,36 @@ describe('disaster: a signer and its disk are lost; node replace moves every wal
     assert.equal((await ask(LAMPORTS / 10n)).body.status, 'signed');
     const over = await ask(1n);
     assert.equal(over.body.error?.code ?? over.body.code, 'limit_exceeded', JSON.stringify(over.body));
+  });
+
+  test('node retire survives a SIGKILL of the API server: the restarted server resumes the job; the retired node holds nothing', { timeout: 600_000 }, async () => {
+    const nodes = c.info.signers.map((s) => s.nodeId);
+    const [, leaving, stays, fresh] = nodes;
+    const before = (await A('GET', '/v1/wallets?limit=1000')).body.wallets.filter((w: { participants: { nodeId: string }[] }) => w.participants.some((p) => p.nodeId === leaving));
+    assert.equal(before.length, 3);
+    const r = await cli('node', 'retire', leaving, '--json');
+    assert.equal(r.code, 0, r.err + r.out);
+    const accepted = JSON.parse(r.out);
+    assert.equal(accepted.progress.total, 3);
+    await c.kill('server');
+    await c.restart('server');
+    let job = accepted;
+    for (let i = 0; i < 600 && job.status === 'running'; i++) {
+      await new Promise((res) => setTimeout(res, 500));
+      job = (await A('GET', `/v1/node-jobs/${accepted.id}`)).body;
+    }
+    assert.equal(job.status, 'done', JSON.stringify(job));
+    assert.deepEqual(job.progress, { total: 3, done: 3, failed: 0, pending: 0 });
+    for (const w of before) {
+      const now = (await A('GET', `/v1/wallets/${w.id}`)).body;
+      assert.deepEqual(now.participants.map((p: { nodeId: string }) => p.nodeId), [fresh, stays]);
+      assert.equal(now.threshold, 2);
+      assert.equal(now.address, w.address);
+      await signs(w, [fresh, stays]);
+      // The retired node erased its share: it refuses the wallet at the new epoch (and has no other).
+      const url = c.info.signers.find((s) => s.nodeId === leaving)!.url;
+      const refused = await call(url, readFileSync(join(c.dataDir, 'cluster-token'), 'utf8').trim(), 'POST', '/v1/nonces', { walletId: w.id, epoch: now.epoch, count: 1 });
+      assert.equal(refused.body.error?.code, 'not_found', JSON.stringify(refused.body));
+    }
   });
 });
