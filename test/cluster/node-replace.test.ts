@@ -160,4 +160,23 @@ describe('disaster: a signer and its disk are lost; node replace moves every wal
       assert.equal(refused.body.error?.code, 'not_found', JSON.stringify(refused.body));
     }
   });
+
+  test('bad membership changes are refused before any job is written', { timeout: 60_000 }, async () => {
+    const nodes = c.info.signers.map((s) => s.nodeId);
+    const jobs = async () => (await A('GET', '/v1/node-jobs')).body.jobs.length;
+    const n0 = await jobs();
+    const cases: [unknown, string][] = [
+      [{ kind: 'retire', node: 'node_000000000000', orders: [] }, 'unknown_node'],
+      [{ kind: 'replace', node: nodes[2], replacement: nodes[2], orders: [] }, 'validation_failed'],
+      [{ kind: 'replace', node: nodes[2], replacement: nodes[0], orders: [] }, 'owner_authorization_required'],
+      [{ kind: 'retire', node: nodes[2], orders: [{ doc: { walletId: 'wal_nope' } }] }, 'validation_failed'],
+      [{ kind: 'demote', node: nodes[2], orders: [] }, 'validation_failed'],
+    ];
+    for (const [body, code] of cases) {
+      const r = await A('POST', '/v1/node-jobs', body);
+      assert.equal(r.body.error?.code, code, `${JSON.stringify(body)} -> ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    assert.equal(await jobs(), n0);
+    assert.equal((await A('GET', '/v1/node-jobs/job_000000000000000000000000')).status, 404);
+  });
 });
