@@ -210,7 +210,32 @@ export const exportDocSchema = z
     if (r.expiresAt <= r.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
   });
 
-export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema, walletStatusDocSchema, signDocSchema, walletCreateDocSchema, exportDocSchema]);
+/**
+ * The owner's order to move a wallet (a wallet or a fleet root) to a new committee (issue 11):
+ * `holders[i]` becomes party i + 1 of epoch `epoch + 1` with `threshold`. It names the epoch it
+ * moves the wallet from, so once the wallet has moved it orders nothing any more (an order cannot be
+ * replayed to move the wallet again); until then a failed attempt may be retried under it. Every
+ * dealer and every new holder checks it (src/enforce/wallet-reshare.ts); never stored as a standing
+ * document. `orderId` names it in every holder's audit chain.
+ */
+export const walletReshareDocSchema = z
+  .strictObject({
+    kind: z.literal('wallet_reshare'),
+    orderId: z.string().regex(/^rso_[0-9a-f]{24}$/, 'orderId: rso_ followed by 24 lowercase hex characters'),
+    walletId: idSchema,
+    epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    threshold: z.number().int().min(2).max(64),
+    holders: z.array(z.string().regex(/^[\w-]{1,64}$/, 'a node id')).min(2).max(64),
+    issuedAt: msSchema,
+    expiresAt: msSchema,
+  })
+  .superRefine((d, ctx) => {
+    if (d.expiresAt <= d.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
+    if (new Set(d.holders).size !== d.holders.length) ctx.addIssue({ code: 'custom', path: ['holders'], message: 'duplicate holder' });
+    if (d.threshold > d.holders.length) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'exceeds the number of holders' });
+  });
+
+export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema, walletStatusDocSchema, signDocSchema, walletCreateDocSchema, exportDocSchema, walletReshareDocSchema]);
 export type ExportDoc = z.infer<typeof exportDocSchema>;
 
 export type PolicyDoc = z.infer<typeof policyDocSchema>;
@@ -220,6 +245,7 @@ export type ApproversDoc = z.infer<typeof approversDocSchema>;
 export type WalletStatusDoc = z.infer<typeof walletStatusDocSchema>;
 export type SignDoc = z.infer<typeof signDocSchema>;
 export type WalletCreateDoc = z.infer<typeof walletCreateDocSchema>;
+export type WalletReshareDoc = z.infer<typeof walletReshareDocSchema>;
 export type ControlDoc = z.infer<typeof controlDocSchema>;
 
 /**

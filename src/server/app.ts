@@ -26,6 +26,7 @@ import { ethMessageSchema, ethTransactionSchema, ethTypedDataSchema, signEthMess
 import { openApiDocument } from './openapi.ts';
 import { createWalletSchema, creationOf, reshareSchema, signSchema } from './schemas.ts';
 import { reshareWallet } from './reshare.ts';
+import { NodeJobs, nodeJobRoutes } from './node-jobs.ts';
 import { exportSchema, exportWallet } from './export.ts';
 import { PackageStore } from '../store/package-store.ts';
 import { SignerPool } from './signers.ts';
@@ -303,6 +304,10 @@ export async function runServer(o: ServerOptions) {
   const fleets = await initFleets(coord, { dataDir: o.dataDir, log });
   const gate = new Gate();
   const app = serverApp(coord, adminToken, log, { threshold: Number(process.env.FLEETKEY_DEFAULT_THRESHOLD ?? 2) || 2 }, { gate, metrics, db });
+  // Membership changes (node retire / replace): unfinished jobs resume here, on any server of the store.
+  const nodeJobs = new NodeJobs(coord);
+  await nodeJobs.init();
+  nodeJobRoutes(app, nodeJobs);
   const http = await listen(app, o.port, o.host, gate, publicTls ? { options: { ...publicTls, minVersion: 'TLSv1.2' } } : undefined);
   log.info('server listening', { port: http.port, tls: publicTls ? 'on' : 'off', signerLinks: manifest ? 'mutual-tls' : 'http', ...(manifest ? { cluster: manifest.clusterId } : {}) });
   return {
@@ -317,6 +322,7 @@ export async function runServer(o: ServerOptions) {
      */
     async close(timeoutMs?: number): Promise<boolean> {
       const drained = await http.drain(timeoutMs);
+      await nodeJobs.close();
       signers.stop();
       await fleets.close();
       await db.close();

@@ -144,14 +144,15 @@ export class Coordinator {
   onSigned?: (e: { scheme: string; path: SignPath; ok: boolean; seconds: number }) => void;
   private readonly ownerSecret?: Uint8Array;
   /** The pinned owner public keys: a create document is checked here too, to fail before any DKG. */
-  private readonly ownerKeys: readonly OwnerKey[];
+  /** The pinned owner keys: the server checks an owner's order as the holders will, to fail early (they check it anyway). */
+  readonly ownerKeys: readonly OwnerKey[];
   /** Each wallet's signed public package per epoch (GET /v1/public/wallets/:id). */
   readonly packages?: PackageStore;
 
   constructor(
     readonly store: ServerStore,
     readonly signers: SignerPool,
-    private readonly log: Logger,
+    readonly log: Logger,
     readonly audit: AuditLog,
     opts: { control: ControlStore; authz: Authorizer; ownerSecret?: Uint8Array; ownerKeys?: readonly OwnerKey[]; packages?: PackageStore },
   ) {

@@ -109,7 +109,14 @@ export function openApiDocument() {
         post: { summary: 'Proactive share refresh: new shares on every signer, same public key', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'wallet', ...json({ $ref: '#/components/schemas/Wallet' }) }, ...errors(401, 404, 503) } },
       },
       '/v1/wallets/{id}/reshare': {
-        post: { summary: 'Moves the wallet to a new committee of signer nodes (new n and t allowed): same public key and address, next epoch', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], requestBody: { required: true, ...json({ type: 'object', required: ['to'], properties: { to: { type: 'array', items: { type: 'string' }, minItems: 2, description: 'node ids of the new committee, in index order' }, threshold: { type: 'integer', minimum: 2 } } }) }, responses: { '200': { description: 'wallet', ...json({ $ref: '#/components/schemas/Wallet' }) }, ...errors(400, 401, 404, 409, 503) } },
+        post: { summary: "Moves the wallet to a new committee of signer nodes (new n and t allowed): same public key and address, next epoch. The owner's signed wallet_reshare order (checked by every dealer and new holder), or, to a server that holds the owner key, the committee alone", parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], requestBody: { required: true, ...json({ type: 'object', properties: { order: { type: 'object', description: 'owner-signed { doc: { kind: "wallet_reshare", orderId, walletId, epoch, threshold, holders, issuedAt, expiresAt }, sig, signer }' }, to: { type: 'array', items: { type: 'string' }, minItems: 2, description: 'node ids of the new committee, in index order (with an order: must be its holders)' }, threshold: { type: 'integer', minimum: 2 } } }) }, responses: { '200': { description: 'wallet', ...json({ $ref: '#/components/schemas/Wallet' }) }, ...errors(400, 401, 403, 404, 409, 503) } },
+      },
+      '/v1/node-jobs': {
+        post: { summary: 'Retire or replace a signer node: moves every wallet (root) it holds in a background job, one owner-signed wallet_reshare order per wallet; resumes after a server crash', requestBody: { required: true, ...json({ type: 'object', required: ['kind', 'node', 'orders'], properties: { kind: { type: 'string', enum: ['retire', 'replace'] }, node: { type: 'string' }, replacement: { type: 'string' }, orders: { type: 'array', items: { type: 'object' } } } }) }, responses: { '202': { description: 'the job: status, progress, each wallet\'s outcome' }, ...errors(400, 401, 403) } },
+        get: { summary: 'Membership jobs, each with its progress and per-wallet outcome', responses: { '200': { description: '{ jobs }' }, ...errors(401) } },
+      },
+      '/v1/node-jobs/{id}': {
+        get: { summary: 'One membership job', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'the job' }, ...errors(401, 404) } },
       },
       '/v1/wallets/{id}/export': {
         post: {

@@ -39,10 +39,18 @@ export const signSchema = z
   .refine((b) => (b.message === undefined) !== (b.hash === undefined), { message: 'give exactly one of message or hash' });
 
 
-/** `POST /v1/wallets/:id/reshare`: the new committee (signer node ids, in index order) and its threshold (default: the current one, capped at the new n). */
+/**
+ * `POST /v1/wallets/:id/reshare`: the owner's signed `wallet_reshare` order (`order`), which names the
+ * new committee (signer node ids, in index order) and threshold; or, to a server that holds the owner
+ * key (`fleetkey dev`), the committee and threshold (default: the current one, capped at the new n),
+ * from which it writes the order itself. With an order, `to` / `threshold` may be sent too but must
+ * be the order's.
+ */
 export const reshareSchema = z
   .object({
-    to: z.array(z.string().regex(/^[\w-]{1,64}$/, 'not a node id')).min(2).max(64),
+    to: z.array(z.string().regex(/^[\w-]{1,64}$/, 'not a node id')).min(2).max(64).optional(),
     threshold: z.number().int().min(2).max(64).optional(),
+    order: z.unknown().optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => b.to !== undefined || b.order !== undefined, { message: 'send the owner\'s order ("order") or the new committee ("to")', path: ['to'] });

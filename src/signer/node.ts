@@ -28,6 +28,7 @@ import type { BitcoinNetwork } from '../crypto/frost.ts';
 import { checkReceipts, signReceipt, type Receipt } from '../enforce/receipts.ts';
 import { Dkls23Guard } from './dkls23-guard.ts';
 import { checkCreateDoc, walletNetworkOf } from '../enforce/wallet-create.ts';
+import { checkReshareOrder } from '../enforce/wallet-reshare.ts';
 import { CreateLog } from '../store/create-log.ts';
 import { reshare } from '../crypto/reshare.ts';
 import { custodyBody, custodySession, previousKey, takeCustody, type PreviousCommittee } from './custody.ts';
@@ -121,6 +122,8 @@ export const startSchema = z.object({
   create: z.unknown().optional(),
   /** For reshare: who deals, the new committee, and (for a node that holds no share yet) the current public package. */
   reshare: reshareStartSchema.optional(),
+  /** For reshare: the owner-signed wallet_reshare order (src/enforce/wallet-reshare.ts), checked here by every dealer and new holder. */
+  order: z.unknown().optional(),
 });
 
 const envelopeSchema = z.object({
@@ -301,6 +304,9 @@ export class SignerNode {
         const own = await this.store.getActiveShare(req.walletId);
         const ownPub = own ? (JSON.parse(own.publicJson) as SharePublic) : undefined;
         const r = checkReshareStart(req.reshare, { walletId: req.walletId, scheme: scheme.name, epoch: req.epoch, threshold: req.threshold, participants, self: this.keys.nodeId, own: ownPub });
+        // The owner, not the server, orders the move: same wallet, epoch, committee and threshold, not expired.
+        const ordered = checkReshareOrder(req.order, this.ownerKeys, { walletId: req.walletId, epoch: r.current.epoch, threshold: req.threshold, holders: r.holders }, Date.now());
+        await this.audit.append({ type: 'admin', outcome: 'wallet_reshare_accepted', data: { kind: 'wallet_reshare', digest: ordered.digest, orderId: ordered.doc.orderId, walletId: req.walletId, epoch: ordered.doc.epoch, threshold: ordered.doc.threshold, holders: ordered.doc.holders, dealer: r.dealer !== undefined } });
         const share = r.dealer ? (await this.activeShare(req.walletId, req.epoch)).share : undefined;
         proto = reshare({ scheme: scheme.name, self: me.index, plan: r.plan, old: r.current.group, share, sessionId });
         epoch = req.epoch + 1;

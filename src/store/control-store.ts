@@ -220,6 +220,8 @@ export class ControlStore {
           throw new FleetkeyError('validation_failed', 'a wallet_create document is sent with POST /v1/wallets or /v1/fleets, not stored', { details: { path: 'doc.kind' } });
         case 'export':
           throw new FleetkeyError('validation_failed', 'an export document is sent with POST /v1/wallets/:id/export, not stored', { details: { path: 'doc.kind' } });
+        case 'wallet_reshare':
+          throw new FleetkeyError('validation_failed', 'a wallet_reshare document is sent with POST /v1/wallets/:id/reshare, not stored', { details: { path: 'doc.kind' } });
       }
     });
   }
