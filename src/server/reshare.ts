@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FleetkeyError } from '../errors.ts';
+import { pausePoint } from '../pause.ts';
 import { publicHash, type Envelope } from '../signer/envelope.ts';
 import type { SharePublic } from '../signer/node.ts';
 import { LEAVING_BASE } from '../signer/reshare.ts';
@@ -30,6 +31,8 @@ const ROUND_TIMEOUT_MS = 180_000;
  * frees the wallet the same day.
  */
 const LOCK_MS = 30 * 60_000;
+/** The lease, shortened by FLEETKEY_RESHARE_LEASE_MS (tests of a server that dies holding it). */
+const lockMs = () => Number(process.env.FLEETKEY_RESHARE_LEASE_MS) || LOCK_MS;
 
 export interface ReshareRequest {
   to: string[];
@@ -51,7 +54,7 @@ export async function reshareWallet(coord: Coordinator, walletId: string, req: R
     throw new FleetkeyError('validation_failed', `threshold ${threshold} must be in 2..${to.length} (the new committee)`, { details: { field: 'threshold' } });
   // The lock lives in the store: several servers on one database cannot run two reshares of one wallet.
   const owner = `reshare:${randomUUID()}`;
-  if (!(await coord.store.lockWallet(walletId, owner, 'reshare', Date.now() + LOCK_MS)))
+  if (!(await coord.store.lockWallet(walletId, owner, 'reshare', Date.now() + lockMs())))
     throw new FleetkeyError('conflict', `a reshare of wallet ${walletId} is already running`, { details: { walletId } });
   try {
     return await run(coord, w.id, to, threshold);
@@ -92,6 +95,7 @@ async function run(coord: Coordinator, walletId: string, to: string[], threshold
     results = paired.results;
     if (pub.group.publicKey !== w.publicKey) throw new FleetkeyError('cheating_signer', 'the paired package has another public key; not committed');
   }
+  await pausePoint('server', 'reshare:commit');
   const epoch = w.epoch + 1;
   const before = await coord.packages?.get(walletId, w.epoch);
   await coord.packages?.put(walletId, epoch, { public: pub as unknown as WalletPackage['public'], signatures: results as WalletPackage['signatures'], ...(before?.create !== undefined ? { create: before.create } : {}) });

@@ -31,6 +31,7 @@ import { checkCreateDoc, walletNetworkOf } from '../enforce/wallet-create.ts';
 import { CreateLog } from '../store/create-log.ts';
 import { reshare } from '../crypto/reshare.ts';
 import { custodyBody, custodySession, previousKey, takeCustody, type PreviousCommittee } from './custody.ts';
+import { pausePoint } from '../pause.ts';
 import { sealShare, shareScalar, scalarBytes, signBox } from '../crypto/export.ts';
 import { controlDocDigest, verifyControlDoc, DEFAULT_CLOCK_SKEW_MS } from '../control/index.ts';
 import type { ExportDoc } from '../control/schemas.ts';
@@ -377,6 +378,7 @@ export class SignerNode {
     const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, holders, staged, self: me.index, proto, messageHash: req.messageHash, network, createDigest, authorized, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
     if (proto.rounds === 0) return this.finishSession(s, { broadcast: {}, direct: {} });
     this.sessions.set(s.id, s);
+    await pausePoint(this.keys.nodeId, `${s.kind}:start`);
     return { messages: this.wrap(s, 1, await this.step(s, () => proto.round(1, { broadcast: {}, direct: {} }))) };
   }
 
@@ -385,6 +387,7 @@ export class SignerNode {
     if (!s || s.expires < Date.now()) throw new FleetkeyError('not_found', `no open session ${sessionId}`);
     if (req.round <= s.delivered) throw new FleetkeyError('replayed_message', `round ${req.round} was already delivered`, { details: { session: s.id, round: req.round } });
     if (req.round !== s.delivered + 1) throw new FleetkeyError('protocol_state', `expected round ${s.delivered + 1}, got ${req.round}`);
+    await pausePoint(this.keys.nodeId, `${s.kind}:${req.round}`);
     let input: RoundInput;
     try {
       if (s.kind === 'sign') this.dkls.assertLive(s.id); // defence in depth: a ban abandons such sessions at once
