@@ -109,6 +109,7 @@ async function run(coord: Coordinator, walletId: string, to: string[], threshold
     throw new FleetkeyError('conflict', 'wallet changed during reshare');
   await coord.store.dropPools(walletId);
   await coord.audit.append({ type: 'admin', outcome: 'wallet_reshared', data: { walletId, epoch, publicKey: w.publicKey, threshold, holders: to, from: w.participants.map((p) => p.nodeId) } });
+  await pausePoint('server', 'reshare:deliver');
   await coord.deliverOwedCommits(walletId);
   return walletView((await coord.store.getWallet(walletId))!);
 }

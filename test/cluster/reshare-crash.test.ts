@@ -5,7 +5,9 @@
  * hook (src/pause.ts): the process stops there, says so on stderr, and is killed while stopped.
  * After each crash: the old epoch signs (while the reshare is stuck, and after), no epoch or share of
  * the new committee is active, the address never changes; the victim restarts, and the same reshare
- * retried succeeds (after the server's crash, once the wallet lock's lease has run out).
+ * retried succeeds (after the server's crash, once the wallet lock's lease has run out). A server
+ * killed after it recorded the new epoch (`reshare:deliver`) resumes instead: the restarted server
+ * delivers what it owes, the new committee signs and the leaver's share is erased.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,7 +82,7 @@ describe('crash mid-reshare', () => {
     const victims = [
       { role: 'dealer', proc: 'signer-2', who: () => nodes[1], points: ['reshare:start', 'reshare:1'] },
       { role: 'receiver', proc: 'signer-4', who: () => nodes[3], points: ['reshare:start', 'reshare:1'] },
-      { role: 'server', proc: 'server', who: () => 'server', points: ['reshare:1', 'reshare:commit'] },
+      { role: 'server', proc: 'server', who: () => 'server', points: ['reshare:1', 'reshare:commit', 'reshare:deliver'] },
     ].map((v) => ({ ...v, point: v.points[Math.floor(pick() * v.points.length)] }));
     process.stdout.write(`# crash-mid-reshare seed ${seed}: ${victims.map((v) => `${v.role}@${v.point}`).join(', ')}\n`);
 
@@ -97,7 +99,7 @@ describe('crash mid-reshare', () => {
       const pending = reshare(w.id, to).catch((e: Error) => ({ status: 0, body: { error: { code: 'connection', message: e.message } } }));
       await until(`${label}: the pause point`, () => paused.length > seen);
       assert.match(paused[paused.length - 1], new RegExp(`^${v.proc} .*"point":"${v.point}"`), label);
-      // Stuck mid-reshare: the old epoch keeps signing.
+      // Stuck mid-reshare, the wallet keeps signing (with the old epoch, or at `reshare:deliver` the recorded new one).
       await signVerified(w);
       writeFileSync(pauseFile, '');
       await c.kill(v.proc);
@@ -105,6 +107,16 @@ describe('crash mid-reshare', () => {
       assert.notEqual(failed.status, 200, `${label}: ${JSON.stringify(failed.body)}`);
       await c.restart(v.proc);
 
+      if (v.point === 'reshare:deliver') {
+        // The server had recorded the new epoch (and what it owes each node) before it died: the job
+        // resumes, never rolls back. The restarted server delivers the commits and retirements.
+        const now = (await A('GET', `/v1/wallets/${w.id}`)).body;
+        assert.deepEqual([now.epoch, now.address, now.publicKey], [w.epoch + 1, w.address, w.publicKey], label);
+        assert.deepEqual(now.participants.map((p: { nodeId: string }) => p.nodeId), to, label);
+        for (const s of await signVerified(now)) assert.ok(to.includes(s), `${label}: ${s} is of the new committee`);
+        await until(`${label}: signer 1 retired`, async () => (await call(c.info.signers[0].url, token, 'POST', '/v1/nonces', { walletId: w.id, epoch: w.epoch, count: 1 })).status === 404);
+        continue;
+      }
       // Nothing of the new epoch is active: the wallet, its address and committee are as before, the
       // receiver holds no share of it, and the old committee signs.
       const now = (await A('GET', `/v1/wallets/${w.id}`)).body;
