@@ -13,10 +13,11 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
-import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { base58, base58check } from '@scure/base';
 import sodium from 'libsodium-wrappers-sumo';
 import { privateKeyToAddress } from 'viem/accounts';
+import { canonicalJson } from '../audit/canonical.ts';
 import { FleetkeyError } from '../errors.ts';
 import type { SchemeName } from './schemes.ts';
 import type { SecretShare } from './types.ts';
@@ -68,6 +69,43 @@ export function openShare(boxHex: string, recipientPub: Uint8Array, recipientSec
     return JSON.parse(new TextDecoder().decode(sodium.crypto_box_seal_open(hexToBytes(boxHex), recipientPub, recipientSecret)));
   } catch {
     throw new FleetkeyError('decrypt_failed', 'an exported share does not open under this recovery key');
+  }
+}
+
+/**
+ * What a holder signs, with its node identity key (the Ed25519 key pinned in the cluster manifest),
+ * over the box it hands back: the owner's export document (its digest), the wallet, the wallet's
+ * public key, its own node id, party index and epoch, and the SHA-256 of the sealed box. A sealed
+ * box says nothing about who made it (anyone can seal to a public key), so this signature is what
+ * lets the offline CLI refuse a box the server made, moved from another export, or copied twice.
+ */
+export interface BoxStatement {
+  order: string;
+  walletId: string;
+  publicKey: string;
+  nodeId: string;
+  index: number;
+  epoch: number;
+  box: string;
+}
+
+const BOX_DOMAIN = utf8ToBytes('fleetkey/v1/export-box\0');
+
+export function boxStatementDigest(s: BoxStatement): Uint8Array {
+  const { box, ...rest } = s;
+  return sha256(concatBytes(BOX_DOMAIN, utf8ToBytes(canonicalJson({ v: 1, ...rest, boxDigest: bytesToHex(sha256(hexToBytes(box))) }))));
+}
+
+export function signBox(s: BoxStatement, nodeSignSecret: Uint8Array): string {
+  return bytesToHex(ed25519.sign(boxStatementDigest(s), nodeSignSecret));
+}
+
+/** Whether `sig` is the signature of the node whose pinned identity key is `nodeSignPub` over `s`. */
+export function boxSignedBy(s: BoxStatement, sig: string, nodeSignPub: string): boolean {
+  try {
+    return /^[0-9a-f]{128}$/.test(sig) && ed25519.verify(hexToBytes(sig), boxStatementDigest(s), hexToBytes(nodeSignPub), { zip215: false });
+  } catch {
+    return false;
   }
 }
 

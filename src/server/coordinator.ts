@@ -6,6 +6,7 @@
  * It is untrusted for key safety: it never sees a share or a nonce, cannot forge or read
  * protocol messages, and cannot make a signer reuse a nonce.
  */
+import { pausePoint } from '../pause.ts';
 import { hexToBytes, bytesToHex } from '@noble/hashes/utils.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { frostAggregate, frostVerify, type BitcoinNetwork, type CommitmentJson, type FrostSchemeName } from '../crypto/frost.ts';
@@ -406,6 +407,7 @@ export class Coordinator {
       answers = await this.all(nodes, (n) => this.signers.call<StepAnswer>(n, '/v1/sessions', { session, ...start }, timeoutMs));
       for (let round = 1; answers.some((a) => !a.result); round++) {
         if (round > 16 || answers.some((a) => a.result)) throw new FleetkeyError('internal', 'signers finished in different rounds');
+        await pausePoint('server', `${String(start.kind)}:${round}`);
         const sent = answers.flatMap((a) => a.messages);
         answers = await this.all(nodes, (n) =>
           this.signers.call<StepAnswer>(n, `/v1/sessions/${session}/round`, { round, messages: sent.filter((e) => e.from !== n && (e.to === undefined || e.to === n)) }, timeoutMs),

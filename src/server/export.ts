@@ -21,7 +21,8 @@ export interface ExportAnswer {
   publicKey: string;
   address: string;
   network: string | null;
-  shares: { nodeId: string; index: number; epoch: number; box: string }[];
+  /** `sig`: the holder's identity-key signature over the box and what it answers (src/crypto/export.ts, BoxStatement). */
+  shares: { nodeId: string; index: number; epoch: number; box: string; sig: string }[];
 }
 
 export async function exportWallet(coord: Coordinator, walletId: string, body: z.infer<typeof exportSchema>): Promise<ExportAnswer> {

@@ -21,6 +21,7 @@ import { FleetkeyError } from '../errors.ts';
 import { verifyControlDoc } from '../control/documents.ts';
 import { parseOrThrow, signedControlDocSchema, walletReshareDocSchema, type SignedControlDoc, type WalletReshareDoc } from '../control/schemas.ts';
 import { newId } from '../http/common.ts';
+import { pausePoint } from '../pause.ts';
 import { publicHash, type Envelope } from '../signer/envelope.ts';
 import type { SharePublic } from '../signer/node.ts';
 import { LEAVING_BASE } from '../signer/reshare.ts';
@@ -37,6 +38,8 @@ const ROUND_TIMEOUT_MS = 180_000;
  * frees the wallet the same day.
  */
 const LOCK_MS = 30 * 60_000;
+/** The lease, shortened by FLEETKEY_RESHARE_LEASE_MS (tests of a server that dies holding it). */
+const lockMs = () => Number(process.env.FLEETKEY_RESHARE_LEASE_MS) || LOCK_MS;
 
 export interface ReshareRequest {
   to?: string[];
@@ -69,7 +72,7 @@ export async function reshareWallet(coord: Coordinator, walletId: string, req: R
   }
   // The lock lives in the store: several servers on one database cannot run two reshares of one wallet.
   const owner = lockOwner;
-  if (!(await coord.store.lockWallet(walletId, owner, 'reshare', Date.now() + LOCK_MS)))
+  if (!(await coord.store.lockWallet(walletId, owner, 'reshare', Date.now() + lockMs())))
     throw new FleetkeyError('conflict', `a reshare of wallet ${walletId} is already running`, { details: { walletId, reason: 'wallet_locked' } });
   try {
     return await run(coord, w.id, to, threshold, order);
@@ -111,6 +114,7 @@ async function run(coord: Coordinator, walletId: string, to: string[], threshold
     results = paired.results;
     if (pub.group.publicKey !== w.publicKey) throw new FleetkeyError('cheating_signer', 'the paired package has another public key; not committed');
   }
+  await pausePoint('server', 'reshare:commit');
   const epoch = w.epoch + 1;
   const before = await coord.packages?.get(walletId, w.epoch);
   await coord.packages?.put(walletId, epoch, { public: pub as unknown as WalletPackage['public'], signatures: results as WalletPackage['signatures'], ...(before?.create !== undefined ? { create: before.create } : {}) });
@@ -124,6 +128,7 @@ async function run(coord: Coordinator, walletId: string, to: string[], threshold
     throw new FleetkeyError('conflict', 'wallet changed during reshare');
   await coord.store.dropPools(walletId);
   await coord.audit.append({ type: 'admin', outcome: 'wallet_reshared', data: { walletId, epoch, publicKey: w.publicKey, threshold, holders: to, from: w.participants.map((p) => p.nodeId), orderId: order.doc.orderId } });
+  await pausePoint('server', 'reshare:deliver');
   await coord.deliverOwedCommits(walletId);
   return walletView((await coord.store.getWallet(walletId))!);
 }

@@ -32,7 +32,8 @@ import { checkReshareOrder } from '../enforce/wallet-reshare.ts';
 import { CreateLog } from '../store/create-log.ts';
 import { reshare } from '../crypto/reshare.ts';
 import { custodyBody, custodySession, previousKey, takeCustody, type PreviousCommittee } from './custody.ts';
-import { sealShare, shareScalar, scalarBytes } from '../crypto/export.ts';
+import { pausePoint } from '../pause.ts';
+import { sealShare, shareScalar, scalarBytes, signBox } from '../crypto/export.ts';
 import { controlDocDigest, verifyControlDoc, DEFAULT_CLOCK_SKEW_MS } from '../control/index.ts';
 import type { ExportDoc } from '../control/schemas.ts';
 import { checkReshareStart, reshareStartSchema, type retireSchema } from './reshare.ts';
@@ -383,6 +384,7 @@ export class SignerNode {
     const s: Session = { id: req.session, kind: req.kind, walletId: req.walletId, scheme: scheme.name, epoch, threshold: req.threshold, participants, holders, staged, self: me.index, proto, messageHash: req.messageHash, network, createDigest, authorized, delivered: 0, expires: Date.now() + SESSION_TTL_MS };
     if (proto.rounds === 0) return this.finishSession(s, { broadcast: {}, direct: {} });
     this.sessions.set(s.id, s);
+    await pausePoint(this.keys.nodeId, `${s.kind}:start`);
     return { messages: this.wrap(s, 1, await this.step(s, () => proto.round(1, { broadcast: {}, direct: {} }))) };
   }
 
@@ -391,6 +393,7 @@ export class SignerNode {
     if (!s || s.expires < Date.now()) throw new FleetkeyError('not_found', `no open session ${sessionId}`);
     if (req.round <= s.delivered) throw new FleetkeyError('replayed_message', `round ${req.round} was already delivered`, { details: { session: s.id, round: req.round } });
     if (req.round !== s.delivered + 1) throw new FleetkeyError('protocol_state', `expected round ${s.delivered + 1}, got ${req.round}`);
+    await pausePoint(this.keys.nodeId, `${s.kind}:${req.round}`);
     let input: RoundInput;
     try {
       if (s.kind === 'sign') this.dkls.assertLive(s.id); // defence in depth: a ban abandons such sessions at once
@@ -863,9 +866,10 @@ export class SignerNode {
    * the document (pinned owner key, not expired), the wallet (a root this node holds), and the
    * latest policy this node holds for it must say `"exportable": true`. The export is logged in
    * this node's audit chain, durably, before the sealed share leaves; a refusal is logged too. The
-   * box holds the Shamir scalar only (src/crypto/export.ts), never DKLs23's pairwise state.
+   * box holds the Shamir scalar only (src/crypto/export.ts), never DKLs23's pairwise state, and
+   * comes with this node's signature over {order, wallet, public key, node, index, epoch, box}.
    */
-  async exportShare(signed: unknown): Promise<{ nodeId: string; index: number; epoch: number; box: string }> {
+  async exportShare(signed: unknown): Promise<{ nodeId: string; index: number; epoch: number; box: string; sig: string }> {
     let walletId = '';
     const refuse = async (e: FleetkeyError): Promise<never> => {
       await this.audit.append({ type: 'admin', outcome: 'key_export_refused', data: { walletId, code: e.code, message: e.message.slice(0, 300) } });
@@ -894,7 +898,9 @@ export class SignerNode {
     const order = controlDocDigest(doc);
     await this.audit.append({ type: 'admin', outcome: 'key_exported', data: { walletId, epoch: rec.epoch, recipient: doc.recipient, order, policyVersion: policy!.version, expiresAt: doc.expiresAt } });
     const box = sealShare({ v: 1, scheme: pub.scheme, walletId, epoch: rec.epoch, index: share.index, scalar: bytesToHex(scalarBytes(pub.scheme, shareScalar(pub.scheme, share))), order }, doc.recipient);
-    return { nodeId: this.keys.nodeId, index: share.index, epoch: rec.epoch, box };
+    // Signed with this node's identity key: the CLI checks it against the manifest's pinned key.
+    const sig = signBox({ order, walletId, publicKey: pub.group.publicKey, nodeId: this.keys.nodeId, index: share.index, epoch: rec.epoch, box }, this.keys.signSecret);
+    return { nodeId: this.keys.nodeId, index: share.index, epoch: rec.epoch, box, sig };
   }
 
   /** Runs `f`; a refusal it raises (limit, revocation, used-up grant) is logged before it is thrown. */

@@ -8,7 +8,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -149,6 +149,42 @@ describe('KEK in SoftHSM2: real signer processes', { skip: missing, timeout: 900
       assert.deepEqual([ready.status, ready.body.status], [200, 'ready'], JSON.stringify(ready.body));
     }
     await sign(w);
+  });
+
+  test('backup and restore of a signer whose KEK is in the HSM: sealed under that key, restored with it (never without), signs again', async () => {
+    const w = (await A('POST', '/v1/wallets', { scheme: 'ed25519', threshold: 2, signers: 3 })).body;
+    await sign(w);
+    const dir = join(c.dataDir, 'signer-1');
+    const file = join(c.dataDir, 'signer-1.hsm-backup');
+    const kek = ['--kek', hsm.uri('kek-1')];
+    const backup = await fleetkey(['signer', 'backup', '--data', dir, '--out', file, ...kek, '--json']);
+    assert.equal(backup.code, 0, backup.stderr);
+    const taken = JSON.parse(backup.stdout);
+    assert.equal(taken.nodeId, c.info.signers[0].nodeId);
+    await sign(w);
+    await c.kill('signer-1');
+    renameSync(dir, `${dir}.lost`);
+    mkdirSync(dir, { mode: 0o700 });
+    // The new host has the HSM and the backup file, nothing else: without the HSM key named, no restore and no store.
+    const without = await fleetkey(['signer', 'restore', '--in', file, '--data', dir, '--json']);
+    assert.equal(without.code, 1);
+    assert.equal(JSON.parse(without.stdout).error.code, 'not_found', without.stdout);
+    const other = await fleetkey(['signer', 'restore', '--in', file, '--data', dir, '--kek', hsm.uri('kek-2'), '--json']);
+    assert.equal(JSON.parse(other.stdout).error.code, 'decrypt_failed', 'another HSM key does not open it');
+    assert.deepEqual(readdirSync(dir), [], 'a refused restore leaves nothing behind');
+    const restored = await fleetkey(['signer', 'restore', '--in', file, '--data', dir, ...kek, '--json']);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.equal(JSON.parse(restored.stdout).nodeId, taken.nodeId);
+    assert.equal(JSON.parse(restored.stdout).erasedNonces, taken.pooledNonces);
+    assert.equal(existsSync(join(dir, 'kek.key')), false, 'still no KEK file: the key stays in the HSM');
+    await c.restart('signer-1');
+    // With signer-2 down, every signature needs the restored signer-1.
+    await c.kill('signer-2');
+    try {
+      await sign(w);
+    } finally {
+      await c.restart('signer-2');
+    }
   });
 
   test('HSM removed mid-run: signers refuse with kek_unavailable, stay up, say why in /readyz, and recover when it is back', async () => {
