@@ -63,6 +63,10 @@ let ed25519Verify = (sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean
 export function useEd25519Verifier(verify: (sig: Uint8Array, msg: Uint8Array, pub: Uint8Array) => boolean): void {
   ed25519Verify = verify;
 }
+/** Strict RFC 8032 verification with the installed verifier (for callers that hold bytes, e.g. envelopes); may throw on malformed input. */
+export function verifyEd25519(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
+  return ed25519Verify(sig, msg, pub);
+}
 
 /** True only for a valid signature; never throws (malformed keys or signatures are simply invalid). */
 export function verifyBytes(sigHex: string, msg: Uint8Array, publicKeyHex: string, keyType: KeyType): boolean {
