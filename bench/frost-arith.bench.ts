@@ -109,3 +109,19 @@ for (const name of ['ed25519', 'secp256k1'] as const) {
     nobleDecode: us('nobleDecode'),
   });
 }
+
+// The control plane's Ed25519 verification (owner, agent and control-document signatures, envelopes,
+// receipts): noble's strict verifier, which the SDK keeps, against libsodium, which the signer and
+// the server install (src/control/fast-verify.ts).
+{
+  const { sodiumVerifyEd25519 } = await import('../src/control/fast-verify.ts');
+  const sk = ed25519.utils.randomSecretKey();
+  const pk = ed25519.getPublicKey(sk);
+  const msg = randomBytes(300);
+  const sig = ed25519.sign(msg, sk);
+  const r = interleaved(N, {
+    noble: () => ed25519.verify(sig, msg, pk, { zip215: false }),
+    libsodium: () => sodiumVerifyEd25519(sig, msg, pk),
+  });
+  report('Ed25519 verify (300-byte message), p50 µs', { n: N, noble: r.noble.p50 * 1000, libsodium: r.libsodium.p50 * 1000, nobleXLibsodium: r.noble.p50 / r.libsodium.p50 });
+}

@@ -1,5 +1,6 @@
 /**
- * Signature primitives of the control plane, on @noble/curves only: Ed25519 (owner, agents,
+ * Signature primitives of the control plane, on @noble/curves (the signer and the server verify
+ * Ed25519 on libsodium instead; see `useEd25519Verifier` below): Ed25519 (owner, agents,
  * approvers) and P-256 ECDSA over SHA-256, low-s, 64-byte compact r‖s (agents and approvers whose
  * keys live in WebCrypto / secure enclaves; WebCrypto does not normalise s, so callers must).
  *
@@ -51,13 +52,29 @@ export function signBytes(msg: Uint8Array, secret: Uint8Array, keyType: KeyType)
   );
 }
 
+/**
+ * The Ed25519 verifier behind `verifyBytes`: noble's strict RFC 8032 verifier (canonical encodings,
+ * s < L) unless a process installs another with `useEd25519Verifier`. The signer and the server
+ * install libsodium's (./fast-verify.ts, loaded by src/enforce/authorize.ts); the SDK and the
+ * browser keep noble, so neither pulls WebAssembly or a top-level await. A replacement must accept
+ * no signature noble's strict verifier refuses (./fast-verify.ts argues it for libsodium).
+ */
+let ed25519Verify = (sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean => ed25519.verify(sig, msg, pub, { zip215: false });
+export function useEd25519Verifier(verify: (sig: Uint8Array, msg: Uint8Array, pub: Uint8Array) => boolean): void {
+  ed25519Verify = verify;
+}
+/** Strict RFC 8032 verification with the installed verifier (for callers that hold bytes, e.g. envelopes); may throw on malformed input. */
+export function verifyEd25519(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
+  return ed25519Verify(sig, msg, pub);
+}
+
 /** True only for a valid signature; never throws (malformed keys or signatures are simply invalid). */
 export function verifyBytes(sigHex: string, msg: Uint8Array, publicKeyHex: string, keyType: KeyType): boolean {
   try {
     if (!/^[0-9a-f]{128}$/.test(sigHex)) return false;
     const sig = hexToBytes(sigHex);
     const pub = hexToBytes(publicKeyHex);
-    if (keyType === 'ed25519') return pub.length === 32 && ed25519.verify(sig, msg, pub, { zip215: false });
+    if (keyType === 'ed25519') return pub.length === 32 && ed25519Verify(sig, msg, pub);
     return p256.verify(sig, msg, pub, { prehash: true, lowS: true, format: 'compact' });
   } catch {
     return false;

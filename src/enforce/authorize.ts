@@ -30,6 +30,8 @@ import { combine, compilePolicy, evaluate, NO_USAGE, type CompiledPolicy, type D
 import type { ControlStore } from '../store/control-store.ts';
 import { splitWalletId } from './wallet-id.ts';
 import type { OwnerKey } from '../control/keys.ts';
+// The signer and the server verify Ed25519 on libsodium (WebAssembly); see ../control/fast-verify.ts.
+import '../control/fast-verify.ts';
 
 /** How a signing request proves it may happen. Exactly one of `owner` / `agent`. */
 export const signAuthSchema = z.union([

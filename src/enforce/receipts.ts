@@ -43,6 +43,7 @@ import sodium from 'libsodium-wrappers-sumo';
 import { z } from 'zod';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { DOMAINS, signingInput } from '../control/keys.ts';
+import { sodiumVerifyEd25519 } from '../control/fast-verify.ts';
 import { FleetkeyError } from '../errors.ts';
 
 const receiptBodySchema = z.strictObject({
@@ -74,8 +75,7 @@ export function signReceipt(body: ReceiptBody, signSecret: Uint8Array): Receipt 
 /** True only for a valid RFC 8032 signature by `publicKeyHex`; never throws. */
 function verifyReceiptSig(sigHex: string, msg: Uint8Array, publicKeyHex: string): boolean {
   try {
-    const pk = hexToBytes(publicKeyHex);
-    return pk.length === 32 && sodium.crypto_sign_verify_detached(hexToBytes(sigHex), msg, pk);
+    return sodiumVerifyEd25519(hexToBytes(sigHex), msg, hexToBytes(publicKeyHex));
   } catch {
     return false;
   }

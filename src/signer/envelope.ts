@@ -6,6 +6,9 @@
  * session, round and both node ids). The sealed plaintext is the body in the compact binary form
  * of wire.ts (long hex fields as raw bytes), and the ciphertext travels as base64.
  *
+ * Signatures are checked with the control plane's strict Ed25519 verifier (libsodium in the signer
+ * and the server, noble elsewhere; src/control/fast-verify.ts).
+ *
  * The signature covers a domain-separated SHA-256 of the canonical JSON of every field, so a
  * message cannot be moved to another session, round, sender or recipient.
  */
@@ -16,6 +19,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { base64 } from '@scure/base';
 import { canonicalJson } from '../audit/canonical.ts';
+import { verifyEd25519 } from '../control/keys.ts';
 import type { Json } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
 import { packBody, unpackBody } from './wire.ts';
@@ -64,7 +68,7 @@ export function verifyEnvelope(e: Envelope, peer: PeerInfo): void {
   const { sig, ...rest } = e;
   let ok = false;
   try {
-    ok = typeof sig === 'string' && sig.length === 128 && ed25519.verify(hexToBytes(sig), digest(rest), hexToBytes(peer.signPub), { zip215: false });
+    ok = typeof sig === 'string' && sig.length === 128 && verifyEd25519(hexToBytes(sig), digest(rest), hexToBytes(peer.signPub));
   } catch {
     ok = false;
   }
@@ -111,8 +115,18 @@ export function newNodeKeys(nodeId: string): NodeKeys {
   return { nodeId, signSecret: ed25519.utils.randomSecretKey(), encSecret: x25519.utils.randomSecretKey() };
 }
 
+/**
+ * A node's public identity. Derived once per secret (the signer answers it on every request, and
+ * each derivation is two BigInt scalar multiplications); the cache holds public keys only, keyed by
+ * the secrets' arrays, which are never rewritten in place (only wiped at the end of their use).
+ */
+const publics = new WeakMap<Uint8Array, WeakMap<Uint8Array, { signPub: string; encPub: string }>>();
 export function publicOf(keys: NodeKeys): { nodeId: string; signPub: string; encPub: string } {
-  return { nodeId: keys.nodeId, signPub: bytesToHex(ed25519.getPublicKey(keys.signSecret)), encPub: bytesToHex(x25519.getPublicKey(keys.encSecret)) };
+  let bySign = publics.get(keys.signSecret);
+  if (!bySign) publics.set(keys.signSecret, (bySign = new WeakMap()));
+  let p = bySign.get(keys.encSecret);
+  if (!p) bySign.set(keys.encSecret, (p = { signPub: bytesToHex(ed25519.getPublicKey(keys.signSecret)), encPub: bytesToHex(x25519.getPublicKey(keys.encSecret)) }));
+  return { nodeId: keys.nodeId, ...p };
 }
 
 /** Hash that names a public package; what every party signs to say "I ended with this". */

@@ -1,0 +1,30 @@
+/**
+ * Installs libsodium's Ed25519 verifier (`crypto_sign_verify_detached`, WebAssembly,
+ * `libsodium-wrappers-sumo`) under `verifyBytes` (./keys.ts) for the process that imports this
+ * module: the signer and the server, through src/enforce/authorize.ts. The profile of a 2-of-3
+ * signing over loopback (issue 13) put noble's Ed25519 verification of owner, agent and control-doc
+ * signatures at the top of a signer's remaining BigInt time; libsodium does it several times faster.
+ *
+ * libsodium accepts no signature that noble's strict verifier (`zip215: false`) refuses: it requires
+ * s < L and canonical encodings of R and the public key, as noble does, and in addition refuses
+ * small-order R and public keys, and checks the cofactorless equation [s]B = R + [k]A, which implies
+ * noble's cofactored one. RFC 8032 signatures by honest keys pass both (test/control/fast-verify.test.ts
+ * compares them on random keys, messages and tamperings). So what a signer or the server accepts is
+ * still a signature the key's holder made; the only difference is that crafted signatures with a
+ * torsion component in R, which noble's cofactored check lets through, are now refused.
+ */
+import sodium from 'libsodium-wrappers-sumo';
+import { useEd25519Verifier } from './keys.ts';
+
+await sodium.ready;
+
+/** RFC 8032 Ed25519 verification on libsodium; false (never a throw) for anything malformed. */
+export function sodiumVerifyEd25519(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
+  try {
+    return sig.length === 64 && pub.length === 32 && sodium.crypto_sign_verify_detached(sig, msg, pub);
+  } catch {
+    return false;
+  }
+}
+
+useEd25519Verifier(sodiumVerifyEd25519);
