@@ -144,7 +144,7 @@ export class Coordinator {
   onSigned?: (e: { scheme: string; path: SignPath; ok: boolean; seconds: number }) => void;
   private readonly ownerSecret?: Uint8Array;
   /** The pinned owner public keys: a create document is checked here too, to fail before any DKG. */
-  private readonly ownerKeys: readonly OwnerKey[];
+  readonly ownerKeys: readonly OwnerKey[];
   /** Each wallet's signed public package per epoch (GET /v1/public/wallets/:id). */
   readonly packages?: PackageStore;
 
