@@ -2,7 +2,7 @@
 // token the user signs in with (an operator token, or the admin token); every change of state is a
 // document signed in the browser with a passkey and checked by the server and every signer.
 import { h, table, field } from './dom.js';
-import { savedPasskeys, registerPasskey, signApproval, signControlDoc } from './passkey.js';
+import { savedPasskeys, registerPasskey, signApproval, signControlDoc, passkeySession } from './passkey.js';
 
 const TOKEN = 'fleetkey.token';
 const PAGE = 50;
@@ -97,17 +97,38 @@ function passkeyPicker(id, label) {
 function signIn(err) {
   document.title = 'Sign in · fleetkey';
   nav.hidden = true;
+  const enter = (token) => {
+    sessionStorage.setItem(TOKEN, token);
+    nav.hidden = false;
+    location.hash = '#/overview';
+    route();
+  };
   const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'current-password', required: true });
   const form = h('form', {
     onsubmit: (ev) => {
       ev.preventDefault();
-      sessionStorage.setItem(TOKEN, input.value.trim());
-      nav.hidden = false;
-      location.hash = '#/overview';
-      route();
+      enter(input.value.trim());
     },
   }, field('Operator token', input), h('button', { type: 'submit' }, 'Sign in'));
-  main.replaceChildren(h('section', { 'aria-labelledby': 'page-title' }, h('h1', { id: 'page-title' }, 'Sign in'), err ? errorBox(err) : '', h('p', {}, 'A viewer token reads; approving, rejecting and revoking take a passkey registered in the approver registry or the owner keys.'), form));
+  // A passkey registered in the owner keys or the approver registry opens a short read session
+  // (an owner passkey's session may also submit owner-signed documents).
+  const keys = savedPasskeys();
+  const out = h('div', { 'aria-live': 'polite' });
+  const sel = h('select', { id: 'signin-passkey', name: 'signin-passkey' }, keys.map((k) => h('option', { value: k.name }, k.name)));
+  const withPasskey = h('form', {
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        const s = await passkeySession(keys.find((k) => k.name === sel.value), (path, body) => api('POST', path, body));
+        enter(s.token);
+      } catch (e) {
+        out.replaceChildren(errorBox(e));
+      }
+    },
+  }, field('Passkey', sel), h('button', { type: 'submit' }, 'Sign in with a passkey'));
+  main.replaceChildren(h('section', { 'aria-labelledby': 'page-title' }, h('h1', { id: 'page-title' }, 'Sign in'), err ? errorBox(err) : '',
+    h('p', {}, 'A viewer token reads; an operator token also enrols devices and creates wallets. Approving, rejecting and revoking take a passkey registered in the approver registry or the owner keys.'),
+    form, keys.length ? withPasskey : '', out));
   main.dataset.ready = '#/signin';
 }
 
@@ -376,9 +397,21 @@ const passkeys = () =>
 
 const routes = { overview, wallets, wallet, fleet, policy, grants, approvals, audit, passkeys };
 
+let whoShown;
+/** Who is signed in, beside the navigation (asked once per token). */
+async function showWho() {
+  const t = sessionStorage.getItem(TOKEN);
+  if (whoShown === t) return;
+  whoShown = t;
+  const w = await api('GET', '/v1/console/whoami').catch(() => undefined);
+  const el = document.getElementById('who');
+  if (el) el.replaceChildren(!w ? '' : w.kind === 'admin' ? 'Signed in: admin token' : `Signed in: ${w.kind === 'passkey_session' ? `passkey ${w.id}` : `token ${w.id}`} (${w.role}${w.kind === 'passkey_session' && w.owner ? ', owner documents' : ''})`);
+}
+
 function route() {
   if (!sessionStorage.getItem(TOKEN)) return signIn();
   nav.hidden = false;
+  void showWho();
   const [, name = 'overview', arg] = location.hash.split('/');
   for (const a of nav.querySelectorAll('a')) a.toggleAttribute('aria-current', a.getAttribute('href') === `#/${name}`);
   const screen = routes[name] ?? overview;
@@ -387,6 +420,7 @@ function route() {
 
 document.getElementById('sign-out').addEventListener('click', () => {
   sessionStorage.removeItem(TOKEN);
+  whoShown = undefined;
   signIn();
 });
 window.addEventListener('hashchange', route);
