@@ -301,7 +301,7 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
     await page.waitForFunction(() => document.getElementById('main')?.dataset.ready === '#/overview');
     const ownerKey = await passkey('owner');
     // Owner keys are pinned when a node starts: pin the browser's passkey beside the key file's, restart.
-    const names = [...c.info.signers.map((s) => s.nodeId), 'server'];
+    const names = [...c.info.signers.map((_, i) => `signer-${i + 1}`), 'server'];
     for (const n of names) appendFileSync(join(c.dataDir, n, 'owner.pub'), JSON.stringify(ownerKey) + '\n');
     for (const n of names) await c.restart(n);
     await page.goto(`${base}/console`);
