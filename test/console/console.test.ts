@@ -23,6 +23,8 @@ import { decode } from '../../src/chains/index.ts';
 import { api, call, startCluster, verifySig } from '../helpers/cluster.ts';
 import { grant, newAgent, publish, request, SOL_ASSETS, SOL_DEST, solTransfer, type Agent } from '../helpers/agent.ts';
 import { makeKey } from '../identity/fixtures.ts';
+import { newOperatorToken, signOperatorDoc } from '../../src/control/operators.ts';
+import { readOwnerSecret } from '../../src/control/owner.ts';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SHOTS = mkdtempSync(join(tmpdir(), 'fleetkey-console-'));
@@ -291,6 +293,29 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
     });
     assert.equal(forced.status, 403);
     assert.equal(forced.body.error.code, 'forbidden_role');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForFunction(() => document.getElementById('main')?.dataset.ready === '#/signin');
+  });
+
+  test('a viewer token: no revoke button, and a forced revocation or wallet creation is refused by role', async () => {
+    const t = newOperatorToken();
+    const created = await A('POST', '/v1/operator-tokens', signOperatorDoc({ kind: 'operator_token', id: t.id, role: 'viewer', label: 'auditor', tokenHash: t.tokenHash, issuedAt: Date.now() }, readOwnerSecret(c.info.ownerKey)));
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await page.fill('#token', t.token);
+    await page.click('button[type=submit]');
+    await page.waitForFunction(() => document.getElementById('main')?.dataset.ready === '#/overview');
+    await page.getByText(`Signed in: token ${t.id} (viewer)`).waitFor();
+    await open('#/grants');
+    await page.getByText('Revoking a grant takes the owner').waitFor();
+    assert.equal(await page.getByRole('button', { name: /^Revoke / }).count(), 0, 'no revoke button for a viewer');
+    const forced = await page.evaluate(async (grantId) => {
+      const post = async (path: string, body: unknown) => {
+        const res = await fetch(path, { method: 'POST', headers: { authorization: `Bearer ${sessionStorage.getItem('fleetkey.token')}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        return { status: res.status, code: (await res.json()).error?.code };
+      };
+      return [await post('/v1/control', { doc: { kind: 'revocation', grantId, issuedAt: Date.now() }, sig: '00'.repeat(64), signer: '00'.repeat(32) }), await post('/v1/wallets', { scheme: 'ed25519' })];
+    }, grantId);
+    assert.deepEqual(forced, [{ status: 403, code: 'forbidden_role' }, { status: 403, code: 'forbidden_role' }]);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForFunction(() => document.getElementById('main')?.dataset.ready === '#/signin');
   });

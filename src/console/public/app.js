@@ -294,10 +294,12 @@ const policy = (id) =>
 
 const grants = () =>
   page('Grants', async () => {
-    const r = await api('GET', '/v1/grants');
+    const [r, me] = await Promise.all([api('GET', '/v1/grants'), whoami()]);
+    // Revoking posts an owner-signed document: offered to the admin token and owner passkey sessions only (the route refuses the rest).
+    const mayRevoke = me?.owner === true;
     const owner = passkeyPicker('owner-passkey', 'Owner passkey');
     return [
-      owner.el,
+      mayRevoke ? owner.el : h('p', { class: 'muted' }, 'Revoking a grant takes the owner: sign in with the admin token or an owner passkey.'),
       table('Grants', ['Grant', 'Agent', 'Wallets', 'Expires', 'Uses', 'Status', ''], r.grants.map((g) => [
         g.id,
         h('span', { class: 'mono' }, `${g.agent.keyType} ${g.agent.publicKey.slice(0, 16)}…`),
@@ -305,7 +307,7 @@ const grants = () =>
         when(g.expiresAt),
         `${g.uses}${g.maxUses ? ` / ${g.maxUses}` : ''}`,
         status(g.status),
-        g.status === 'active' ? action(`Revoke ${g.id}`, async () => {
+        g.status === 'active' && mayRevoke ? action(`Revoke ${g.id}`, async () => {
           const r = await api('POST', '/v1/control', await signControlDoc(owner.get(), { kind: 'revocation', grantId: g.id, issuedAt: Date.now() }));
           return `Revoked: delivered to ${r.delivered.length} signer(s)${r.pending.length ? `, ${r.pending.length} pending` : ''}`;
         }) : '',
@@ -397,13 +399,15 @@ const passkeys = () =>
 
 const routes = { overview, wallets, wallet, fleet, policy, grants, approvals, audit, passkeys };
 
-let whoShown;
-/** Who is signed in, beside the navigation (asked once per token). */
-async function showWho() {
+let who;
+/** Who is signed in (asked once per token): the admin, an operator token or a passkey session, and its role. */
+function whoami() {
   const t = sessionStorage.getItem(TOKEN);
-  if (whoShown === t) return;
-  whoShown = t;
-  const w = await api('GET', '/v1/console/whoami').catch(() => undefined);
+  if (who?.token !== t) who = { token: t, answer: api('GET', '/v1/console/whoami').catch(() => undefined) };
+  return who.answer;
+}
+async function showWho() {
+  const w = await whoami();
   const el = document.getElementById('who');
   if (el) el.replaceChildren(!w ? '' : w.kind === 'admin' ? 'Signed in: admin token' : `Signed in: ${w.kind === 'passkey_session' ? `passkey ${w.id}` : `token ${w.id}`} (${w.role}${w.kind === 'passkey_session' && w.owner ? ', owner documents' : ''})`);
 }
@@ -420,7 +424,7 @@ function route() {
 
 document.getElementById('sign-out').addEventListener('click', () => {
   sessionStorage.removeItem(TOKEN);
-  whoShown = undefined;
+  who = undefined;
   signIn();
 });
 window.addEventListener('hashchange', route);
