@@ -308,13 +308,14 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
     await open('#/grants');
     await page.getByText('Revoking a grant takes the owner').waitFor();
     assert.equal(await page.getByRole('button', { name: /^Revoke / }).count(), 0, 'no revoke button for a viewer');
-    const forced = await page.evaluate(async (grantId) => {
-      const post = async (path: string, body: unknown) => {
-        const res = await fetch(path, { method: 'POST', headers: { authorization: `Bearer ${sessionStorage.getItem('fleetkey.token')}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-        return { status: res.status, code: (await res.json()).error?.code };
-      };
-      return [await post('/v1/control', { doc: { kind: 'revocation', grantId, issuedAt: Date.now() }, sig: '00'.repeat(64), signer: '00'.repeat(32) }), await post('/v1/wallets', { scheme: 'ed25519' })];
-    }, grantId);
+    // No named function inside (tsx would wrap it in a helper the page does not have).
+    const forced = await page.evaluate((grantId) =>
+      Promise.all(
+        ([['/v1/control', { doc: { kind: 'revocation', grantId, issuedAt: Date.now() }, sig: '00'.repeat(64), signer: '00'.repeat(32) }], ['/v1/wallets', { scheme: 'ed25519' }]] as const).map(async ([path, body]) => {
+          const res = await fetch(path, { method: 'POST', headers: { authorization: `Bearer ${sessionStorage.getItem('fleetkey.token')}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          return { status: res.status, code: (await res.json()).error?.code };
+        }),
+      ), grantId);
     assert.deepEqual(forced, [{ status: 403, code: 'forbidden_role' }, { status: 403, code: 'forbidden_role' }]);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForFunction(() => document.getElementById('main')?.dataset.ready === '#/signin');
