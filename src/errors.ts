@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'not_found'
   | 'unauthorized'
   | 'forbidden'
+  | 'forbidden_role'
   | 'conflict'
   | 'payload_too_large'
   // protocol
@@ -57,6 +58,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   unauthorized: 401,
   forbidden: 403,
+  forbidden_role: 403,
   conflict: 409,
   payload_too_large: 413,
   bad_signature: 400,

@@ -12,6 +12,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { FleetkeyError } from '../errors.ts';
 import { publicKeyOf, signAgentRequest, signApproval, signControlDoc, type ControlDoc, type KeyType } from '../control/index.ts';
 import { readOwnerSecret, readSecretKeyFile } from '../control/owner.ts';
+import { newOperatorToken, signOperatorDoc } from '../control/operators.ts';
 import { api, clusterJson, int, need, print, readInput, unavailable, type Flags } from './common.ts';
 import { resendWhile } from '../retry.ts';
 import type { CliModule } from './module.ts';
@@ -25,6 +26,9 @@ const HELP = `Owner control plane (documents are signed locally with the owner k
   fleetkey grant revoke ID                                        every signer refuses the grant from the next request on
   fleetkey approvers set FILE                                     {"alice": {"keyType": "ed25519", "publicKey": "…"}, …}
   fleetkey approval list
+  fleetkey operator-token create --role viewer|operator [--label L]   a console / API token (printed once; the server keeps its SHA-256)
+  fleetkey operator-token list
+  fleetkey operator-token revoke ID                               refused (401) from the next request on
   fleetkey approval approve|reject REQUEST_ID --approver NAME --approver-key FILE [--key-type ed25519|p256]
 Agents (the SDK does this for programs)
   fleetkey request --grant ID --agent-key FILE [--key-type ed25519|p256] --wallet W --kind KIND --payload DATA|@file [--chain-id N] [--network NAME] [--expires 5m] [--request-id ID] [--retry-for 30]
@@ -71,7 +75,7 @@ function published(flags: Flags, r: { kind: string; status: string; delivered: s
 }
 
 export const controlCli: CliModule = {
-  nouns: ['key', 'policy', 'grant', 'approvers', 'approval', 'request'],
+  nouns: ['key', 'policy', 'grant', 'approvers', 'approval', 'request', 'operator-token'],
   options: {
     'owner-key': { type: 'string' },
     'agent-key': { type: 'string' },
@@ -86,6 +90,7 @@ export const controlCli: CliModule = {
     grant: { type: 'string' },
     'request-id': { type: 'string' },
     'retry-for': { type: 'string' },
+    role: { type: 'string' },
   },
   help: HELP,
   async run(noun, verb, args, flags) {
@@ -165,6 +170,28 @@ export const controlCli: CliModule = {
         const signed = signApproval({ kind: 'approval', requestDigest: cur.requestDigest, decision: verb as 'approve' | 'reject', approver: need(flags, 'approver'), issuedAt: Date.now() }, readSecretKeyFile(need(flags, 'approver-key'), 'approver key'), keyType(flags));
         const r = await api<{ status: string; signature?: string }>('POST', `/v1/approvals/${encodeURIComponent(arg)}`, signed);
         print(flags, r, () => `${arg}: ${r.status}${r.signature ? `\n  signature  ${r.signature}` : ''}`);
+        return 0;
+      }
+      case 'operator-token create': {
+        const role = need(flags, 'role');
+        if (role !== 'viewer' && role !== 'operator') throw new FleetkeyError('validation_failed', '--role must be viewer or operator');
+        // The token is made here, where the owner signs: the server only ever receives its hash.
+        const t = newOperatorToken();
+        const doc = { kind: 'operator_token' as const, id: t.id, role: role as 'viewer' | 'operator', ...(flags.label ? { label: flags.label as string } : {}), tokenHash: t.tokenHash, issuedAt: Date.now() };
+        const r = await api<{ id: string; role: string }>('POST', '/v1/operator-tokens', signOperatorDoc(doc, ownerSecret(flags)));
+        print(flags, { ...r, token: t.token }, () => `operator token ${r.id} (${r.role})\n  token  ${t.token}\n  (shown once: fleetkey keeps only its SHA-256)`);
+        return 0;
+      }
+      case 'operator-token list': {
+        const r = await api<{ tokens: { id: string; role: string; label?: string; createdAt: number; lastUsedAt: number | null; status: string }[] }>('GET', '/v1/operator-tokens');
+        const iso = (t: number | null) => (t === null ? '-' : new Date(t).toISOString());
+        print(flags, r.tokens, () => r.tokens.map((t) => `${t.id}  ${t.role.padEnd(8)}  ${t.status.padEnd(7)}  created ${iso(t.createdAt)}  last used ${iso(t.lastUsedAt)}${t.label ? `  (${t.label})` : ''}`).join('\n') || 'no operator tokens');
+        return 0;
+      }
+      case 'operator-token revoke': {
+        if (!arg) throw new FleetkeyError('validation_failed', 'usage: fleetkey operator-token revoke ID');
+        const r = await api<{ id: string; status: string }>('POST', `/v1/operator-tokens/${encodeURIComponent(arg)}/revoke`, signOperatorDoc({ kind: 'operator_token_revocation', id: arg, issuedAt: Date.now() }, ownerSecret(flags)));
+        print(flags, r, () => `operator token ${r.id}: ${r.status}`);
         return 0;
       }
       case 'request': {

@@ -29,6 +29,10 @@ export const DOMAINS = {
   receipt: 'fleetkey/reservation-receipt/v1',
   /** An agent asking about its own grant (its wallets, limits): read-only, never a signature (src/control/queries.ts). */
   query: 'fleetkey/agent-query/v1',
+  /** The owner's creation or revocation of a console operator token (src/control/operators.ts): read by the server only. */
+  operator: 'fleetkey/operator-token/v1',
+  /** A passkey's console sign-in: a one-time server nonce, never a document (src/server/operators.ts). */
+  session: 'fleetkey/console-session/v1',
 } as const;
 export type Domain = (typeof DOMAINS)[keyof typeof DOMAINS];
 

@@ -41,6 +41,7 @@ import { DOMAINS, webauthnChallenge } from '../control/keys.ts';
 import { passkeyFromSpki, passkeyRegistrationSchema } from './passkeys.ts';
 import { loadOwnerKeys, readOwnerSecret } from '../control/owner.ts';
 import { consoleRoutes } from '../console/routes.ts';
+import { OperatorGate, operatorRoutes } from './operators.ts';
 
 /** An audit chain id: the Ed25519 checkpoint public key of the server that writes it. */
 const auditChainSchema = z.string().regex(/^[0-9a-f]{64}$/, 'not an audit chain id (64 hex digits)');
@@ -128,14 +129,15 @@ export function serverApp(coord: Coordinator, adminToken: string, log: Logger, d
   });
   // An agent's own grant, wallets and limits: a query signed by its agent key (src/server/agent-status.ts).
   agentStatusRoute(app, coord);
+  const gate = new OperatorGate(coord.store.db, adminToken, coord.ownerKeys, async () => (await coord.control.approvers())?.approvers ?? {});
   app.use('/v1/*', async (c, next) => {
     if (c.req.method === 'GET' && c.req.path.startsWith('/v1/public/')) return next();
     if (c.req.method === 'POST' && c.req.path === '/v1/agent/status') return next();
     if ((c.req.method === 'POST' && c.req.path === '/v1/requests') || c.req.path.startsWith('/v1/requests/') || (c.req.method === 'POST' && c.req.path.startsWith('/v1/approvals/'))) return next();
-    const t = bearer(c);
-    if (!t || !secretEquals(t, adminToken)) throw new FleetkeyError('unauthorized', 'missing or wrong bearer token');
+    await gate.check(c); // the admin token, or an operator token / passkey session where ROUTE_ACCESS lets its role
     await next();
   });
+  operatorRoutes(app, gate, coord);
 
   app.post('/v1/wallets', async (c) => {
     const b = parse(createWalletSchema, await jsonBody(c));

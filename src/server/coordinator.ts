@@ -144,8 +144,7 @@ export class Coordinator {
   /** Observes every signing of a known wallet (metrics): scheme, path, result, seconds. Public values only. */
   onSigned?: (e: { scheme: string; path: SignPath; ok: boolean; seconds: number }) => void;
   private readonly ownerSecret?: Uint8Array;
-  /** The pinned owner public keys: a create document is checked here too, to fail before any DKG. */
-  /** The pinned owner keys: the server checks an owner's order as the holders will, to fail early (they check it anyway). */
+  /** The pinned owner public keys: an owner's order (create, reshare) is checked here as the holders will, to fail early (they check it anyway). */
   readonly ownerKeys: readonly OwnerKey[];
   /** Each wallet's signed public package per epoch (GET /v1/public/wallets/:id). */
   readonly packages?: PackageStore;

@@ -126,6 +126,14 @@ export function openApiDocument() {
           responses: { '200': { description: 'sealed shares', ...json({ type: 'object', properties: { walletId: { type: 'string' }, scheme: { type: 'string' }, threshold: { type: 'integer' }, publicKey: { type: 'string' }, address: { type: 'string' }, network: { type: ['string', 'null'] }, shares: { type: 'array', items: { type: 'object', properties: { nodeId: { type: 'string' }, index: { type: 'integer' }, epoch: { type: 'integer' }, box: { type: 'string' } } } } } }) }, ...errors(400, 401, 403, 404, 503) },
         },
       },
+      '/v1/operator-tokens': {
+        post: { summary: 'Store an owner-signed operator_token document ({doc, sig, signer}; the document holds the SHA-256 of the token, never the token)', responses: { '201': { description: '{"id","role","label"?,"createdAt","lastUsedAt","revokedAt","status"}' }, ...errors(400, 401, 403, 409) } },
+        get: { summary: 'Operator tokens: id, role, label, created, last used, status (admin token)', responses: { '200': { description: '{"tokens": [...]}' }, ...errors(401, 403) } },
+      },
+      '/v1/operator-tokens/{id}/revoke': { post: { summary: 'Store an owner-signed operator_token_revocation document: the token answers 401 from then on', responses: { '200': { description: 'the token, status "revoked"' }, ...errors(400, 401, 403, 404) } } },
+      '/v1/console/session/challenge': { post: { security: [], summary: 'A one-time nonce and its WebAuthn challenge, for a passkey sign-in', responses: { '200': { description: '{"nonce","challenge"}' } } } },
+      '/v1/console/session': { post: { security: [], summary: 'Passkey sign-in: {nonce, credentialId, assertion} by a registered owner or approver passkey gives a 15-minute viewer session token', responses: { '200': { description: '{"token","identity","role","owner","expiresAt"}' }, ...errors(400, 401) } } },
+      '/v1/console/whoami': { get: { summary: 'Who the bearer is (admin, operator token, passkey session) and its role', responses: { '200': { description: '{"kind","id"?,"role","owner"}' }, ...errors(401) } } },
       '/v1/control': {
         post: {
           summary: 'Submit an owner-signed control document (policy, grant, revocation, approvers, wallet_status); verified here and forwarded to every signer',

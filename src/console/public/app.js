@@ -2,7 +2,7 @@
 // token the user signs in with (an operator token, or the admin token); every change of state is a
 // document signed in the browser with a passkey and checked by the server and every signer.
 import { h, table, field } from './dom.js';
-import { savedPasskeys, registerPasskey, signApproval, signControlDoc } from './passkey.js';
+import { savedPasskeys, registerPasskey, signApproval, signControlDoc, passkeySession } from './passkey.js';
 
 const TOKEN = 'fleetkey.token';
 const PAGE = 50;
@@ -97,17 +97,38 @@ function passkeyPicker(id, label) {
 function signIn(err) {
   document.title = 'Sign in · fleetkey';
   nav.hidden = true;
+  const enter = (token) => {
+    sessionStorage.setItem(TOKEN, token);
+    nav.hidden = false;
+    location.hash = '#/overview';
+    route();
+  };
   const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'current-password', required: true });
   const form = h('form', {
     onsubmit: (ev) => {
       ev.preventDefault();
-      sessionStorage.setItem(TOKEN, input.value.trim());
-      nav.hidden = false;
-      location.hash = '#/overview';
-      route();
+      enter(input.value.trim());
     },
   }, field('Operator token', input), h('button', { type: 'submit' }, 'Sign in'));
-  main.replaceChildren(h('section', { 'aria-labelledby': 'page-title' }, h('h1', { id: 'page-title' }, 'Sign in'), err ? errorBox(err) : '', h('p', {}, 'A viewer token reads; approving, rejecting and revoking take a passkey registered in the approver registry or the owner keys.'), form));
+  // A passkey registered in the owner keys or the approver registry opens a short read session
+  // (an owner passkey's session may also submit owner-signed documents).
+  const keys = savedPasskeys();
+  const out = h('div', { 'aria-live': 'polite' });
+  const sel = h('select', { id: 'signin-passkey', name: 'signin-passkey' }, keys.map((k) => h('option', { value: k.name }, k.name)));
+  const withPasskey = h('form', {
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        const s = await passkeySession(keys.find((k) => k.name === sel.value), (path, body) => api('POST', path, body));
+        enter(s.token);
+      } catch (e) {
+        out.replaceChildren(errorBox(e));
+      }
+    },
+  }, field('Passkey', sel), h('button', { type: 'submit' }, 'Sign in with a passkey'));
+  main.replaceChildren(h('section', { 'aria-labelledby': 'page-title' }, h('h1', { id: 'page-title' }, 'Sign in'), err ? errorBox(err) : '',
+    h('p', {}, 'A viewer token reads; an operator token also enrols devices and creates wallets. Approving, rejecting and revoking take a passkey registered in the approver registry or the owner keys.'),
+    form, keys.length ? withPasskey : '', out));
   main.dataset.ready = '#/signin';
 }
 
@@ -273,10 +294,12 @@ const policy = (id) =>
 
 const grants = () =>
   page('Grants', async () => {
-    const r = await api('GET', '/v1/grants');
+    const [r, me] = await Promise.all([api('GET', '/v1/grants'), whoami()]);
+    // Revoking posts an owner-signed document: offered to the admin token and owner passkey sessions only (the route refuses the rest).
+    const mayRevoke = me?.owner === true;
     const owner = passkeyPicker('owner-passkey', 'Owner passkey');
     return [
-      owner.el,
+      mayRevoke ? owner.el : h('p', { class: 'muted' }, 'Revoking a grant takes the owner: sign in with the admin token or an owner passkey.'),
       table('Grants', ['Grant', 'Agent', 'Wallets', 'Expires', 'Uses', 'Status', ''], r.grants.map((g) => [
         g.id,
         h('span', { class: 'mono' }, `${g.agent.keyType} ${g.agent.publicKey.slice(0, 16)}…`),
@@ -284,7 +307,7 @@ const grants = () =>
         when(g.expiresAt),
         `${g.uses}${g.maxUses ? ` / ${g.maxUses}` : ''}`,
         status(g.status),
-        g.status === 'active' ? action(`Revoke ${g.id}`, async () => {
+        g.status === 'active' && mayRevoke ? action(`Revoke ${g.id}`, async () => {
           const r = await api('POST', '/v1/control', await signControlDoc(owner.get(), { kind: 'revocation', grantId: g.id, issuedAt: Date.now() }));
           return `Revoked: delivered to ${r.delivered.length} signer(s)${r.pending.length ? `, ${r.pending.length} pending` : ''}`;
         }) : '',
@@ -376,9 +399,23 @@ const passkeys = () =>
 
 const routes = { overview, wallets, wallet, fleet, policy, grants, approvals, audit, passkeys };
 
+let who;
+/** Who is signed in (asked once per token): the admin, an operator token or a passkey session, and its role. */
+function whoami() {
+  const t = sessionStorage.getItem(TOKEN);
+  if (who?.token !== t) who = { token: t, answer: api('GET', '/v1/console/whoami').catch(() => undefined) };
+  return who.answer;
+}
+async function showWho() {
+  const w = await whoami();
+  const el = document.getElementById('who');
+  if (el) el.replaceChildren(!w ? '' : w.kind === 'admin' ? 'Signed in: admin token' : `Signed in: ${w.kind === 'passkey_session' ? `passkey ${w.id}` : `token ${w.id}`} (${w.role}${w.kind === 'passkey_session' && w.owner ? ', owner documents' : ''})`);
+}
+
 function route() {
   if (!sessionStorage.getItem(TOKEN)) return signIn();
   nav.hidden = false;
+  void showWho();
   const [, name = 'overview', arg] = location.hash.split('/');
   for (const a of nav.querySelectorAll('a')) a.toggleAttribute('aria-current', a.getAttribute('href') === `#/${name}`);
   const screen = routes[name] ?? overview;
@@ -387,6 +424,7 @@ function route() {
 
 document.getElementById('sign-out').addEventListener('click', () => {
   sessionStorage.removeItem(TOKEN);
+  who = undefined;
   signIn();
 });
 window.addEventListener('hashchange', route);

@@ -50,3 +50,12 @@ export async function signApproval(entry, requestDigest, decision) {
 export async function signControlDoc(entry, doc) {
   return { doc, sig: await assert(entry, await digestOf(DOMAINS.control, doc)), signer: entry.key };
 }
+
+/**
+ * A console session for a registered passkey (owner or approver): the server's one-time nonce is the
+ * challenge, so the assertion signs in once, here, and nothing else. Answers the session token.
+ */
+export async function passkeySession(entry, post) {
+  const { nonce, challenge } = await post('/v1/console/session/challenge', {});
+  return post('/v1/console/session', { nonce, credentialId: entry.key.credentialId, assertion: await assert(entry, fromB64url(challenge)) });
+}
