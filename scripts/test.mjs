@@ -2,7 +2,7 @@
 // Runs every *.test.ts under the given folders (default: test/ and src/) with node's own test runner.
 // Node 20's --test does not expand globs, so we list the files ourselves.
 //
-// The `fleetkey` processes the tests start (signers, servers, CLI calls) run this checkout's src/ compiled to
+// The `fleetkey` processes the tests start (signers, servers, CLI calls) run this checkout's src/ bundled into
 // JavaScript for this run (scripts/build-js.mjs, into a fresh folder .test-js-* beside src/, removed after),
 // not through tsx: see bin/fleetkey. FLEETKEY_TEST_TSX=1 runs them through tsx instead.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';

@@ -99,6 +99,8 @@ export function start(name: string, args: string[], env: NodeJS.ProcessEnv, quie
     const child = spawn(cmd, [...pre, BIN, ...args], { env: { ...process.env, FLEETKEY_EXIT_WITH_PARENT: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let buf = '';
     let listening = false;
+    /** The last lines it wrote, for the error if it dies before listening (a quiet start prints none of them). */
+    const last: string[] = [];
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {
       buf += d;
@@ -106,6 +108,7 @@ export function start(name: string, args: string[], env: NodeJS.ProcessEnv, quie
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
+        if (!listening && last.push(line) > 20) last.shift();
         let rec: { msg?: string; port?: number; level?: string } | undefined;
         try {
           rec = JSON.parse(line);
@@ -121,7 +124,7 @@ export function start(name: string, args: string[], env: NodeJS.ProcessEnv, quie
       }
     });
     child.on('exit', (code, signal) => {
-      if (!listening) reject(new Error(`${name} exited before listening (code ${code}): ${buf.slice(-2000)}`));
+      if (!listening) reject(new Error(`${name} exited before listening (code ${code}${signal ? `, ${signal}` : ''}): ${[...last, buf].join('\n').slice(-2000)}`));
       onExit?.(name, code, signal);
     });
   });
