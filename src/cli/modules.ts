@@ -8,7 +8,7 @@ import type { CliModule } from './module.ts';
  * test/cli/modules.test.ts checks that each module serves exactly the nouns named here.
  */
 export const MODULES: { nouns: readonly string[]; load: () => Promise<CliModule> }[] = [
-  { nouns: ['key', 'policy', 'grant', 'approvers', 'approval', 'request'], load: async () => (await import('./control.ts')).controlCli },
+  { nouns: ['key', 'policy', 'grant', 'approvers', 'approval', 'request', 'operator-token'], load: async () => (await import('./control.ts')).controlCli },
   { nouns: ['fleet', 'device', 'credential', 'did', 'data'], load: async () => (await import('./fleet.ts')).fleetCli },
   { nouns: ['kek'], load: async () => (await import('./kek.ts')).kekCli },
   { nouns: ['wallet', 'node'], load: async () => (await import('./committee.ts')).committeeCli },

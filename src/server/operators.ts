@@ -59,6 +59,7 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   'POST /v1/wallets/:id/refresh': 'admin',
   'POST /v1/wallets/:id/export': 'admin',
   'POST /v1/wallets/:id/reshare': 'admin',
+  'POST /v1/node-jobs': 'admin',
   'POST /v1/fleets': 'admin',
   'POST /v1/fleets/:id/devices/:index/revoke': 'admin',
   'POST /v1/fleets/:id/devices/:index/suspend': 'admin',

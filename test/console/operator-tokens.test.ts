@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { BIN, type LocalCluster } from '../../src/cli/cluster.ts';
 import { makeLogger } from '../../src/http/common.ts';
+import { nodeJobRoutes } from '../../src/server/node-jobs.ts';
 import { serverApp } from '../../src/server/app.ts';
 import { ROUTE_ACCESS } from '../../src/server/operators.ts';
 import { newOperatorToken, signOperatorDoc } from '../../src/control/operators.ts';
@@ -24,6 +25,8 @@ function mutatingRoutes(): { key: string; method: string; path: string }[] {
   // Only the route table is read: registering routes touches none of the coordinator's parts.
   const coord = { store: { db: undefined }, ownerKeys: [], signers: { peers: () => [] } } as never;
   const app = serverApp(coord, 'x', makeLogger('test', true));
+  // The membership jobs' routes are mounted by runServer beside the app (they need its job runner).
+  nodeJobRoutes(app, {} as never);
   const seen = new Map<string, { key: string; method: string; path: string }>();
   for (const r of app.routes) {
     if (r.method === 'ALL' || r.method === 'GET' || !r.path.startsWith('/v1/')) continue;
