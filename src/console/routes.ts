@@ -17,6 +17,8 @@ import { z } from 'zod';
 import { FleetkeyError } from '../errors.ts';
 import { jsonBody, parse } from '../http/common.ts';
 import { verifyLog } from '../audit/verify.ts';
+import type { AuditEntry } from '../audit/index.ts';
+import { SEQ_MAX } from '../store/audit-store.ts';
 import { decode, PAYLOAD_KINDS } from '../chains/index.ts';
 import type { Action } from '../chains/types.ts';
 import { describePolicy, NO_USAGE, simulate, validatePolicy } from '../policy/index.ts';
@@ -65,6 +67,18 @@ function canonicalModule(): Buffer {
   const { transformSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
   return Buffer.from(transformSync(readFileSync(new URL('../audit/canonical.ts', import.meta.url), 'utf8'), { loader: 'ts', format: 'esm', target: 'es2022' }).code);
 }
+
+/** A console search term: characters stored JSON never escapes (ids, addresses, outcome codes). */
+const term = z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits and _ . : - only').optional();
+const auditQuerySchema = z.strictObject({
+  before: z.coerce.number().int().positive().max(SEQ_MAX).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  wallet: term,
+  agent: term,
+  outcome: term,
+});
+/** Rows one audit search reads at most before answering where it stopped. */
+const AUDIT_SCAN = 20_000;
 
 const walletIdSchema = z.string().regex(/^wal_[0-9a-f]{24}(\.\d{1,10})?$/, 'not a wallet id');
 const simulateSchema = z.strictObject({
@@ -151,6 +165,37 @@ export function consoleRoutes(app: Hono<any>, coord: Coordinator, desk: AgentDes
     const decoded = decode(b.kind, b.payload, { ...net, ...(b.from ? { from: b.from } : {}) });
     const sim = simulate(policy, decoded.action, { now: Date.now(), usage: NO_USAGE, fleet: 'FLEET' });
     return c.json(plain({ decision: sim.decision, action: decoded.action, words: actionInWords(decoded.action), explanation: sim.explanation }));
+  });
+
+  // The audit screen's pages, newest first, searched on the server: the console used to fetch the whole
+  // chain for every look at it. `next` is the seq to pass as `before` for older entries (null: none left).
+  app.get('/v1/console/audit', async (c) => {
+    const q = parse(auditQuerySchema, c.req.query(), 'query');
+    const wanted = (e: AuditEntry) => {
+      const d = (e as { data?: Record<string, unknown> }).data ?? {};
+      const w = String((e as { walletId?: unknown }).walletId ?? d.walletId ?? '');
+      return (!q.wallet || w.includes(q.wallet)) && (!q.agent || JSON.stringify([e.actor, d.grantId, d.agent]).includes(q.agent)) && (!q.outcome || String(e.outcome ?? '').includes(q.outcome));
+    };
+    const contains = [q.wallet, q.agent, q.outcome].filter((x): x is string => !!x);
+    const entries: AuditEntry[] = [];
+    // `cursor`: the seq of the last entry looked at (the next read starts below it); `done`: nothing is left below it.
+    let cursor = q.before;
+    let scanned = 0;
+    let done = false;
+    // Read in batches until the page is full; a search that matches little stops after AUDIT_SCAN rows
+    // and answers where it stopped, so one request never reads the whole chain.
+    while (!done && entries.length < q.limit && scanned < AUDIT_SCAN) {
+      const batch = await coord.audit.newestFirst({ before: cursor, limit: 500, contains });
+      scanned += batch.length;
+      let i = 0;
+      for (; i < batch.length && entries.length < q.limit; i++) {
+        cursor = batch[i].seq;
+        if (wanted(batch[i])) entries.push(batch[i]);
+      }
+      done = batch.length < 500 && i === batch.length;
+    }
+    const next = done || cursor === undefined ? null : cursor;
+    return c.json({ entries, next });
   });
 
   // Whether this server's audit chain verifies, sealed by a fresh checkpoint first.

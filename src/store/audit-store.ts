@@ -15,7 +15,7 @@
  * server exports it (`GET /v1/audit?chain=KEY`), only its owner seals it with a new checkpoint.
  */
 import { appendEntry, makeCheckpoint, exportJsonl, type AuditEntry, type AuditFields, type CheckpointSigner } from '../audit/index.ts';
-import type { Db, Queryable } from './db.ts';
+import type { Db, Param, Queryable } from './db.ts';
 
 export const AUDIT_MIGRATIONS = [
   `CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, entry TEXT NOT NULL)`,
@@ -25,6 +25,10 @@ export const AUDIT_MIGRATIONS = [
    DROP TABLE audit_log`,
 ];
 export const CHECKPOINT_EVERY = 64;
+/** Above every seq (the column is a 32-bit INTEGER on PostgreSQL). */
+export const SEQ_MAX = 2 ** 31 - 1;
+/** Rows per read when a whole chain is exported. */
+const EXPORT_PAGE = 10_000;
 
 export class AuditLog {
   constructor(
@@ -115,7 +119,32 @@ export class AuditLog {
     return r.map((x) => JSON.parse(x.entry as string) as AuditEntry);
   }
 
+  /**
+   * The whole chain as JSON lines, read in pages. (It used to read the first 100,000 entries only: a
+   * longer chain was exported cut short, and then failed its own verification.)
+   */
   async exportJsonl(chain = this.chain): Promise<string> {
-    return exportJsonl(await this.entries(0, 100_000, chain));
+    const parts: string[] = [];
+    for (let after = 0; ; ) {
+      const page = await this.entries(after, EXPORT_PAGE, chain);
+      parts.push(exportJsonl(page));
+      if (page.length < EXPORT_PAGE) return parts.join('');
+      after = page[page.length - 1].seq;
+    }
+  }
+
+  /**
+   * Entries of a chain newest first, before `before` (a seq; none: from the head), at most `limit`
+   * of them, each containing every string of `contains` somewhere in its stored JSON: a cheap
+   * pre-filter for the console's search (the strings are restricted by the route to characters JSON
+   * never escapes, so a field that holds one always matches; the route then checks the field).
+   */
+  async newestFirst(o: { before?: number; limit: number; contains: readonly string[]; chain?: string }): Promise<AuditEntry[]> {
+    const args: Param[] = [o.chain ?? this.chain, o.before ?? SEQ_MAX];
+    // Placeholders numbered in order: SQLite binds them by position.
+    const like = o.contains.map((x) => (args.push(`%${x.replace(/[\\%_]/g, (m) => `\\${m}`)}%`), `AND entry LIKE $${args.length} ESCAPE '\\'`)).join(' ');
+    args.push(o.limit);
+    const r = await this.db.all(`SELECT entry FROM audit_chain_log WHERE chain = $1 AND seq < $2 ${like} ORDER BY seq DESC LIMIT $${args.length}`, args);
+    return r.map((x) => JSON.parse(x.entry as string) as AuditEntry);
   }
 }

@@ -243,6 +243,17 @@ describe('web console in Chromium against a 3-signer cluster', { timeout: 600_00
     await page.locator('#chain-status', { hasText: 'Chain verifies' }).waitFor();
     await page.fill('#f-outcome', 'pending_approval');
     await page.getByText('1 entries match').waitFor();
+    // The pages come from the server, newest first, below a cursor; search terms are checked, not interpolated.
+    const p1 = await A('GET', '/v1/console/audit?limit=2');
+    assert.equal(p1.status, 200, JSON.stringify(p1.body));
+    assert.equal(p1.body.entries.length, 2);
+    assert.ok(p1.body.entries[0].seq > p1.body.entries[1].seq && p1.body.next === p1.body.entries[1].seq);
+    const p2 = await A('GET', `/v1/console/audit?limit=2&before=${p1.body.next}`);
+    assert.deepEqual(p2.body.entries.map((e: { seq: number }) => e.seq), [p1.body.next - 1, p1.body.next - 2]);
+    const hit = await A('GET', `/v1/console/audit?outcome=pending_approval&wallet=${wallet.id}`);
+    assert.equal(hit.body.entries.length, 1);
+    assert.equal(hit.body.next, null);
+    assert.equal((await A('GET', `/v1/console/audit?wallet=${encodeURIComponent("' OR 1=1")}`)).body.error.code, 'validation_failed');
     const dl = page.waitForEvent('download');
     await page.getByRole('link', { name: 'Export (JSON lines)' }).click();
     const lines = readFileSync(await (await dl).path(), 'utf8').trim().split('\n');

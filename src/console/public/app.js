@@ -43,18 +43,26 @@ const when = (ms) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+
 
 /** Replaces the page with `title` and the nodes `build` answers; an error is shown in place of a blank page. */
 async function page(title, build) {
+  // A screen still loading when another is asked for must not replace it when its answers come in
+  // (a slow overview used to land on top of the passkeys screen opened after it).
+  const mine = ++shown;
   document.title = `${title} · fleetkey`;
   const out = h('section', { 'aria-labelledby': 'page-title' }, h('h1', { id: 'page-title' }, title));
   main.replaceChildren(out, h('p', { class: 'muted', 'aria-live': 'polite' }, 'Loading…'));
   try {
-    out.append(...[await build()].flat());
+    const nodes = [await build()].flat();
+    if (mine !== shown) return;
+    out.append(...nodes);
     main.replaceChildren(out);
   } catch (e) {
+    if (mine !== shown) return;
     if (e instanceof ApiError && e.status === 401) return signIn(e);
     main.replaceChildren(out, errorBox(e));
   }
   main.dataset.ready = location.hash;
 }
+/** How many screens have been asked for: the last one asked for is the one shown. */
+let shown = 0;
 
 /** An action button: runs `fn`, shows its error or its result beside it. */
 function action(label, fn, attrs = {}) {
@@ -95,6 +103,7 @@ function passkeyPicker(id, label) {
 // Screens
 
 function signIn(err) {
+  shown++;
   document.title = 'Sign in · fleetkey';
   nav.hidden = true;
   const enter = (token) => {
@@ -238,9 +247,9 @@ function diffLines(a, b) {
 
 const wallet = (id) =>
   page(`Wallet ${id}`, async () => {
-    const [w, c, audit] = await Promise.all([api('GET', `/v1/wallets/${encodeURIComponent(id)}`), api('GET', `/v1/console/wallets/${encodeURIComponent(id)}`), auditEntries()]);
+    const [w, c, audit] = await Promise.all([api('GET', `/v1/wallets/${encodeURIComponent(id)}`), api('GET', `/v1/console/wallets/${encodeURIComponent(id)}`), api('GET', `/v1/console/audit?limit=10&wallet=${encodeURIComponent(id)}`)]);
     const latest = c.policies.at(-1);
-    const recent = audit.filter((e) => e.walletId === id || e.data?.walletId === id).slice(-10).reverse();
+    const recent = audit.entries.filter((e) => e.walletId === id || e.data?.walletId === id);
     return [
       table('Wallet', ['Scheme', 'Network', 'Threshold', 'Epoch', 'Policy version'], [[w.scheme, w.network ?? '', `${w.threshold} of ${w.signers}`, String(w.epoch), latest ? String(latest.version) : 'none']]),
       table('Addresses', ['Chain', 'Address', 'Public key'], [[w.scheme === 'ed25519' ? 'Solana' : w.scheme === 'ecdsa-secp256k1' ? 'Ethereum (EVM)' : 'Bitcoin (taproot)', h('span', { class: 'mono' }, w.address), h('span', { class: 'mono' }, w.publicKey)]]),
@@ -338,41 +347,59 @@ const approvals = () =>
     ];
   });
 
-let auditCache;
-async function auditEntries() {
-  auditCache = (await api('GET', '/v1/audit?checkpoint=false', undefined, { text: true })).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  return auditCache;
+/** Every entry of the chain as JSON lines, downloaded as a file (the one read of the whole chain, on request). */
+async function exportAudit(ev) {
+  ev.preventDefault();
+  const text = await api('GET', '/v1/audit?checkpoint=false', undefined, { text: true });
+  const url = URL.createObjectURL(new Blob([text], { type: 'application/x-ndjson' }));
+  h('a', { href: url, download: 'fleetkey-audit.jsonl' }).click();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 const audit = () =>
   page('Audit log', async () => {
-    const [entries, v] = await Promise.all([auditEntries(), api('GET', '/v1/audit/verify')]);
+    const v = await api('GET', '/v1/audit/verify');
     const f = { wallet: h('input', { id: 'f-wallet', name: 'wallet', type: 'search' }), agent: h('input', { id: 'f-agent', name: 'agent', type: 'search' }), outcome: h('input', { id: 'f-outcome', name: 'outcome', type: 'search' }) };
     const body = h('tbody');
     const info = h('p', { class: 'muted', role: 'status' });
-    let offset = 0;
-    const matches = () => {
-      const w = f.wallet.value.trim();
-      const a = f.agent.value.trim();
-      const o = f.outcome.value.trim();
-      return entries.filter((e) => (!w || (e.walletId ?? e.data?.walletId ?? '').includes(w)) && (!a || JSON.stringify([e.actor, e.data?.grantId, e.data?.agent]).includes(a)) && (!o || (e.outcome ?? '').includes(o))).reverse();
+    // Pages come from the server, newest first: `before` is this page's cursor, `seen` the cursors of the newer pages.
+    let before;
+    let next = null;
+    const seen = [];
+    const newer = h('button', { type: 'button', onclick: () => ((before = seen.pop()), load()) }, 'Newer');
+    const older = h('button', { type: 'button', onclick: () => (seen.push(before), (before = next), load()) }, 'Older');
+    let asked = 0;
+    const load = async () => {
+      const mine = ++asked;
+      const q = new URLSearchParams({ limit: String(PAGE) });
+      if (before !== undefined) q.set('before', String(before));
+      for (const [k, el] of Object.entries(f)) if (el.value.trim()) q.set(k, el.value.trim());
+      try {
+        const r = await api('GET', `/v1/console/audit?${q}`);
+        if (mine !== asked) return;
+        next = r.next;
+        body.replaceChildren(...r.entries.map((e) => h('tr', {}, [String(e.seq), e.time ?? '', e.type, e.outcome ?? '', e.walletId ?? e.data?.walletId ?? '', e.data?.requestId ?? '', e.data?.approver ?? ''].map((x) => h('td', {}, x)))));
+        info.replaceChildren(`${r.entries.length} entries match on this page${next === null ? '' : '; older entries may match too'}`);
+      } catch (e) {
+        if (mine === asked) info.replaceChildren(errorBox(e));
+      }
+      older.disabled = next === null;
+      newer.disabled = !seen.length;
     };
-    const render = () => {
-      const all = matches();
-      offset = Math.min(offset, Math.max(0, all.length - PAGE));
-      body.replaceChildren(...all.slice(offset, offset + PAGE).map((e) => h('tr', {}, [String(e.seq), e.time ?? '', e.type, e.outcome ?? '', e.walletId ?? e.data?.walletId ?? '', e.data?.requestId ?? '', e.data?.approver ?? ''].map((x) => h('td', {}, x)))));
-      info.replaceChildren(`${all.length} entries match; showing ${all.length ? offset + 1 : 0} to ${Math.min(offset + PAGE, all.length)}`);
-    };
-    for (const i of Object.values(f)) i.addEventListener('input', () => ((offset = 0), render()));
-    render();
-    const exportLink = h('a', { href: URL.createObjectURL(new Blob([entries.map((e) => JSON.stringify(e)).join('\n') + '\n'], { type: 'application/x-ndjson' })), download: 'fleetkey-audit.jsonl' }, 'Export (JSON lines)');
+    let typing;
+    for (const i of Object.values(f))
+      i.addEventListener('input', () => {
+        clearTimeout(typing);
+        typing = setTimeout(() => ((before = undefined), (seen.length = 0), load()), 200);
+      });
+    await load();
     return [
       h('p', { id: 'chain-status', class: v.ok ? 'ok' : 'error' }, v.ok ? `Chain verifies: ${v.entries} entries, sealed through seq ${v.sealedThrough} by ${v.checkpoints} checkpoint(s)` : `Chain BROKEN at line ${v.firstBroken?.line}: ${v.firstBroken?.reason}`),
-      h('p', {}, exportLink),
+      h('p', {}, h('a', { href: '#/audit', onclick: exportAudit }, 'Export (JSON lines)')),
       h('div', { class: 'inline' }, field('Wallet', f.wallet), field('Agent or grant', f.agent), field('Outcome', f.outcome)),
       info,
       h('table', {}, h('caption', {}, 'Entries, newest first'), h('thead', {}, h('tr', {}, ['Seq', 'Time', 'Type', 'Outcome', 'Wallet', 'Request', 'Approver'].map((x) => h('th', { scope: 'col' }, x)))), body),
-      h('p', {}, h('button', { type: 'button', onclick: () => ((offset = Math.max(0, offset - PAGE)), render()) }, 'Newer'), ' ', h('button', { type: 'button', onclick: () => ((offset += PAGE), render()) }, 'Older')),
+      h('p', {}, newer, ' ', older),
     ];
   });
 
