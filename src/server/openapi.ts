@@ -133,6 +133,7 @@ export function openApiDocument() {
       '/v1/operator-tokens/{id}/revoke': { post: { summary: 'Store an owner-signed operator_token_revocation document: the token answers 401 from then on', responses: { '200': { description: 'the token, status "revoked"' }, ...errors(400, 401, 403, 404) } } },
       '/v1/console/session/challenge': { post: { security: [], summary: 'A one-time nonce and its WebAuthn challenge, for a passkey sign-in', responses: { '200': { description: '{"nonce","challenge"}' } } } },
       '/v1/console/session': { post: { security: [], summary: 'Passkey sign-in: {nonce, credentialId, assertion} by a registered owner or approver passkey gives a 15-minute viewer session token', responses: { '200': { description: '{"token","identity","role","owner","expiresAt"}' }, ...errors(400, 401) } } },
+      '/v1/console/audit': { get: { summary: "This server's audit entries, newest first: ?limit (1-500, default 50), ?before SEQ (the previous page's next), ?wallet, ?agent, ?outcome (letters, digits and _ . : -, matched as substrings); reads at most 20,000 rows per request", responses: { '200': { description: '{"entries":[…],"next":SEQ|null}' }, ...errors(400, 401) } } },
       '/v1/console/whoami': { get: { summary: 'Who the bearer is (admin, operator token, passkey session) and its role', responses: { '200': { description: '{"kind","id"?,"role","owner"}' }, ...errors(401) } } },
       '/v1/control': {
         post: {
