@@ -8,7 +8,7 @@
  * at the server and at every signer; every audit chain verifies offline; nothing is left pending.
  *
  * Knobs: FLEETKEY_NET_LOAD (requests of the 2-of-3 run, default 2000), FLEETKEY_NET_LOAD_35
- * (3-of-5 run, default 300), FLEETKEY_NET_SERVERS (API servers, default 2, on one shared
+ * (3-of-5 run, default 120), FLEETKEY_NET_SERVERS (API servers, default 2, on one shared
  * PostgreSQL schema; the load spreads over them and an agent retries at the next one). The
  * servers' request lease is 5 s here (15 s by default) so a killed server's requests are taken
  * over sooner.
@@ -23,7 +23,9 @@ const SERVERS = Number(process.env.FLEETKEY_NET_SERVERS ?? 2);
 
 const cases = [
   { name: '2-of-3', signers: 3, threshold: 2, requests: Number(process.env.FLEETKEY_NET_LOAD ?? 2000), ecdsaEvery: 50, capRequests: 300, maxUses: 40 },
-  { name: '3-of-5', signers: 5, threshold: 3, requests: Number(process.env.FLEETKEY_NET_LOAD_35 ?? 300), ecdsaEvery: 60, capRequests: 60, maxUses: 8 },
+  // The issue's 2,000 requests are the 2-of-3 run's; the 3-of-5 run checks the same under a larger committee,
+  // and every kind of fault still comes up in it (the load's last tenth waits for them): 120 by default, CI time.
+  { name: '3-of-5', signers: 5, threshold: 3, requests: Number(process.env.FLEETKEY_NET_LOAD_35 ?? 120), ecdsaEvery: 40, capRequests: 25, maxUses: 8 },
 ];
 
 for (const k of cases.filter((x) => x.requests > 0))
