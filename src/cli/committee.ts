@@ -11,7 +11,7 @@
  * signer of its own and have every wallet reshared to it. A node that is retired or replaced stays
  * in the manifest until its wallets have moved (it may have to deal), then the operator drops it.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { FleetkeyError } from '../errors.ts';
 import { api, int, need, print, type Flags } from './common.ts';
 import type { CliModule } from './module.ts';
@@ -48,7 +48,7 @@ export const committeeCli: CliModule = {
   options: { to: { type: 'string' }, wait: { type: 'boolean' } },
   help: `Committees (same public key and addresses; the old epoch signs until every new holder has agreed)
   fleetkey wallet reshare ID --to NODE,NODE,… [--threshold T]   move a wallet (a fleet root: with all its devices) to new signer nodes
-  fleetkey node add JOIN_RECORD --manifest FILE                 print the manifest with this signer's join record added (copy it to every host, restart each process)
+  fleetkey node add JOIN_RECORD [--manifest FILE]               print the manifest with this signer's join record added (copy it to every host, restart each process)
   fleetkey node retire NODE [--wait]                            move every wallet NODE holds to the other holders (a background job)
   fleetkey node replace OLD NEW [--wait]                        move every wallet OLD holds to NEW at OLD's place (OLD may be gone for good)
   fleetkey node jobs [--json]                                   membership jobs: progress and each wallet's outcome
@@ -95,9 +95,9 @@ async function nodeVerb(verb: string | undefined, args: string[], flags: Flags):
   }
   if (verb === 'add') {
     const file = args[0];
-    if (!file) throw new FleetkeyError('validation_failed', 'usage: fleetkey node add JOIN_RECORD --manifest FILE');
+    if (!file) throw new FleetkeyError('validation_failed', 'usage: fleetkey node add JOIN_RECORD [--manifest FILE]');
     const { assembleManifest, readManifest } = await import('../tls/manifest.ts');
-    const manifest = readManifest(need(flags, 'manifest'));
+    const manifest = readManifest(manifestFile(flags));
     let record: unknown;
     try {
       record = JSON.parse(readFileSync(file, 'utf8'));
@@ -133,4 +133,16 @@ async function nodeVerb(verb: string | undefined, args: string[], flags: Flags):
   }
   print(flags, job, () => jobText(job));
   return flags.wait && job.status !== 'done' ? 1 : 0;
+}
+
+/**
+ * The manifest `node add` extends: --manifest FILE, else ./cluster-manifest.json (what the README's
+ * `fleetkey cluster manifest … > cluster-manifest.json` writes), else .fleetkey/cluster-manifest.json
+ * (`fleetkey dev`'s).
+ */
+function manifestFile(flags: Flags): string {
+  if (typeof flags.manifest === 'string') return flags.manifest;
+  const found = ['cluster-manifest.json', '.fleetkey/cluster-manifest.json'].find((f) => existsSync(f));
+  if (!found) throw new FleetkeyError('validation_failed', 'no manifest: give --manifest FILE (none at ./cluster-manifest.json or .fleetkey/cluster-manifest.json)', { details: { field: '--manifest' } });
+  return found;
 }

@@ -1,11 +1,11 @@
 /**
- * `fleetkey node add JOIN_RECORD --manifest FILE` (issue 11): prints the cluster manifest with the new
- * signer's join record added, exactly the manifest `fleetkey cluster manifest` assembles from all the
+ * `fleetkey node add JOIN_RECORD [--manifest FILE]` (issue 11; the manifest defaults to
+ * ./cluster-manifest.json): prints the cluster manifest with the new signer's join record added, exactly the manifest `fleetkey cluster manifest` assembles from all the
  * records (so the same clusterId every process will pin after its restart), and refuses a node already
  * listed or a file that is not a join record, printing no manifest.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -25,6 +25,12 @@ test('node add: the manifest with the new signer, as cluster manifest assembles 
   const manifest = file('manifest.json', before);
 
   const added = await init(['node', 'add', file('r3.json', records[2]), '--manifest', manifest]);
+  // Without --manifest: ./cluster-manifest.json, the file the README's `cluster manifest … >` writes.
+  const here = join(dir, 'ops');
+  mkdirSync(here);
+  writeFileSync(join(here, 'cluster-manifest.json'), JSON.stringify(before));
+  assert.deepEqual(await fleetkey(['node', 'add', join(dir, 'r3.json')], {}, here), { ok: true, out: added });
+  assert.deepEqual(await fleetkey(['node', 'add', join(dir, 'r3.json')], {}, dir), { ok: false, code: 'validation_failed' }, 'no manifest here');
   const whole = await init(['cluster', 'manifest', join(dir, 'r1.json'), join(dir, 'r2.json'), join(dir, 'rs.json'), join(dir, 'r3.json')]);
   assert.deepEqual(added, whole, 'the same manifest as assembled from every record');
   assert.notEqual(added.clusterId, before.clusterId, 'a new membership is a new cluster id');
