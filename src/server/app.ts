@@ -41,7 +41,7 @@ import { DOMAINS, webauthnChallenge } from '../control/keys.ts';
 import { passkeyFromSpki, passkeyRegistrationSchema } from './passkeys.ts';
 import { loadOwnerKeys, readOwnerSecret } from '../control/owner.ts';
 import { consoleRoutes } from '../console/routes.ts';
-import { OperatorGate, operatorRoutes } from './operators.ts';
+import { OPERATOR_MIGRATIONS, OperatorGate, operatorRoutes } from './operators.ts';
 
 /** An audit chain id: the Ed25519 checkpoint public key of the server that writes it. */
 const auditChainSchema = z.string().regex(/^[0-9a-f]{64}$/, 'not an audit chain id (64 hex digits)');
@@ -272,6 +272,7 @@ export async function runServer(o: ServerOptions) {
   await probeWritable(db);
   const store = new ServerStore(db);
   await store.init();
+  await db.migrate('operator_tokens', OPERATOR_MIGRATIONS);
   const auditKey = keyFile(join(o.dataDir, 'audit.key'));
   const audit = new AuditLog(db, ed25519CheckpointSigner(auditKey), 'server');
   await audit.init();

@@ -87,6 +87,7 @@ export interface Caller {
   owner?: boolean;
 }
 
+/** The operator_tokens table: migrated by runServer at start-up, with the server's other tables. */
 export const OPERATOR_MIGRATIONS = [
   `CREATE TABLE operator_tokens (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, label TEXT, created_at BIGINT NOT NULL,
      last_used_at BIGINT, revoked_at BIGINT, signed_json TEXT NOT NULL, revocation_json TEXT)`,
@@ -113,12 +114,6 @@ export class OperatorGate {
     private readonly approverPasskeys: () => Promise<Record<string, unknown>>,
   ) {}
 
-  private migrated?: Promise<void>;
-  /** The table is created on first use (serverApp is synchronous). */
-  private ready(): Promise<void> {
-    return (this.migrated ??= this.db.migrate('operator_tokens', OPERATOR_MIGRATIONS));
-  }
-
   /** The middleware for `/v1/*`: the admin token passes; a token or session passes where ROUTE_ACCESS lets its role. */
   async check(c: Context): Promise<void> {
     const access = accessOf(c.req.method, c.req.path);
@@ -141,7 +136,6 @@ export class OperatorGate {
       return s;
     }
     if (!OPERATOR_TOKEN_RE.test(token)) return undefined;
-    await this.ready();
     const [r] = await this.db.all(`SELECT id, role, last_used_at, revoked_at FROM operator_tokens WHERE token_hash = $1`, [hash]);
     if (!r || r.revoked_at !== null) return undefined;
     const now = Date.now();
@@ -152,7 +146,6 @@ export class OperatorGate {
   /** Stores an owner-signed operator_token document (the token's hash, never the token). */
   async create(signed: unknown): Promise<TokenView> {
     const doc = verifyOperatorDoc(signed, this.ownerKeys);
-    await this.ready();
     if (doc.kind !== 'operator_token') throw new FleetkeyError('validation_failed', 'expected an operator_token document', { details: { path: 'doc.kind' } });
     const [same] = await this.db.all(`SELECT id FROM operator_tokens WHERE id = $1 OR token_hash = $2`, [doc.id, doc.tokenHash]);
     if (same) throw new FleetkeyError('conflict', `operator token ${doc.id} (or its token) exists`);
@@ -176,7 +169,6 @@ export class OperatorGate {
   }
 
   async list(id?: string): Promise<TokenView[]> {
-    await this.ready();
     const rows = await this.db.all(
       `SELECT id, role, label, created_at, last_used_at, revoked_at FROM operator_tokens${id ? ' WHERE id = $1' : ''} ORDER BY created_at, id`,
       id ? [id] : [],

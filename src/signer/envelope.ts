@@ -115,18 +115,9 @@ export function newNodeKeys(nodeId: string): NodeKeys {
   return { nodeId, signSecret: ed25519.utils.randomSecretKey(), encSecret: x25519.utils.randomSecretKey() };
 }
 
-/**
- * A node's public identity. Derived once per secret (the signer answers it on every request, and
- * each derivation is two BigInt scalar multiplications); the cache holds public keys only, keyed by
- * the secrets' arrays, which are never rewritten in place (only wiped at the end of their use).
- */
-const publics = new WeakMap<Uint8Array, WeakMap<Uint8Array, { signPub: string; encPub: string }>>();
+/** A node's public identity (two scalar multiplications: a signer derives it once, SignerNode.identity). */
 export function publicOf(keys: NodeKeys): { nodeId: string; signPub: string; encPub: string } {
-  let bySign = publics.get(keys.signSecret);
-  if (!bySign) publics.set(keys.signSecret, (bySign = new WeakMap()));
-  let p = bySign.get(keys.encSecret);
-  if (!p) bySign.set(keys.encSecret, (p = { signPub: bytesToHex(ed25519.getPublicKey(keys.signSecret)), encPub: bytesToHex(x25519.getPublicKey(keys.encSecret)) }));
-  return { nodeId: keys.nodeId, ...p };
+  return { nodeId: keys.nodeId, signPub: bytesToHex(ed25519.getPublicKey(keys.signSecret)), encPub: bytesToHex(x25519.getPublicKey(keys.encSecret)) };
 }
 
 /** Hash that names a public package; what every party signs to say "I ended with this". */

@@ -190,6 +190,7 @@ export class SignerNode {
     this.audit = new AuditLog(store.db, ed25519CheckpointSigner(keys.signSecret), keys.nodeId);
     this.control = new ControlStore(store.db, { ownerPublicKeys: ownerKeys });
     this.authz = new Authorizer(this.control, ownerKeys);
+    this.publicIdentity = publicOf(keys);
   }
 
   /**
@@ -216,8 +217,10 @@ export class SignerNode {
     return node;
   }
 
+  /** This node's public identity, derived once: the signer answers it on every request. */
+  private readonly publicIdentity: ReturnType<typeof publicOf>;
   identity() {
-    return publicOf(this.keys);
+    return this.publicIdentity;
   }
 
   /** The pinned peer list, re-read when the file changes (the operator's cluster membership). */
