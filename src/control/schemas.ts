@@ -142,6 +142,13 @@ export const WALLET_NETWORKS = {
 export const DEFAULT_WALLET_NETWORK: Record<string, string | undefined> = { ed25519: 'mainnet-beta', 'secp256k1-schnorr': 'mainnet' };
 export type WalletScheme = keyof typeof WALLET_NETWORKS;
 
+/** What every committee order must hold (wallet_create, wallet_reshare): a live window, distinct holders, t ≤ n. */
+function checkCommittee(d: { issuedAt: number; expiresAt: number; holders: string[]; threshold: number }, ctx: z.RefinementCtx): void {
+  if (d.expiresAt <= d.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
+  if (new Set(d.holders).size !== d.holders.length) ctx.addIssue({ code: 'custom', path: ['holders'], message: 'duplicate holder' });
+  if (d.threshold > d.holders.length) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'exceeds the number of holders' });
+}
+
 /**
  * The owner's order to create a wallet (or a fleet root): scheme, threshold, the signer nodes that
  * hold its shares (in party-index order: `holders[i]` is party i + 1), its network, and its id, which
@@ -161,9 +168,7 @@ export const walletCreateDocSchema = z
     expiresAt: msSchema,
   })
   .superRefine((d, ctx) => {
-    if (d.expiresAt <= d.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
-    if (new Set(d.holders).size !== d.holders.length) ctx.addIssue({ code: 'custom', path: ['holders'], message: 'duplicate holder' });
-    if (d.threshold > d.holders.length) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'exceeds the number of holders' });
+    checkCommittee(d, ctx);
     if (d.threshold === 1 && d.holders.length > 1) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'threshold 1 only as 1-of-1 (a 1-of-n key would be whole on every holder)' });
     if (d.scheme === 'ecdsa-secp256k1' && d.threshold < 2) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'ecdsa-secp256k1 needs a threshold of at least 2' });
     const nets: readonly string[] = WALLET_NETWORKS[d.scheme];
@@ -229,11 +234,7 @@ export const walletReshareDocSchema = z
     issuedAt: msSchema,
     expiresAt: msSchema,
   })
-  .superRefine((d, ctx) => {
-    if (d.expiresAt <= d.issuedAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after issuedAt' });
-    if (new Set(d.holders).size !== d.holders.length) ctx.addIssue({ code: 'custom', path: ['holders'], message: 'duplicate holder' });
-    if (d.threshold > d.holders.length) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'exceeds the number of holders' });
-  });
+  .superRefine(checkCommittee);
 
 export const controlDocSchema = z.discriminatedUnion('kind', [policyDocSchema, grantDocSchema, revocationDocSchema, approversDocSchema, walletStatusDocSchema, signDocSchema, walletCreateDocSchema, exportDocSchema, walletReshareDocSchema]);
 export type ExportDoc = z.infer<typeof exportDocSchema>;

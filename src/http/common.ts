@@ -11,7 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, concatBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { FleetkeyError, isFleetkeyError } from '../errors.ts';
 import type { ProcessMetrics } from './metrics.ts';
 
@@ -197,10 +197,7 @@ function limitBody(maxSize: number): MiddlewareHandler {
       }
       chunks.push(value);
     }
-    const body = new Uint8Array(size);
-    let at = 0;
-    for (const x of chunks) body.set(x, (at += x.length) - x.length);
-    c.req.raw = new Request(req, { body });
+    c.req.raw = new Request(req, { body: concatBytes(...chunks) });
     return next();
   };
 }
