@@ -27,10 +27,11 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
-export type DbConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; schema?: string };
+/** `poolMax`: the most PostgreSQL connections this handle opens at once (default 10). */
+export type DbConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; schema?: string; poolMax?: number };
 
 export async function openDb(cfg: DbConfig): Promise<Db> {
-  return cfg.kind === 'sqlite' ? openSqlite(cfg.path) : openPostgres(cfg.url, cfg.schema);
+  return cfg.kind === 'sqlite' ? openSqlite(cfg.path) : openPostgres(cfg.url, cfg.schema, cfg.poolMax);
 }
 
 /** `postgres://…` → PostgreSQL; anything else is a SQLite file path. */
@@ -95,7 +96,7 @@ function openSqlite(path: string): Db {
   return self;
 }
 
-async function openPostgres(url: string, schema?: string): Promise<Db> {
+async function openPostgres(url: string, schema?: string, poolMax = 10): Promise<Db> {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('invalid schema name');
   if (schema) {
     const boot = new pg.Client({ connectionString: url });
@@ -105,7 +106,7 @@ async function openPostgres(url: string, schema?: string): Promise<Db> {
     await boot.end();
   }
   // search_path as a connection option, so every pooled connection has it before its first query.
-  const pool = new pg.Pool({ connectionString: url, max: 10, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+  const pool = new pg.Pool({ connectionString: url, max: poolMax, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
   // pg returns BIGINT as string; repositories convert explicitly.
   const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
     async all(sql, params) {

@@ -12,7 +12,9 @@ export function storageBackends(prefix: string): { backends: [string, () => DbCo
   const backends: [string, () => DbConfig][] = [['sqlite', () => ({ kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), `${prefix}-`)), 'db.sqlite') })]];
   if (process.env.FLEETKEY_TEST_PG) {
     const url = process.env.FLEETKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-    backends.push(['postgres', () => ({ kind: 'postgres', url, schema: `fk_test_${process.pid}_${Math.floor(Math.random() * 1e9)}` })]);
+    // Four connections a handle: enough for transactions to contend, and a file's handles (closed after
+    // its last test) stay well inside the server's max_connections while the other suites run beside it.
+    backends.push(['postgres', () => ({ kind: 'postgres', url, schema: `fk_test_${process.pid}_${Math.floor(Math.random() * 1e9)}`, poolMax: 4 })]);
   }
   const opened: Db[] = [];
   after(async () => {

@@ -14,8 +14,8 @@ export function verifySig(scheme: string, publicKeyHex: string, msg: Uint8Array,
     : schnorr.verify(hexToBytes(sigHex), msg, hexToBytes(publicKeyHex));
 }
 
-export async function startCluster(signers = 3, postgres?: string): Promise<LocalCluster> {
-  return LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-cluster-')), signers, quiet: true, postgres });
+export async function startCluster(signers = 3, postgres?: string, schemaPrefix?: string): Promise<LocalCluster> {
+  return LocalCluster.start({ dataDir: mkdtempSync(join(tmpdir(), 'fk-cluster-')), signers, quiet: true, postgres, schemaPrefix });
 }
 
 export interface ApiResult<T = any> {

@@ -15,7 +15,9 @@ if (process.env.FLEETKEY_TEST_PG) {
   const url = process.env.FLEETKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   describe('cluster on PostgreSQL', () => {
     let c: LocalCluster;
-    const schemas = ['signer_1', 'signer_2', 'signer_3', 'server'];
+    // A prefix of this run's own: the Node 20 and Node 24 suites of .ci/run share the database.
+    const run = `cpg_${bytesToHex(randomBytes(4))}_`;
+    const schemas = ['signer_1', 'signer_2', 'signer_3', 'server'].map((s) => run + s);
     const reset = async () => {
       const cl = new pg.Client({ connectionString: url });
       await cl.connect();
@@ -24,7 +26,7 @@ if (process.env.FLEETKEY_TEST_PG) {
     };
     before(async () => {
       await reset();
-      c = await startCluster(3, url);
+      c = await startCluster(3, url, run);
     });
     after(async () => {
       await c?.stop();
