@@ -5,7 +5,7 @@
  * the owner's documents and its own counters, so a request the policy forbids fails before any
  * signer is asked, a request that needs approval waits in a queue, and concurrent requests cannot
  * overshoot a limit (the server reserves atomically before it asks the signers, commits on success,
- * releases on failure). None of this is what keeps a compromised server from getting a forbidden
+ * and on failure releases, or keeps counting what the signers may have counted: `giveUp`). None of this is what keeps a compromised server from getting a forbidden
  * signature: each signer checks the agent's signature, the grant and the policy again itself.
  *
  * Idempotent by request id: the same request again returns what the first one got (the signature,
@@ -100,12 +100,28 @@ export class AgentDesk {
   /**
    * A re-drive of a request a dead server left `signing` was refused this time (a cap now reached, a
    * grant revoked or expired): the request ends `failed` with that error, not `signing` for ever.
-   * Claimed first, so one server settles it; the dead server's reservation under its id is released
-   * (a reservation it had committed stays committed).
+   * Claimed first, so one server settles it. The dead server's reservation under its id stays
+   * counted (committed): it may have reached the signers, who count what they took part in for good.
    */
   private async settleOrphan(requestId: string, e: unknown): Promise<void> {
     if (!(await this.coord.store.claimRequest(requestId, 'failed', this.leaseOwner, LEASE_MS))) return;
-    if (await this.coord.store.updateRequest(requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(e) } }), this.leaseOwner)) await this.coord.control.release(requestId);
+    if (await this.coord.store.updateRequest(requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(e) } }), this.leaseOwner)) await this.coord.control.commit(requestId);
+  }
+
+  /**
+   * A request that reached the signers and failed there (a holder down or too slow: 503, "send the
+   * same request again"). Under strict counters the holders that answered the reserve round counted
+   * it for good (src/enforce/receipts.ts), and one that timed out may have too, so this server keeps
+   * counting it as well: committed, and the agent's retry of the same request replays it here and at
+   * every holder. Released instead, its place would go to the next request, which the holders that
+   * counted the failed one refuse while a holder that had not counted it counts the newcomer for
+   * good; the retry is then refused there, and less than the limit is ever signed (seen: 99 of 100
+   * under 1,000 concurrent requests). Per-signer counters release: each signer counts what it signs,
+   * and the server picks signers that still have room.
+   */
+  private async giveUp(a: Pick<Authorized, 'requestId' | 'strict'>): Promise<void> {
+    if (a.strict) await this.coord.control.commit(a.requestId);
+    else await this.coord.control.release(a.requestId);
   }
 
   /** GET /v1/requests/:id */
@@ -201,7 +217,7 @@ export class AgentDesk {
     return { status: 202, view: await this.view((await this.coord.store.getRequest(req.requestId))!) };
   }
 
-  /** Reserve on the server, sign every payload through the signers, commit; release on failure. */
+  /** Reserve on the server, sign every payload through the signers, commit; on failure, `giveUp`. */
   private async signNow(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[], existing?: AgentRequestRecord): Promise<RequestView> {
     const now = Date.now();
     const owner = this.leaseOwner;
@@ -251,8 +267,8 @@ export class AgentDesk {
       await this.coord.store.updateRequest(req.requestId, ['signing'], 'signed', () => ({ result, detail: a.approvedBy?.length ? { approvedBy: a.approvedBy } : null }), owner);
       return this.get(req.requestId);
     } catch (e) {
-      // Released only if this server still holds the request: another's reservation under the same id is its own.
-      if (await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(e) } }), owner)) await this.coord.control.release(a.requestId);
+      // Settled only if this server still holds the request: another's reservation under the same id is its own.
+      if (await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(e) } }), owner)) await this.giveUp(a);
       throw e;
     }
   }

@@ -194,6 +194,30 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     assert.equal(answers.length - refused.length, 100);
   });
 
+  test('a request that failed with a holder down keeps its place in the limit: a newcomer cannot take it, and the retry signs', async () => {
+    const w = await newWallet();
+    await setPolicy(w.id, solPolicy());
+    const agent = newAgent();
+    const g = await grant(c, agent, [w.id]);
+    const half = LAMPORTS / 2n;
+    assert.equal((await A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, half, 1)))).status, 200);
+    // The last half of the daily limit: signers 1 and 2 count it (strict counters); signer 3 is down, so it fails.
+    await c.kill('signer-3');
+    const x = request(agent, g, w.id, solPayload(w.address, half, 2));
+    const failed = await A('POST', '/v1/requests', x);
+    assert.equal(failed.status, 503, JSON.stringify(failed.body));
+    assert.equal(failed.body.error.code, 'not_enough_signers');
+    await c.restart('signer-3');
+    // Another request for the same half: the server still counts the failed one, so it never reaches
+    // signer 3 (which has room and would count it for good while the other two refuse it).
+    const z = await A('POST', '/v1/requests', request(agent, g, w.id, solPayload(w.address, half, 3)));
+    assert.equal(z.status, 429, JSON.stringify(z.body));
+    assert.equal(z.body.error.code, 'limit_exceeded');
+    const retry = await A('POST', '/v1/requests', x);
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    assert.equal(retry.body.status, 'signed');
+  });
+
   test('a compromised server calling signers directly gets no share for anything the owner did not allow', async () => {
     const w = await newWallet();
     await setPolicy(w.id, solPolicy());
