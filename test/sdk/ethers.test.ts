@@ -28,7 +28,9 @@ describe('ethers v6 Signer over the agent path, on Hardhat', { timeout: 600_000 
 
   before(async () => {
     await Promise.all([startHardhat().then((n) => (node = n)), startCluster(3).then((x) => (c = x))]);
-    provider = new JsonRpcProvider(node!.url, 31337, { staticNetwork: true, pollingInterval: 50 });
+    // cacheTimeout -1: ethers otherwise answers an identical call made within 250 ms from its cache, so a
+    // balance read right after the receipt could be the one read before the transfer (seen on an idle machine).
+    provider = new JsonRpcProvider(node!.url, 31337, { staticNetwork: true, pollingInterval: 50, cacheTimeout: -1 });
     const admin = createClient({ url: c!.info.url, token: c!.info.token });
     const w = await admin.createWallet({ scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 });
     walletId = w.id;
