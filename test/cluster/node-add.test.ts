@@ -5,23 +5,32 @@
  * one at a time (test/helpers/cluster.ts joinSigner). The cluster signs while each signer is down and
  * after each restart; before the server's restart it does not know the new node (`unknown_node`: the
  * manifest is the only membership list). Then `fleetkey wallet reshare … --to` (owner-signed orders)
- * moves an ed25519 wallet to 3-of-4 and a secp256k1-schnorr wallet onto the new node, and with an
- * original holder stopped both sign through it, same keys, each signature checked with noble.
+ * moves an ed25519 wallet to 3-of-4 and a secp256k1-schnorr and an ecdsa-secp256k1 wallet onto the
+ * new node, and with an original holder stopped each signs through it, same keys and addresses, each
+ * signature checked with noble (ecdsa: its address recovered by viem).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
+import { recoverAddress, type Hex } from 'viem';
 import { api, joinSigner, startCluster, verifySig } from '../helpers/cluster.ts';
 import { fleetkey } from '../helpers/cli.ts';
 
 type W = { id: string; scheme: string; publicKey: string; address: string; epoch: number };
 
-/** Signs a fresh message with `w` and checks it with noble; returns the nodes that signed. */
+/**
+ * Signs a fresh message (ecdsa: a hash) with `w`; noble verifies it under the wallet's key, and for
+ * ecdsa viem recovers the wallet's address. Returns the nodes that signed.
+ */
 async function signs(A: ReturnType<typeof api>, w: W): Promise<string[]> {
   const msg = randomBytes(32);
-  const r = await A('POST', `/v1/wallets/${w.id}/sign`, { message: bytesToHex(msg) });
+  const ecdsa = w.scheme === 'ecdsa-secp256k1';
+  const r = await A('POST', `/v1/wallets/${w.id}/sign`, ecdsa ? { hash: bytesToHex(msg) } : { message: bytesToHex(msg) });
   assert.equal(r.status, 200, `${w.id}: ${JSON.stringify(r.body)}`);
-  assert.ok(verifySig(w.scheme, w.publicKey, msg, r.body.signature), `${w.id} (${w.scheme}): verifies under the unchanged key`);
+  const ok = ecdsa ? secp256k1.verify(hexToBytes(r.body.signature).subarray(0, 64), msg, hexToBytes(w.publicKey), { prehash: false }) : verifySig(w.scheme, w.publicKey, msg, r.body.signature);
+  assert.ok(ok, `${w.id} (${w.scheme}): verifies under the unchanged key`);
+  if (ecdsa) assert.equal(await recoverAddress({ hash: `0x${bytesToHex(msg)}`, signature: `0x${r.body.signature}` as Hex }), w.address, `${w.id}: viem recovers the address`);
   return r.body.signers;
 }
 
@@ -33,14 +42,16 @@ test('node add: a new signer joins a running cluster through the manifest and re
   const [n1, n2, n3] = c.info.signers.map((s) => s.nodeId);
   const ed: W = (await A('POST', '/v1/wallets', { scheme: 'ed25519', threshold: 2, signers: 3 })).body;
   const sc: W = (await A('POST', '/v1/wallets', { scheme: 'secp256k1-schnorr', threshold: 2, signers: 3 })).body;
-  for (const w of [ed, sc]) assert.equal(w.epoch, 0, JSON.stringify(w));
+  const ec: W = (await A('POST', '/v1/wallets', { scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 })).body;
+  const wallets = [ed, sc, ec];
+  for (const w of wallets) assert.equal(w.epoch, 0, JSON.stringify(w));
 
   let refusedBeforeServerRestart = false;
   const restarted: string[] = [];
   const n4 = await joinSigner(c, 'signer-4', {
     // While a signer is down, the other two sign.
     down: async (proc) => {
-      for (const w of [ed, sc]) assert.ok(!(await signs(A, w)).includes(c.nodeIdOf(proc)), `${proc} is down`);
+      for (const w of wallets) assert.ok(!(await signs(A, w)).includes(c.nodeIdOf(proc)), `${proc} is down`);
       // The server still runs on the old manifest: it refuses a move to the node it was not told of.
       if (proc === 'signer-3') {
         const r = await fleetkey(['wallet', 'reshare', ed.id, '--to', [n1, n2, n3, c.nodeIdOf('signer-4')].join(',')], env);
@@ -50,7 +61,7 @@ test('node add: a new signer joins a running cluster through the manifest and re
     },
     up: async (proc) => {
       restarted.push(proc);
-      for (const w of [ed, sc]) await signs(A, w);
+      for (const w of wallets) await signs(A, w);
     },
   });
   assert.deepEqual(restarted, ['signer-1', 'signer-2', 'signer-3', 'server'], 'each process restarted once, the server last');
@@ -59,10 +70,12 @@ test('node add: a new signer joins a running cluster through the manifest and re
   const nodes = (await A('GET', '/v1/nodes')).body as { id: string; status: string }[];
   assert.deepEqual(nodes.map((n) => [n.id, n.status]), [n1, n2, n3, n4].map((id) => [id, 'up']), 'the restarted server reaches all four over mutual TLS');
 
-  // ed25519: 2-of-3 -> 3-of-4 on every node; secp256k1-schnorr: 2-of-3 -> 2-of-3 with node 4 in place of node 3.
+  // ed25519: 2-of-3 -> 3-of-4 on every node; the others 2-of-3 -> 2-of-3 with node 4 in place of node 3
+  // (ecdsa: the new committee runs the DKLs23 pairwise set-up).
   const moves: [W, string[], number][] = [
     [ed, [n1, n2, n3, n4], 3],
     [sc, [n1, n2, n4], 2],
+    [ec, [n1, n2, n4], 2],
   ];
   for (const [w, to, t] of moves) {
     const r = await fleetkey(['wallet', 'reshare', w.id, '--to', to.join(','), '--threshold', String(t)], env);
@@ -71,9 +84,9 @@ test('node add: a new signer joins a running cluster through the manifest and re
     const now = (await A('GET', `/v1/wallets/${w.id}`)).body;
     assert.deepEqual([now.publicKey, now.address, now.epoch], [w.publicKey, w.address, w.epoch + 1]);
   }
-  // With node 1 stopped, both wallets can only sign through the new node.
+  // With node 1 stopped, every wallet can only sign through the new node.
   await c.terminate('signer-1');
-  for (const w of [ed, sc]) {
+  for (const w of wallets) {
     const by = await signs(A, w);
     assert.ok(by.includes(n4), `${w.id} signed by ${by.join(', ')}: the new node took part`);
     assert.ok(!by.includes(n1));
