@@ -360,12 +360,14 @@ export class LocalCluster {
 
   /**
    * Starts a signer that joined after the cluster did, as its operator would: DATA/NAME holds what
-   * `fleetkey signer init` made (and `owner.pub`), DATA/cluster-manifest.json names it (`fleetkey node
-   * add`), and it listens on the port of the URL it advertised. The other processes learn it only
+   * `fleetkey signer init` made (and `owner.pub`; its store is SQLite there), DATA/cluster-manifest.json
+   * names it (`fleetkey node add`), and it listens on the port of the URL it advertised. The other processes learn it only
    * when restarted with that manifest; this adds it to `info.signers` and pins its certificate for
    * `LocalCluster.fetch`.
    */
   async startJoined(name: string): Promise<void> {
+    // nodeIdOf reads the number in the name as a place in info.signers.
+    if (name !== `signer-${this.info.signers.length + 1}`) throw new Error(`the next signer joined is signer-${this.info.signers.length + 1}, not ${name}`);
     const manifestFile = join(this.dataDir, 'cluster-manifest.json');
     const record = readManifest(manifestFile).nodes.find((n) => n.role === 'signer' && n.name === name);
     if (!record) throw new Error(`${manifestFile} names no signer ${name}`);
