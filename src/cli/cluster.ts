@@ -19,7 +19,7 @@ import type { PeerInfo } from '../signer/envelope.ts';
 import { ensureOwnerKey } from '../control/owner.ts';
 import { initServer, initSigner } from '../tls/init.ts';
 import { parsePkcs11Uri } from '../signer/pkcs11.ts';
-import { assembleManifest, peersOf } from '../tls/manifest.ts';
+import { assembleManifest, peersOf, readManifest } from '../tls/manifest.ts';
 import { fetchWith, loadOwnTls, pinnedAgent } from '../tls/mtls.ts';
 
 export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/fleetkey');
@@ -131,7 +131,7 @@ export function start(name: string, args: string[], env: NodeJS.ProcessEnv, quie
 }
 
 /** A port free on loopback right now (the manifest must name each signer's URL before it starts). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -318,6 +318,11 @@ export class LocalCluster {
     return this.info.signers[Number(name.split('-')[1]) - 1].nodeId;
   }
 
+  /** The processes running now (a killed one is left out until restarted). */
+  running(): string[] {
+    return [...this.procs.values()].filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.name);
+  }
+
   pid(name: string): number | undefined {
     return this.procs.get(name)?.child.pid;
   }
@@ -340,13 +345,41 @@ export class LocalCluster {
     return ended;
   }
 
-  /** Starts a stopped process again on the same port with the same data. */
-  async restart(name: string): Promise<void> {
+  /**
+   * Starts a stopped process again on the same port with the same data (and the manifest file as it
+   * is now). SIGKILL first by default; SIGTERM is an operator's restart: in-flight requests drain.
+   */
+  async restart(name: string, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
     const p = this.procs.get(name)!;
-    await this.kill(name);
+    if (signal === 'SIGTERM') await this.terminate(name, 'SIGTERM');
+    else await this.kill(name);
     const args = [...p.args];
     args[args.indexOf('--port') + 1] = String(p.port);
     this.procs.set(name, await start(name, args, p.env, this.quiet, this.onExit, this.onLog));
+  }
+
+  /**
+   * Starts a signer that joined after the cluster did, as its operator would: DATA/NAME holds what
+   * `fleetkey signer init` made (and `owner.pub`; its store is SQLite there), DATA/cluster-manifest.json
+   * names it (`fleetkey node add`), and it listens on the port of the URL it advertised. The other processes learn it only
+   * when restarted with that manifest; this adds it to `info.signers` and pins its certificate for
+   * `LocalCluster.fetch`.
+   */
+  async startJoined(name: string): Promise<void> {
+    // nodeIdOf reads the number in the name as a place in info.signers.
+    if (name !== `signer-${this.info.signers.length + 1}`) throw new Error(`the next signer joined is signer-${this.info.signers.length + 1}, not ${name}`);
+    const manifestFile = join(this.dataDir, 'cluster-manifest.json');
+    const record = readManifest(manifestFile).nodes.find((n) => n.role === 'signer' && n.name === name);
+    if (!record) throw new Error(`${manifestFile} names no signer ${name}`);
+    const dir = join(this.dataDir, name);
+    const port = new URL(record.url!).port;
+    const token = readFileSync(join(this.dataDir, 'cluster-token'), 'utf8').trim();
+    const proc = await start(name, ['signer', '--data', dir, '--port', port, '--manifest', manifestFile], { FLEETKEY_CLUSTER_TOKEN: token }, this.quiet, this.onExit, this.onLog);
+    this.procs.set(name, proc);
+    writeFileSync(join(dir, 'port'), port);
+    signerAgents.set(new URL(record.url!).origin, pinnedAgent(loadOwnTls(join(this.dataDir, 'server')), record.tlsCertificate));
+    this.info.signers.push({ nodeId: record.nodeId, url: new URL(record.url!).origin, signPub: record.identityPublicKey });
+    writeFileSync(join(this.dataDir, 'cluster.json'), JSON.stringify(this.info, null, 2) + '\n', { mode: 0o600 });
   }
 
   async stop(): Promise<void> {

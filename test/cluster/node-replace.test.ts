@@ -5,8 +5,10 @@
  * with the new committee (ed25519, secp256k1-schnorr, and an ecdsa-secp256k1 fleet root with 1,000
  * derived devices, which move with their root: the job counts one wallet for them), each signature
  * checked with noble; and a capped policy under strict counters with 60% of its window used before
- * the loss stops at exactly 100% after it. The fresh node is a fourth signer of the manifest that
- * held nothing (the manifest is the membership list: src/cli/committee.ts). Then `node retire`,
+ * the loss stops at exactly 100% after it. The fresh node is a brand-new signer made after the loss,
+ * joined as an operator joins one (test/helpers/cluster.ts joinSigner: `fleetkey signer init`, `node
+ * add`, the new manifest copied to every process, each restarted; the manifest is the membership list:
+ * src/cli/committee.ts). Then `node retire`,
  * with the API server SIGKILLed right after the job was accepted: the restarted server resumes the
  * job, every wallet moves, and the retired node's shares are gone (it refuses the new epoch).
  */
@@ -20,7 +22,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { BIN, type LocalCluster } from '../../src/cli/cluster.ts';
 import type { Payload } from '../../src/control/index.ts';
-import { api, call, startCluster, verifySig } from '../helpers/cluster.ts';
+import { api, call, joinSigner, startCluster, verifySig } from '../helpers/cluster.ts';
 import { grant, newAgent, publish, request, SOL_ASSETS, SOL_DEST, solTransfer } from '../helpers/agent.ts';
 
 let c: LocalCluster;
@@ -29,7 +31,7 @@ let A: ReturnType<typeof api>;
 before(async () => {
   // A job whose server died is taken over once its lease has run out: 3 s here instead of 30 s.
   process.env.FLEETKEY_NODE_JOB_LEASE_MS = '3000';
-  c = await startCluster(4);
+  c = await startCluster(3);
   A = api(c);
 });
 after(async () => c?.stop());
@@ -59,13 +61,13 @@ async function signs(w: { id: string; scheme: string; publicKey: string }, commi
 describe('disaster: a signer and its disk are lost; node replace moves every wallet to a fresh node', () => {
   test('every wallet (and 1,000 fleet devices) signs with the new committee; a strict cap 60% used stops at exactly 100%', { timeout: 900_000 }, async () => {
     const nodes = c.info.signers.map((s) => s.nodeId);
-    const [lost, , , fresh] = nodes;
+    const [lost] = nodes;
     const ed = (await A('POST', '/v1/wallets', { scheme: 'ed25519', threshold: 2, signers: 3 })).body;
     const sc = (await A('POST', '/v1/wallets', { scheme: 'secp256k1-schnorr', threshold: 2, signers: 3 })).body;
     const fleet = await A('POST', '/v1/fleets', { scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 });
     assert.equal(fleet.status, 201, JSON.stringify(fleet.body));
     const root = (await A('GET', `/v1/wallets/${fleet.body.id}`)).body;
-    for (const w of [ed, sc, root]) assert.deepEqual(w.participants.map((p: { nodeId: string }) => p.nodeId), nodes.slice(0, 3), `${w.id} is on the first three nodes`);
+    for (const w of [ed, sc, root]) assert.deepEqual(w.participants.map((p: { nodeId: string }) => p.nodeId), nodes.slice(0, 3), `${w.id} is on the three nodes`);
     const batch = await A('POST', `/v1/fleets/${root.id}/devices/batch`, { count: 1000 });
     assert.equal(batch.body.enrolled, 1000, JSON.stringify(batch.body));
 
@@ -87,6 +89,11 @@ describe('disaster: a signer and its disk are lost; node replace moves every wal
     assert.ok(existsSync(lostDir));
     await c.kill('signer-1');
     rmSync(lostDir, { recursive: true, force: true });
+
+    // Its replacement is made now, on a new host: init, node add, the manifest to every process, restarts.
+    // The lost node stays in the manifest until its wallets have moved.
+    const fresh = await joinSigner(c, 'signer-4');
+    assert.deepEqual(c.info.signers.map((s) => s.nodeId), [...nodes, fresh]);
 
     // A replace without the owner key is refused before any job is written.
     const noKey = await new Promise<{ code: number | null; err: string }>((resolve) => {

@@ -8,13 +8,18 @@
  * retried succeeds (after the server's crash, once the wallet lock's lease has run out). A server
  * killed after it recorded the new epoch (`reshare:deliver`) resumes instead: the restarted server
  * delivers what it owes, the new committee signs and the leaver's share is erased.
+ * ecdsa-secp256k1 has a second phase after the deal, the new committee's DKLs23 pairwise set-up
+ * (`pairs`): a new holder killed there (at a seeded round) leaves the wallet as it was, and the retry
+ * after its restart completes; each signature is checked with noble and its address recovered by viem.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
+import { recoverAddress, type Hex } from 'viem';
 import { LocalCluster } from '../../src/cli/cluster.ts';
 import { api, call, verifySig } from '../helpers/cluster.ts';
 
@@ -64,6 +69,16 @@ describe('crash mid-reshare', () => {
     const r = await A('POST', `/v1/wallets/${w.id}/sign`, { message: bytesToHex(msg) });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.ok(verifySig('ed25519', w.publicKey, msg, r.body.signature), 'an independent verifier accepts');
+    return r.body.signers as string[];
+  };
+
+  /** A DKLs23 signature of a fresh hash: noble verifies it under the wallet key, viem recovers the wallet's address. */
+  const signEcdsa = async (w: { id: string; publicKey: string; address: string }) => {
+    const hash = randomBytes(32);
+    const r = await A('POST', `/v1/wallets/${w.id}/sign`, { hash: bytesToHex(hash) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(secp256k1.verify(hexToBytes(r.body.signature).subarray(0, 64), hash, hexToBytes(w.publicKey), { prehash: false }), 'noble verifies');
+    assert.equal(await recoverAddress({ hash: `0x${bytesToHex(hash)}`, signature: `0x${r.body.signature}` as Hex }), w.address, 'viem recovers the unchanged address');
     return r.body.signers as string[];
   };
 
@@ -142,5 +157,49 @@ describe('crash mid-reshare', () => {
       const left = await call(c.info.signers[0].url, token, 'POST', '/v1/nonces', { walletId: w.id, epoch: w.epoch, count: 1 });
       assert.equal(left.status, 404, `${label}: ${JSON.stringify(left.body)}`);
     }
+  });
+
+  test('ecdsa-secp256k1: a new holder killed during the pairwise set-up; the old epoch signs, nothing half-active, the retry completes, same address', { timeout: 600_000 }, async () => {
+    // The set-up has five rounds; the new holder (signer 4, which only receives) stops at its start or
+    // before it takes in a round (at pairs:5 the other two have finished theirs and hold a pending share).
+    const points = ['pairs:start', 'pairs:1', 'pairs:2', 'pairs:3', 'pairs:4', 'pairs:5'];
+    const point = points[Math.floor(rng(seed ^ 0xec)() * points.length)];
+    const label = `new holder killed at ${point} (seed ${seed})`;
+    process.stdout.write(`# crash-mid-reshare ecdsa: ${label}\n`);
+    const created = await A('POST', '/v1/wallets', { scheme: 'ecdsa-secp256k1', threshold: 2, signers: 3 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const w = created.body;
+    assert.deepEqual(w.participants.map((p: { nodeId: string }) => p.nodeId), nodes.slice(0, 3));
+    const to = nodes.slice(1, 4);
+
+    writeFileSync(pauseFile, `${nodes[3]} ${point}\n`);
+    const seen = paused.length;
+    const pending = reshare(w.id, to).catch((e: Error) => ({ status: 0, body: { error: { code: 'connection', message: e.message } } }));
+    await until(`${label}: the pause point`, () => paused.length > seen);
+    assert.match(paused[paused.length - 1], new RegExp(`^signer-4 .*"point":"${point}"`), label);
+    // The deal is done, the set-up is stuck: the old committee signs.
+    for (const s of await signEcdsa(w)) assert.ok(nodes.slice(0, 3).includes(s), label);
+    writeFileSync(pauseFile, '');
+    await c.kill('signer-4');
+    const failed = await pending;
+    assert.notEqual(failed.status, 200, `${label}: ${JSON.stringify(failed.body)}`);
+    await c.restart('signer-4');
+
+    // Rolled back: the wallet, its address and committee are as before; the new holder has no active share.
+    const now = (await A('GET', `/v1/wallets/${w.id}`)).body;
+    assert.deepEqual([now.epoch, now.address, now.publicKey, now.participants], [w.epoch, w.address, w.publicKey, w.participants], label);
+    const receiver = await call(c.info.signers[3].url, token, 'POST', '/v1/nonces', { walletId: w.id, epoch: w.epoch + 1, count: 1 });
+    assert.equal(receiver.body.error?.code, 'not_found', `${label}: ${JSON.stringify(receiver.body)}`);
+    for (const s of await signEcdsa(w)) assert.ok(nodes.slice(0, 3).includes(s), label);
+
+    // The same move again completes at once (the failed one released the wallet's lock).
+    const r = await reshare(w.id, to);
+    assert.equal(r.status, 200, `${label}: ${JSON.stringify(r.body)}`);
+    assert.deepEqual([r.body.epoch, r.body.address, r.body.publicKey], [w.epoch + 1, w.address, w.publicKey], label);
+    assert.deepEqual(r.body.participants.map((p: { nodeId: string }) => p.nodeId), to);
+    for (const s of await signEcdsa(r.body)) assert.ok(to.includes(s), `${label}: ${s} is of the new committee`);
+    // Signer 1 left: its share is gone (a held ecdsa share would answer 'unsupported' here, not 404).
+    const left = await call(c.info.signers[0].url, token, 'POST', '/v1/nonces', { walletId: w.id, epoch: w.epoch, count: 1 });
+    assert.equal(left.status, 404, `${label}: ${JSON.stringify(left.body)}`);
   });
 });
