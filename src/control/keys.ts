@@ -47,13 +47,25 @@ export function digestOf(domain: Domain, value: unknown): string {
 
 /** Public key (hex) of a 32-byte secret; P-256 keys are given compressed (33 bytes). */
 export function publicKeyOf(secret: Uint8Array, keyType: KeyType): string {
-  return withSecret(secret, () => bytesToHex(keyType === 'ed25519' ? ed25519.getPublicKey(secret) : p256.getPublicKey(secret, true)));
+  return withSecret(secret, () => bytesToHex(keyType === 'ed25519' ? ed25519Impl.publicKey(secret) : p256.getPublicKey(secret, true)));
 }
 
 export function signBytes(msg: Uint8Array, secret: Uint8Array, keyType: KeyType): string {
   return withSecret(secret, () =>
-    bytesToHex(keyType === 'ed25519' ? ed25519.sign(msg, secret) : p256.sign(msg, secret, { prehash: true, lowS: true, format: 'compact' })),
+    bytesToHex(keyType === 'ed25519' ? ed25519Impl.sign(msg, secret) : p256.sign(msg, secret, { prehash: true, lowS: true, format: 'compact' })),
   );
+}
+
+/**
+ * Ed25519 key derivation and signing behind `publicKeyOf` and `signBytes`: noble unless a process
+ * installs another with `useEd25519Signer` (the signer and the server install libsodium's,
+ * ./fast-verify.ts). RFC 8032 signing is deterministic, so a replacement must give the same bytes
+ * for the same key and message (test/control/fast-verify.test.ts compares them).
+ */
+type Ed25519Signer = { sign(msg: Uint8Array, secret: Uint8Array): Uint8Array; publicKey(secret: Uint8Array): Uint8Array };
+let ed25519Impl: Ed25519Signer = { sign: (msg, secret) => ed25519.sign(msg, secret), publicKey: (secret) => ed25519.getPublicKey(secret) };
+export function useEd25519Signer(impl: Ed25519Signer): void {
+  ed25519Impl = impl;
 }
 
 /**

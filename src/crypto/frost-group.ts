@@ -18,7 +18,7 @@
 import sodium from 'libsodium-wrappers-sumo';
 import * as k1 from 'tiny-secp256k1';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import type { IField } from '@noble/curves/abstract/modular.js';
 import { equalBytes } from '@noble/curves/utils.js';
 
@@ -209,3 +209,22 @@ export const GROUPS: Record<Backend, Record<GroupName, Group>> = {
     secp256k1: nobleGroup('secp256k1', secp256k1.Point as unknown as AnyPointCons, k1Fn, 33) as Group,
   },
 };
+
+/**
+ * The plain single-key verifiers of the same libraries, for the server's last check of an aggregate
+ * signature before it returns it (src/server/coordinator.ts): libsodium's RFC 8032 Ed25519 verifier
+ * (`crypto_sign_verify_detached`: canonical encodings, s < L, no small-order R or key, the cofactorless
+ * equation) and libsecp256k1's BIP340 verifier (`secp256k1_schnorrsig_verify`, the BIP's reference
+ * code) for 32-byte messages; a BIP340 message of another length goes to noble's verifier. Neither is
+ * FROST code, so a bug in the threshold arithmetic cannot vouch for itself. Both refuse, never throw.
+ * test/crypto/frost-group.test.ts holds them to noble's verifiers on honest and tampered signatures.
+ */
+export function verifyPlain(scheme: 'ed25519' | 'secp256k1-schnorr', publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    if (signature.length !== 64 || publicKey.length !== 32) return false;
+    if (scheme === 'ed25519') return sodium.crypto_sign_verify_detached(signature, message, publicKey);
+    return message.length === 32 ? k1.verifySchnorr(message, publicKey, signature) : schnorr.verify(signature, message, publicKey);
+  } catch {
+    return false;
+  }
+}

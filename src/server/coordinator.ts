@@ -9,7 +9,8 @@
 import { pausePoint } from '../pause.ts';
 import { hexToBytes, bytesToHex } from '@noble/hashes/utils.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { frostAggregate, frostVerify, type BitcoinNetwork, type CommitmentJson, type FrostSchemeName } from '../crypto/frost.ts';
+import { frostAggregate, type BitcoinNetwork, type CommitmentJson, type FrostSchemeName } from '../crypto/frost.ts';
+import { verifyPlain } from '../crypto/frost-group.ts';
 import { isScheme, schemeOf, type SchemeName } from '../crypto/schemes.ts';
 import { ProtocolError } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
@@ -535,7 +536,7 @@ export class Coordinator {
         }
         const name = scheme.name as FrostSchemeName;
         const signature = w.threshold === 1 ? await this.signSingle(w, chosen[0], message, requestId, auth) : await this.signRound(w, pub, chosen, message, requestId, auth);
-        if (!frostVerify(name, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'aggregate signature failed verification');
+        if (!verifyPlain(name, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'aggregate signature failed verification');
         return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
       } catch (e) {
         if (e instanceof SignerCallError) {

@@ -6,8 +6,8 @@
  * session, round and both node ids). The sealed plaintext is the body in the compact binary form
  * of wire.ts (long hex fields as raw bytes), and the ciphertext travels as base64.
  *
- * Signatures are checked with the control plane's strict Ed25519 verifier (libsodium in the signer
- * and the server, noble elsewhere; src/control/fast-verify.ts).
+ * Signatures are made and checked with the control plane's Ed25519 (libsodium in the signer and the
+ * server, noble elsewhere; src/control/fast-verify.ts).
  *
  * The signature covers a domain-separated SHA-256 of the canonical JSON of every field, so a
  * message cannot be moved to another session, round, sender or recipient.
@@ -19,7 +19,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { base64 } from '@scure/base';
 import { canonicalJson } from '../audit/canonical.ts';
-import { verifyEd25519 } from '../control/keys.ts';
+import { signBytes, verifyEd25519 } from '../control/keys.ts';
 import type { Json } from '../crypto/types.ts';
 import { FleetkeyError } from '../errors.ts';
 import { packBody, unpackBody } from './wire.ts';
@@ -60,7 +60,7 @@ function digest(e: Omit<Envelope, 'sig'>): Uint8Array {
 
 export function signEnvelope(e: Omit<Envelope, 'sig'>, keys: NodeKeys): Envelope {
   if (e.from !== keys.nodeId) throw new Error('envelope sender must be this node');
-  return { ...e, sig: bytesToHex(ed25519.sign(digest(e), keys.signSecret)) };
+  return { ...e, sig: signBytes(digest(e), keys.signSecret, 'ed25519') };
 }
 
 /** Throws `bad_signature` unless `e` was signed by `peer`'s pinned identity key. */

@@ -64,3 +64,17 @@ test('with fast-verify loaded: the crafted signatures are refused, honest ones a
   assert.equal(verifyBytes('00'.repeat(64), MSG, 'zz', 'ed25519'), false);
   assert.equal(sodiumVerifyEd25519(new Uint8Array(63), MSG, new Uint8Array(32)), false);
 });
+
+test('with fast-verify loaded, signBytes and publicKeyOf are libsodium and give noble\'s bytes (RFC 8032 signing is deterministic)', async () => {
+  await import('../../src/control/fast-verify.ts');
+  const { publicKeyOf, signBytes } = await import('../../src/control/keys.ts');
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 300 }), (secret, msg) => {
+      assert.equal(publicKeyOf(secret, 'ed25519'), bytesToHex(ed25519.getPublicKey(secret)));
+      assert.equal(signBytes(msg, secret, 'ed25519'), bytesToHex(ed25519.sign(msg, secret)));
+    }),
+    { numRuns: 60 },
+  );
+  // A secret of the wrong length is the same fixed error as before, with no key material in it.
+  assert.throws(() => signBytes(MSG, new Uint8Array(31), 'ed25519'), /secret key must be 32 bytes/);
+});

@@ -12,7 +12,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, schnorr_FROST, secp256k1 } from '@noble/curves/secp256k1.js';
 import { ed25519_FROST } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
-import { GROUPS, type Group, type GroupName } from '../../src/crypto/frost-group.ts';
+import { GROUPS, verifyPlain, type Group, type GroupName } from '../../src/crypto/frost-group.ts';
 import { frostAggregate, frostCommit, frostDkg, frostSignShare, frostVerify, frostVerifyShare, type CommitmentJson, type FrostSchemeName } from '../../src/crypto/frost.ts';
 import { runInProcess } from '../../src/crypto/run.ts';
 import type { KeyGenResult, PartyProtocol } from '../../src/crypto/types.ts';
@@ -242,6 +242,47 @@ describe('signing on the WebAssembly groups gives what noble gives', () => {
     const bad = bytesToHex(edPoint.fromHex(n2.commitment.binding).add(torsion[4]).toBytes());
     for (const c of [bad, bytesToHex(torsion[3].toBytes()), bytesToHex(torsion[0].toBytes())]) {
       assert.throws(() => frostSignShare('ed25519', keys.get(1)!.share, pub, { ...n1.nonces }, { 1: n1.commitment, 2: { hiding: n2.commitment.hiding, binding: c } }, randomBytes(8)), /invalid point/);
+    }
+  });
+});
+
+describe('verifyPlain (the server\'s last check: libsodium and libsecp256k1) against noble\'s verifiers', () => {
+  const tamper = (b: Uint8Array, bit: number) => {
+    const c = Uint8Array.from(b);
+    c[(bit >> 3) % c.length] ^= 1 << (bit & 7);
+    return c;
+  };
+  for (const scheme of ['ed25519', 'secp256k1-schnorr'] as const) {
+    test(`${scheme}: honest signatures pass both; a flipped bit in the signature, message or key fails both`, () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 100 })), fc.nat(1023), (seed, msg, bit) => {
+          const secret = scheme === 'ed25519' ? seed : secp256k1.Point.Fn.toBytes(secp256k1.Point.Fn.create(BigInt('0x' + bytesToHex(seed))) || 1n);
+          const pub = scheme === 'ed25519' ? ed25519.getPublicKey(secret) : schnorr.getPublicKey(secret);
+          const sig = scheme === 'ed25519' ? ed25519.sign(msg, secret) : schnorr.sign(msg, secret);
+          assert.ok(verifyPlain(scheme, pub, msg, sig), 'honest');
+          assert.ok(frostVerify(scheme, pub, msg, sig));
+          for (const [s, m, k] of [[tamper(sig, bit), msg, pub], [sig, msg.length ? tamper(msg, bit) : Uint8Array.of(1), pub], [sig, msg, tamper(pub, bit)]]) {
+            assert.equal(verifyPlain(scheme, k, m, s), frostVerify(scheme, k, m, s), 'both agree on a tampering');
+            assert.equal(verifyPlain(scheme, k, m, s), false);
+          }
+        }),
+        { numRuns: 100 },
+      );
+      // Malformed lengths are refusals, never throws.
+      assert.equal(verifyPlain(scheme, new Uint8Array(33), new Uint8Array(32), new Uint8Array(64)), false);
+      assert.equal(verifyPlain(scheme, new Uint8Array(32), new Uint8Array(32), new Uint8Array(63)), false);
+    });
+  }
+  test('FROST aggregates (both suites) pass verifyPlain', () => {
+    for (const scheme of ['ed25519', 'secp256k1-schnorr'] as const) {
+      const keys = runInProcess(new Map<number, PartyProtocol<KeyGenResult>>([1, 2, 3].map((p) => [p, frostDkg(scheme, { self: p, parties: [1, 2, 3], threshold: 2 })])));
+      const msg = randomBytes(32);
+      const n = [1, 3].map((s) => frostCommit(scheme, keys.get(s)!.share));
+      const commitments: Record<number, CommitmentJson> = { 1: n[0].commitment, 3: n[1].commitment };
+      const shares: Record<number, string> = {};
+      [1, 3].forEach((s, i) => (shares[s] = frostSignShare(scheme, keys.get(s)!.share, keys.get(s)!.public, n[i].nonces, commitments, msg)));
+      const sig = frostAggregate(scheme, keys.get(1)!.public, commitments, msg, shares);
+      assert.ok(verifyPlain(scheme, hexToBytes(keys.get(1)!.public.publicKey), msg, sig), scheme);
     }
   });
 });
