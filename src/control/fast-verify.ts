@@ -16,6 +16,7 @@
  */
 import sodium from 'libsodium-wrappers-sumo';
 import { useEd25519Signer, useEd25519Verifier } from './keys.ts';
+import { useDirectCrypto, type DirectCrypto } from '../signer/envelope.ts';
 
 await sodium.ready;
 
@@ -51,3 +52,15 @@ useEd25519Signer({
     return kp.publicKey;
   },
 });
+
+/**
+ * The envelope's X25519 and XChaCha20-Poly1305 on libsodium (`crypto_scalarmult`,
+ * `crypto_aead_xchacha20poly1305_ietf_*`): the same functions as noble's, in WebAssembly.
+ * libsodium's X25519 refuses an all-zero result as noble's does.
+ */
+export const sodiumDirectCrypto: DirectCrypto = {
+  x25519: (secret, pub) => sodium.crypto_scalarmult(secret, pub),
+  seal: (key, nonce, ad, pt) => sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(pt, ad, null, nonce, key),
+  open: (key, nonce, ad, ct) => sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ct, ad, nonce, key),
+};
+useDirectCrypto(sodiumDirectCrypto);

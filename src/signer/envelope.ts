@@ -75,11 +75,40 @@ export function verifyEnvelope(e: Envelope, peer: PeerInfo): void {
   if (!ok) throw new FleetkeyError('bad_signature', `envelope from ${e.from} does not carry a valid signature`, { details: { from: e.from, session: e.session, round: e.round } });
 }
 
+/**
+ * X25519 and XChaCha20-Poly1305 (IETF: 24-byte nonce, tag appended) behind direct messages: noble
+ * unless a process installs libsodium's with `useDirectCrypto` (the signer and the server do:
+ * src/control/fast-verify.ts; the SDK, which verifies envelopes but never opens one, keeps noble).
+ * Both are the same functions byte for byte (test/signer/envelope.test.ts compares them); in a
+ * DKLs23 signing, where every round carries direct messages of tens of kilobytes, noble's X25519 and
+ * ChaCha20 were a sixth of a signer's CPU.
+ */
+export type DirectCrypto = {
+  /** X25519(secret, public); throws on an all-zero result (a small-order public key). */
+  x25519(secret: Uint8Array, pub: Uint8Array): Uint8Array;
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /** Throws unless the tag verifies. */
+  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array;
+};
+export const nobleDirectCrypto: DirectCrypto = {
+  x25519: (secret, pub) => x25519.getSharedSecret(secret, pub),
+  seal: (key, nonce, ad, pt) => xchacha20poly1305(key, nonce, ad).encrypt(pt),
+  open: (key, nonce, ad, ct) => xchacha20poly1305(key, nonce, ad).decrypt(ct),
+};
+let direct = nobleDirectCrypto;
+export function useDirectCrypto(c: DirectCrypto): void {
+  direct = c;
+}
+
 function directKey(keys: NodeKeys, peerEncPub: string, session: string, a: string, b: string): Uint8Array {
-  const shared = x25519.getSharedSecret(keys.encSecret, hexToBytes(peerEncPub));
+  const shared = direct.x25519(keys.encSecret, hexToBytes(peerEncPub));
   // Both directions derive the same key; direction is bound by the associated data instead.
   const [lo, hi] = a < b ? [a, b] : [b, a];
-  return hkdf(sha256, shared, utf8ToBytes(session), utf8ToBytes(`fleetkey/v1/direct|${lo}|${hi}`), 32);
+  try {
+    return hkdf(sha256, shared, utf8ToBytes(session), utf8ToBytes(`fleetkey/v1/direct|${lo}|${hi}`), 32);
+  } finally {
+    shared.fill(0);
+  }
 }
 
 function aad(h: { session: string; kind: string; round: number; from: string; to: string }): Uint8Array {
@@ -89,7 +118,7 @@ function aad(h: { session: string; kind: string; round: number; from: string; to
 export function sealDirect(body: Json, h: { session: string; kind: ProtocolKind; round: number; to: string }, keys: NodeKeys, peer: PeerInfo): Json {
   const key = directKey(keys, peer.encPub, h.session, keys.nodeId, h.to);
   const nonce = randomBytes(24);
-  const ct = xchacha20poly1305(key, nonce, aad({ ...h, from: keys.nodeId })).encrypt(packBody(body));
+  const ct = direct.seal(key, nonce, aad({ ...h, from: keys.nodeId }), packBody(body));
   key.fill(0);
   return { nonce: bytesToHex(nonce), ct: base64.encode(ct) };
 }
@@ -102,7 +131,7 @@ export function openDirect(e: Envelope, keys: NodeKeys, peer: PeerInfo): Json {
   try {
     // base64.decode is strict (padding, no stray characters); the AEAD tag is checked before any
     // plaintext is used, and unpackBody refuses anything packBody cannot have produced.
-    const pt = xchacha20poly1305(key, hexToBytes(b.nonce), aad({ session: e.session, kind: e.kind, round: e.round, from: e.from, to: keys.nodeId })).decrypt(base64.decode(b.ct));
+    const pt = direct.open(key, hexToBytes(b.nonce), aad({ session: e.session, kind: e.kind, round: e.round, from: e.from, to: keys.nodeId }), base64.decode(b.ct));
     return unpackBody(pt);
   } catch {
     throw new FleetkeyError('decrypt_failed', `direct message from ${e.from} does not open`, { details: { from: e.from, session: e.session, round: e.round } });
