@@ -24,11 +24,12 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { schnorr, schnorr_FROST, secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import { createFROST, type FROST, type FrostPublic, type FrostSecret } from '@noble/curves/abstract/frost.js';
+import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { frostChainCode, frostDkgTranscript } from './derive.ts';
 import { aggregate, commit, signShare, signingSuite, verifyShare, type Commitment, type SigningPublic } from './frost-sign.ts';
-import type { Backend } from './frost-group.ts';
+import { GROUPS, type Backend } from './frost-group.ts';
 import {
   ProtocolError,
   type GroupPublic,
@@ -74,6 +75,45 @@ interface Suite {
 }
 
 /**
+ * `ed25519.Point` as createFROST sees it, except that a point decoded from bytes answers the
+ * prime-order check (`isTorsionFree`; noble: a full BigInt multiplication by the group order) with
+ * libsodium's `crypto_core_ed25519_is_valid_point` on its canonical encoding (GROUPS.wasm.ed25519.decode).
+ * A non-identity point passes both exactly when it lies in the prime-order subgroup (the builds are
+ * compared on random and crafted encodings in test/crypto/frost-group.test.ts, and on this point class
+ * in test/crypto/frost.test.ts); the identity, which libsodium refuses as small-order, keeps noble's
+ * answer (createFROST refuses it before it asks). Nothing global changes. With the hook below removed,
+ * this check was still 58 % of an in-process 2-of-3 DKG (profile, issue 13); with it, 62 → 19 ms.
+ */
+function decodingOnLibsodium(Point: typeof ed25519.Point): typeof ed25519.Point {
+  const wasm = GROUPS.wasm.ed25519;
+  type Ext = { X: bigint; Y: bigint; Z: bigint; T: bigint };
+  const Base = Point as unknown as new (X: bigint, Y: bigint, Z: bigint, T: bigint) => EdwardsPoint;
+  // Noble's points are frozen, so the decoded point is re-made as an instance of this subclass,
+  // whose only own members are the prime-order check and (static) fromBytes and the instanceof
+  // test: every operation on it is noble's, and returns noble's own points (noble's MSM checks
+  // `p instanceof Point` against the constructor it was given, hence Symbol.hasInstance).
+  class Decoded extends Base {
+    override isTorsionFree(): boolean {
+      if (this.is0()) return true;
+      try {
+        wasm.decode(this.toBytes());
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    static fromBytes(bytes: Uint8Array, zip215?: boolean): Decoded {
+      const p = Point.fromBytes(bytes, zip215) as unknown as Ext;
+      return new Decoded(p.X, p.Y, p.Z, p.T);
+    }
+    static [Symbol.hasInstance](x: unknown): boolean {
+      return x instanceof Point;
+    }
+  }
+  return Decoded as unknown as typeof ed25519.Point; // every other static (BASE, ZERO, Fp, Fn, fromHex, …) is inherited from noble's
+}
+
+/**
  * FROST(Ed25519, SHA-512) for key generation and refresh: noble's `createFROST` with exactly the
  * options of its `ed25519_FROST` (suite name, point, hash, H2) but without its `validatePoint` hook.
  * That hook repeats what createFROST's own DeserializeElement already did to the same point
@@ -82,7 +122,7 @@ interface Suite {
  * element is still refused exactly where RFC 9591 §3.1 refuses it: off-curve, identity, or outside
  * the prime-order subgroup (test/crypto/frost.test.ts, "ed25519: key generation's FROST instance refuses…").
  */
-export const ed25519Frost: FROST = createFROST({ name: 'FROST-ED25519-SHA512-v1', Point: ed25519.Point, hash: sha512, H2: '' });
+export const ed25519Frost: FROST = createFROST({ name: 'FROST-ED25519-SHA512-v1', Point: decodingOnLibsodium(ed25519.Point), hash: sha512, H2: '' });
 
 const SUITES: Record<SuiteName, Suite> = {
   ed25519: {

@@ -215,6 +215,23 @@ describe('tampering adversary', () => {
         for (const bad of [pk.add(T8), T8, T8.multiply(4n)]) {
           for (const f of [ed25519Frost, ed25519_FROST]) assert.throws(() => f.verify(sig, msg, bad.toBytes()), /prime-order|torsion/);
         }
+        // Its prime-order check runs on libsodium: on keys with each of the 8 torsion components
+        // (k = 0: none), it accepts and refuses exactly where noble's own ed25519_FROST does.
+        for (let i = 0; i < 12; i++) {
+          const key = ed25519.Point.BASE.multiply(ed25519.Point.Fn.fromBytes(ed25519Frost.utils.randomScalar()));
+          for (let k = 0n; k < 8n; k++) {
+            const point = k === 0n ? key : key.add(T8.multiply(k));
+            const answer = (f: typeof ed25519Frost) => {
+              try {
+                return f.verify(sig, msg, point.toBytes());
+              } catch (e) {
+                return (e as Error).message;
+              }
+            };
+            assert.equal(answer(ed25519Frost), answer(ed25519_FROST), `torsion component ${k}`);
+            assert.equal(typeof answer(ed25519Frost) === 'string', k !== 0n, `refused exactly when k != 0 (k = ${k})`);
+          }
+        }
       });
     }
 
