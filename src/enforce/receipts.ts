@@ -39,10 +39,9 @@
  *   public keys, which an honest holder's receipt never has. A receipt that counts is therefore
  *   still one its holder signed; forging one still means forging Ed25519.
  */
-import sodium from 'libsodium-wrappers-sumo';
 import { z } from 'zod';
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { DOMAINS, signingInput } from '../control/keys.ts';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { DOMAINS, signBytes, signingInput } from '../control/keys.ts';
 import { sodiumVerifyEd25519 } from '../control/fast-verify.ts';
 import { FleetkeyError } from '../errors.ts';
 
@@ -58,18 +57,9 @@ export const receiptSchema = z.strictObject({ receipt: receiptBodySchema, sig: z
 export type ReceiptBody = z.infer<typeof receiptBodySchema>;
 export type Receipt = z.infer<typeof receiptSchema>;
 
-await sodium.ready;
-
-/** Signs a receipt with a node's Ed25519 identity key (RFC 8032, libsodium). */
+/** Signs a receipt with a node's Ed25519 identity key (RFC 8032; libsodium's, installed by ../control/fast-verify.ts). */
 export function signReceipt(body: ReceiptBody, signSecret: Uint8Array): Receipt {
-  if (!(signSecret instanceof Uint8Array) || signSecret.length !== 32) throw new FleetkeyError('bad_request', 'secret key must be 32 bytes');
-  // libsodium's secret key is seed || public key; it is zeroed after use.
-  const { privateKey } = sodium.crypto_sign_seed_keypair(signSecret);
-  try {
-    return { receipt: body, sig: bytesToHex(sodium.crypto_sign_detached(signingInput(DOMAINS.receipt, body), privateKey)) };
-  } finally {
-    privateKey.fill(0);
-  }
+  return { receipt: body, sig: signBytes(signingInput(DOMAINS.receipt, body), signSecret, 'ed25519') };
 }
 
 /** True only for a valid RFC 8032 signature by `publicKeyHex`; never throws. */
