@@ -6,7 +6,7 @@
  *   policy    the same transaction as an agent request under a grant and a 20-rule policy: the
  *             server and each signer verify the agent's signature and the grant, decode the Solana
  *             transaction, evaluate the policy with their own counters, and reserve + commit
- *             atomically. Twice: strict counters (all three holders count and sign a receipt
+ *             atomically. Twice: strict counters (the holder outside the signing pair counts and signs a receipt
  *             before two sign) and per-signer counters (only the two signers count).
  * All three are interleaved in one run, so they see the same machine load.
  * Run: node --import tsx bench/policy-path.bench.ts [--n 100]   (also: npm run bench -- policy-path)
@@ -100,7 +100,7 @@ try {
   const b = stats(withPolicy);
   const l = stats(perSigner);
   report('sign: owner authorization, no policy (baseline)', { n: a.n, p50Ms: a.p50, p99Ms: a.p99 });
-  report('sign: agent request + grant + 20-rule policy, strict counters (receipts from all 3 holders, then 2 sign)', { n: b.n, p50Ms: b.p50, p99Ms: b.p99 });
+  report('sign: agent request + grant + 20-rule policy, strict counters (a receipt from the holder outside the signing pair, then 2 count and sign)', { n: b.n, p50Ms: b.p50, p99Ms: b.p99 });
   report('sign: the same policy, counters per signer (2 signers check and count)', { n: l.n, p50Ms: l.p50, p99Ms: l.p99 });
   report('policy on the signing path, strict', { addedP50Ms: b.p50 - a.p50, ratioP50: b.p50 / a.p50, ratioP99: b.p99 / a.p99 });
   report('policy on the signing path, per-signer', { addedP50Ms: l.p50 - a.p50, ratioP50: l.p50 / a.p50, ratioP99: l.p99 / a.p99 });

@@ -6,17 +6,39 @@
  * while every signer stays within the limit. Under `counters: "strict"` (the default) a request that
  * touches a rolling limit is counted by **every** share holder before any of them issues a share:
  *
- * 1. the server asks each holder to reserve it (POST /v1/reserve). A holder runs the full check of
- *    src/enforce/authorize.ts with its own documents and counters, then reserves **and commits** the
- *    amounts in one transaction and answers with a receipt signed by its node identity key;
- * 2. a holder asked for a share (FROST /v1/sign, a DKLs23 signing session) issues it only with a
- *    valid receipt from every other holder of the wallet for this request id and request digest
- *    (its own count is taken in the transaction that consumes its nonce, as before).
+ * 1. the server picks the signing set S (t or more holders) and asks each holder **outside** S to
+ *    reserve it (POST /v1/reserve). A holder runs the full check of src/enforce/authorize.ts with
+ *    its own documents and counters, then reserves **and commits** the amounts in one transaction
+ *    and answers with a receipt signed by its node identity key;
+ * 2. a holder in S asked for a share (FROST /v1/sign, a DKLs23 signing session) issues it only with
+ *    a valid receipt, for this request id and request digest, from every holder of the wallet that
+ *    is not in S, where S is the set the holder's own protocol input names (FROST: the commitment
+ *    list it signs over; DKLs23: the session's signers). It counts the request itself in the
+ *    transaction that issues its share (FROST: the one that consumes its nonce; DKLs23: the commit
+ *    before its last-round message leaves).
  *
- * Bound: a signature needs a share from at least one honest holder, and an honest holder gives one
- * only after every holder signed a receipt, so every honest holder's counter includes every signed
- * request, and each honest counter never exceeds the limit. That holds with a compromised server and
- * up to t-1 compromised signers (they can refuse, not forge another holder's receipt).
+ * Bound: every honest holder's counter includes every signed request, so none exceeds the limit.
+ * A signature on the request comes from some signing set S of at least t holders, so S holds an
+ * honest member (at most t-1 are compromised). That member checked receipts from every holder
+ * outside S, and an honest holder signs a receipt only after counting: the honest holders outside
+ * S counted. Inside S, every honest member counted before its share left it, and a valid
+ * signature needs every member's share computed over that same S:
+ * - FROST (RFC 9591): each share is z_i = d_i + e_i·rho_i + lambda_i·s_i·c, with the binding
+ *   factors rho, the group commitment R and the Lagrange coefficients lambda all fixed by the
+ *   commitment list, i.e. by S. Completing a signature over S without an honest member's share
+ *   means producing lambda_j·s_j·c for that member with its key share unknown. The property used
+ *   is what Bellare, Crites, Komlo, Maller, Tessaro and Zhu ("Better than Advertised Security for
+ *   Non-Interactive Threshold Signatures", CRYPTO 2022) call TS-UF-3: a valid signature on m
+ *   implies one signing request (m, S, commitment list) that every honest member of S answered.
+ *   They prove it for FROST with per-signer binding factors over the whole list (their FROST1),
+ *   which is how RFC 9591 computes rho; it is the one assumption this bound adds to plain
+ *   unforgeability, and the place for a reviewer to look first.
+ * - DKLs23: the signature is assembled from every signer's last-round values (w_i, u_i), and an
+ *   honest signer sends its own only after its count is committed.
+ * So the bound holds with a compromised server and up to t-1 compromised signers, as before.
+ * (Until issue 13 every member of S also had to show the receipts of the other members of S: one
+ * more round of t policy checks and fsync'd commits before any share, for counts that the share
+ * transactions take anyway.)
  *
  * A receipt is a commitment, not a reservation that expires: a holder that is not among the signers
  * never learns whether the signature was made, and releasing on timeout would give back the n/t
@@ -24,10 +46,10 @@
  * the same request sent again (same request id) within RECEIPT_MAX_AGE_MS is signed without counting
  * twice; later, its receipts are stale and it cannot be signed any more (the agent sends a new one).
  *
- * Cost (issue 13). The two steps are the fewest round trips the bound allows: a share may leave an
- * honest holder only once every other holder has counted, and the holders that sign need each
- * other's receipts, so the counting must finish before any signing starts; one holder's own count
- * already rides in its signing transaction. What is made cheaper is each step's cryptography:
+ * Cost (issue 13). Two steps remain, and they cannot be fewer: a share may leave an honest holder
+ * only once the holders outside its signing set have counted. Only n-t holders take part in the
+ * first step (one of a 2-of-3 wallet), and each holder runs the policy check once per request.
+ * Each step's cryptography is cheaper too:
  * receipts are signed and verified with libsodium's Ed25519 (WebAssembly, `crypto_sign_detached`,
  * `crypto_sign_verify_detached`) instead of noble's BigInt arithmetic. The guarantee is unchanged:
  * - a receipt is still an RFC 8032 Ed25519 signature by the holder's pinned identity key over the

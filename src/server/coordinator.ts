@@ -139,7 +139,7 @@ export class Coordinator {
   /** Waiters for any in-flight pair to be freed. */
   private pairWaiters: (() => void)[] = [];
   /** Reservation receipts collected per wallet, epoch and request id (strict counters). */
-  private receipts = new Map<string, unknown[]>();
+  private receipts = new Map<string, Map<string, unknown>>();
   readonly control: ControlStore;
   readonly authz: Authorizer;
   /** Observes every signing of a known wallet (metrics): scheme, path, result, seconds. Public values only. */
@@ -499,7 +499,8 @@ export class Coordinator {
     const pub = JSON.parse(w.publicJson) as SharePublic;
     const scheme = schemeOf(w.scheme);
     if (scheme.signing === 'interactive' && message.length !== 32) throw new FleetkeyError('validation_failed', `${scheme.name} signs a 32-byte hash`, { details: { field: 'hash' } });
-    if (strict && 'agent' in auth) auth = await this.withReceipts(w, auth, message, requestId);
+    // Strict counters: receipts from the holders outside each attempt's signing set (collected once per holder and request).
+    let counting = strict && 'agent' in auth;
     const excluded = new Set<string>();
     const apart = this.keptApart(w);
     const interactive = scheme.signing === 'interactive';
@@ -524,6 +525,7 @@ export class Coordinator {
         continue;
       }
       if (!chosen) break;
+      if (counting && 'agent' in auth) auth = await this.withReceipts(w, auth, message, requestId, outside(w, chosen));
       try {
         if (interactive) {
           const release = this.holdPairs(w, chosen);
@@ -553,7 +555,7 @@ export class Coordinator {
             continue;
           }
           // A signer counts strictly where we did not expect it (e.g. it has a newer policy): collect the receipts and go again.
-          if (e.remoteCode === 'reservation_missing' && 'agent' in auth && !auth.receipts) auth = await this.withReceipts(w, auth, message, requestId);
+          if (e.remoteCode === 'reservation_missing' && 'agent' in auth && !counting) counting = true;
           else if (e.remoteCode === 'session_busy' && typeof e.remoteDetails?.busyPeer === 'string') {
             // Another signing of this wallet holds that pair at the signer (e.g. another server): try
             // another subset, or wait; not an attempt, as nothing was tried.
@@ -577,28 +579,30 @@ export class Coordinator {
   }
 
   /**
-   * Strict counters (src/enforce/receipts.ts): every share holder of the wallet counts the request
-   * and signs a receipt, before any share is asked for. All holders must answer: one that is down
-   * means `not_enough_signers` (503; the same request can be sent again), one that refuses means its
-   * refusal (e.g. `limit_exceeded`). Receipts are kept per request id for the retries and the other
-   * payloads of the same request.
+   * Strict counters (src/enforce/receipts.ts): every holder in `from` (the holders outside this
+   * attempt's signing set) counts the request and signs a receipt before any share is asked for;
+   * the signing set counts in the transactions that issue its shares. All of `from` must answer:
+   * one that is down means `not_enough_signers` (503; the same request can be sent again), one that
+   * refuses means its refusal (e.g. `limit_exceeded`). Receipts are kept per request id and holder,
+   * for retries with another subset and for the other payloads of the same request.
    */
-  private async withReceipts(w: WalletRecord, auth: Extract<SignAuth, { agent: unknown }>, message: Uint8Array, requestId: string): Promise<SignAuth> {
+  private async withReceipts(w: WalletRecord, auth: Extract<SignAuth, { agent: unknown }>, message: Uint8Array, requestId: string, from: readonly string[]): Promise<SignAuth> {
     const key = `${w.id}|${w.epoch}|${requestId}`;
-    let receipts = this.receipts.get(key);
-    if (!receipts) {
+    const have = this.receipts.get(key) ?? new Map<string, unknown>();
+    const ask = from.filter((n) => !have.has(n));
+    if (ask.length) {
       const body = { requestId, walletId: w.id, epoch: w.epoch, message: bytesToHex(message), auth: { agent: auth.agent, ...(auth.approvals ? { approvals: auth.approvals } : {}) }, ...this.net(w) };
-      const answers = await Promise.allSettled(w.participants.map((p) => this.signers.call<{ receipt: unknown }>(p.nodeId, '/v1/reserve', body)));
+      const answers = await Promise.allSettled(ask.map((n) => this.signers.call<{ receipt: unknown }>(n, '/v1/reserve', body)));
       const refused = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected' && !(a.reason instanceof SignerCallError && a.reason.unavailable));
       if (refused) throw refused.reason;
-      const down = w.participants.filter((_, i) => answers[i].status === 'rejected').map((p) => p.nodeId);
+      const down = ask.filter((_, i) => answers[i].status === 'rejected');
       if (down.length)
         throw new FleetkeyError('not_enough_signers', `this wallet's policy counts limits at every share holder (counters: "strict"), and ${down.join(', ')} did not answer; send the same request again`, { details: { down } });
-      receipts = answers.map((a) => (a as PromiseFulfilledResult<{ receipt: unknown }>).value.receipt).filter((r) => r !== null);
+      ask.forEach((n, i) => have.set(n, (answers[i] as PromiseFulfilledResult<{ receipt: unknown }>).value.receipt));
       if (this.receipts.size > 10_000) this.receipts.clear();
-      this.receipts.set(key, receipts);
+      this.receipts.set(key, have);
     }
-    return { ...auth, receipts };
+    return { ...auth, receipts: [...have.values()].filter((r) => r !== null) };
   }
 
   /**
@@ -771,6 +775,11 @@ export class Coordinator {
     if (w.threshold < 2) return;
     await Promise.all(w.participants.filter((p) => this.signers.isUp(p.nodeId)).map((p) => this.refill(w, p.nodeId).catch(() => undefined)));
   }
+}
+
+/** The holders of `w` outside a signing set: under strict counters, they count before any share is issued. */
+function outside(w: WalletRecord, chosen: readonly Participant[]): string[] {
+  return w.participants.filter((p) => !chosen.some((c) => c.nodeId === p.nodeId)).map((p) => p.nodeId);
 }
 
 function pairKey(a: string, b: string): string {

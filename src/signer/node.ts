@@ -362,7 +362,7 @@ export class SignerNode {
           this.dkls.claim(req.session, rootId, req.epoch, participants.filter((p) => p.nodeId !== me.nodeId).map((p) => p.nodeId), durableBans);
           slot = true;
           if (!req.auth) throw new FleetkeyError('owner_authorization_required', 'signing needs an owner authorization or an agent request');
-          const a = await this.authorizeSign(req.auth, req.walletId, pub, hexToBytes(req.messageHash), req.network);
+          const a = await this.authorizeSign(req.auth, req.walletId, pub, hexToBytes(req.messageHash), req.network, { signingSet: signers });
           // Reserve now; commit before this node's last-round message (the one that completes the signature) leaves.
           // The session id is used up in the same transaction: a repeat is refused forever (session_reused).
           const r = await this.control.reserve(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now: Date.now(), ttlMs: RESERVATION_TTL_MS, grant: a.grant }, this.store.claimSessionHook(req.kind, sessionId, req.walletId));
@@ -705,7 +705,7 @@ export class SignerNode {
    * request + grant + policy + approvals, against this node's own documents; the message must be
    * what the payload commits to. A refusal is logged in this node's audit chain.
    */
-  private async authorizeSign(auth: SignAuth, walletId: string, pub: SharePublic, message: Uint8Array, asked?: string, { receipts = true } = {}): Promise<Authorized> {
+  private async authorizeSign(auth: SignAuth, walletId: string, pub: SharePublic, message: Uint8Array, asked: string | undefined, counting: { signingSet: readonly number[] } | { receipts: false }): Promise<Authorized> {
     try {
       // The wallet's network is this node's own record of it (fixed at creation), never the server's word.
       const network = walletNetworkOf(pub.scheme, pub.network);
@@ -713,13 +713,14 @@ export class SignerNode {
         throw new FleetkeyError('wrong_network', `wallet ${walletId} is on ${network ?? 'no network'}, the request names ${asked}`, { details: { walletId, network: network ?? null } });
       const address = schemeOf(pub.scheme).address(pub.group.publicKey, pub.scheme === 'secp256k1-schnorr' ? (network as BitcoinNetwork) : undefined);
       const a = await this.authz.authorize(auth, { walletId, scheme: pub.scheme, address, network }, message);
-      // Strict counters: every other holder must already have counted this request (src/enforce/receipts.ts).
-      if (receipts && a.strict)
+      // Strict counters: every holder outside the signing set must already have counted this request;
+      // the signing set counts in its share transactions (src/enforce/receipts.ts).
+      if ('signingSet' in counting && a.strict)
         checkReceipts('agent' in auth ? auth.receipts : undefined, {
           walletId,
           requestId: a.requestId,
           requestDigest: a.requestDigest,
-          holders: pub.participants.map((p) => p.nodeId).filter((n) => n !== this.keys.nodeId),
+          holders: pub.participants.filter((p) => p.nodeId !== this.keys.nodeId && !counting.signingSet.includes(p.index)).map((p) => p.nodeId),
           keyOf: (n) => this.peers().get(n)?.signPub,
           now: Date.now(),
         });
@@ -820,7 +821,9 @@ export class SignerNode {
     const { share, pub } = await this.activeShare(req.walletId, req.epoch);
     if (!isFrostScheme(pub.scheme)) throw new FleetkeyError('unsupported', `${pub.scheme} signs in a session (POST /v1/sessions kind "sign")`);
     const message = hexToBytes(req.message);
-    const a = await this.authorizeSign(req.auth, req.walletId, pub, message, req.network);
+    // The signing set is the commitment list's (a 1-of-n wallet signs alone); the list is checked in full below.
+    const signingSet = pub.threshold === 1 ? [share.index] : Object.keys(req.commitments ?? {}).map(Number);
+    const a = await this.authorizeSign(req.auth, req.walletId, pub, message, req.network, { signingSet });
     if (a.requestId !== req.requestId) throw new FleetkeyError('validation_failed', 'requestId differs from the authorized request', { details: { path: 'requestId' } });
     if (pub.threshold === 1) {
       await this.refusalsLogged(req.auth, req.walletId, () => this.store.db.tx(this.shareHook(a, req.walletId, {})));

@@ -258,11 +258,12 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
       assert.equal(r.body.error?.code, code, `${what}: ${JSON.stringify(r.body)}`);
       assert.equal(r.body.share, undefined, `${what}: no share`);
     }
-    // An allowed request that the other holders have not counted (the policy counts strictly): no share.
+    // An allowed request that the holder outside the signing set (signer 3: the commitment list names
+    // signers 1 and 2) has not counted (the policy counts strictly): no share.
     const good = request(agent, g, w.id, okPayload);
     const uncounted = await direct(msgOf(okPayload), { agent: good }, good.request.requestId);
     assert.equal(uncounted.body.error?.code, 'reservation_missing', JSON.stringify(uncounted.body));
-    assert.deepEqual(uncounted.body.error.details.missing, [c.info.signers[1].nodeId, c.info.signers[2].nodeId]);
+    assert.deepEqual(uncounted.body.error.details.missing, [c.info.signers[2].nodeId]);
     // A receipt signed by another key, or for another request, does not count either.
     const reserveBody = (q: ReturnType<typeof request>, p: Payload) => ({ requestId: q.request.requestId, walletId: w.id, epoch: 0, message: bytesToHex(msgOf(p)), auth: { agent: q } });
     const r1 = (await signerCall(1, 'POST', '/v1/reserve', reserveBody(good, okPayload))).body.receipt;
@@ -330,11 +331,15 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     const pairOnly = await spreadOverPairs(w, agent, g, 3, (pair) => pair);
     assert.equal(pairOnly.shares, 0);
     assert.deepEqual([...new Set(pairOnly.refusals)], ['reservation_missing']);
-    // Receipts from every holder: the six requests above were counted by the pairs that reserved them
-    // (2 each per signer), so each signer has room for 8 more of 0.1 SOL; the ninth is refused.
-    const all = await spreadOverPairs(w, agent, g, 15, () => [0, 1, 2]);
-    assert.equal(all.shares, 8, JSON.stringify(all.refusals));
-    assert.ok(all.refusals.includes('limit_exceeded'));
+    // The six requests above were counted by the pairs that reserved them (2 each per signer), so each
+    // signer has room for 8 more of 0.1 SOL; the ninth is refused. Receipts from every holder (as
+    // before issue 13) for 4 requests, then from the holder outside the pair only (what the server
+    // asks for now: the pair counts in its share transactions): 8 signed in all, and no more.
+    const all = await spreadOverPairs(w, agent, g, 4, () => [0, 1, 2]);
+    assert.equal(all.shares, 4, JSON.stringify(all.refusals));
+    const outside = await spreadOverPairs(w, agent, g, 11, (pair) => [0, 1, 2].filter((k) => !pair.includes(k)));
+    assert.equal(outside.shares, 4, JSON.stringify(outside.refusals));
+    assert.ok(outside.refusals.includes('limit_exceeded'));
     // No signer issued a share for more than the limit: 8 shares for requests every holder counted.
     const logs = await Promise.all([0, 1, 2].map(signerLog));
     for (const n of signersCountFor(logs, w.id)) assert.ok(n <= 8, `a signer issued shares for ${n} requests`);
