@@ -20,20 +20,22 @@
  *   fsync the directory).
  * - To sign, the node takes the nonce row out of the database as before (the durable, crash-safe
  *   consumption), opens it (the row's `seq` must be the one it was sealed with), then removes `seq`
- *   from the live set and waits until the file saying so is on disk, and only then computes the
- *   signature share. A `seq` not live is `nonce_consumed`, whatever the database says.
+ *   from the live set and waits until the file saying so is on disk before the signature share
+ *   leaves the node (the share is computed while the file is written: nothing computed from the
+ *   nonce is returned, logged or stored before the write completes, and a failed write discards
+ *   it). A `seq` not live is `nonce_consumed`, whatever the database says.
  *
- * Why a nonce yields at most one share, ever: a share from nonce (L, s) is computed only after a
+ * Why a nonce yields at most one share, ever: a share from nonce (L, s) leaves the node only after a
  * file without s in ledger L's live set is durable; the set only loses members after that (s is
  * never issued again: `next` only grows, and a new file is a new L). The database cannot add s
  * back: it never holds the file, and a row whose `seq` it changes does not open.
  *
- * Crash-safety (the order is: database commit, then file, then share):
+ * Crash-safety (the order is: database commit, then file, then the share leaves):
  * - crash after the database consumed the nonce, before the file was written: the file still lists s
- *   as live, but no share was computed from the nonce, so at most one share can ever come from it
- *   (even if the row is restored later). The node starts normally; `retain` drops live seqs whose
+ *   as live, but no share left the node (one computed meanwhile died with the process), so at most
+ *   one share can ever leave from it (even if the row is restored later). The node starts normally; `retain` drops live seqs whose
  *   rows are gone (removing is always safe).
- * - crash inside the file write: the rename is atomic, so the old file (s live, no share yet) or
+ * - crash inside the file write: the rename is atomic, so the old file (s live, no share out yet) or
  *   the new one is there.
  * - crash after the file write: s is spent for good; the nonce row is already gone.
  * - lost or corrupt file: a lost file is replaced by a new ledger (every pooled nonce stops being
@@ -54,6 +56,7 @@
  * used (ranges: batches are consecutive), pruned of rows the database no longer holds at start.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
@@ -165,12 +168,16 @@ export class NonceLedger {
     this.live = out;
   }
 
-  /** Resolves once a file holding every change made before this call is on disk. */
+  /**
+   * Resolves once a file holding every change made before this call is on disk. The file is
+   * written on libuv's thread pool (node:fs/promises), so the caller may compute while the fsyncs
+   * run; what it computes from a spent nonce must not leave the node before this resolves.
+   */
   persist(): Promise<void> {
     if (this.queued) return this.queued;
     const p = this.writing.then(() => {
       this.queued = undefined;
-      this.write();
+      return this.writeAsync();
     });
     this.queued = p;
     this.writing = p.catch(() => undefined);
@@ -195,10 +202,35 @@ export class NonceLedger {
     return -1;
   }
 
+  /** The file's text for the ledger as it is now (a snapshot: later changes are not in it). */
+  private snapshot(): string {
+    const body = { v: 1 as const, ledger: this.id, next: this.next, live: this.live.map(([a, b]) => [a, b] as [number, number]) };
+    return JSON.stringify({ ...body, mac: macOf(this.macKey, body) });
+  }
+
+  /** `write`, off the event loop: the snapshot is taken before the first await. */
+  private async writeAsync(): Promise<void> {
+    const text = this.snapshot();
+    const tmp = `${this.file}.tmp`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, this.file);
+    const dir = await open(dirname(this.file), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
   /** Atomic replace: temporary file, fsync, rename, fsync of the directory. */
   private write(): void {
-    const body = { v: 1 as const, ledger: this.id, next: this.next, live: this.live.map(([a, b]) => [a, b] as [number, number]) };
-    const text = JSON.stringify({ ...body, mac: macOf(this.macKey, body) });
+    const text = this.snapshot();
     const tmp = `${this.file}.tmp`;
     const fd = openSync(tmp, 'w', 0o600);
     try {

@@ -5,7 +5,7 @@
  * consumed_nonces row between two signatures. The node must refuse the second use.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -113,6 +113,23 @@ for (const [name, cfg] of backends) {
       // Fresh nonces still sign after that restart.
       const { commitments: more } = await restarted.makeNonces({ walletId, epoch: 0, count: 1 });
       assert.ok((await sign(restarted, more[0].id, more[0])).share);
+    });
+    test('a ledger write that fails lets no share out (the share is computed during the write), and the nonce stays used', async () => {
+      const db = await fresh(cfg);
+      const { node, walletId, sign, dir } = await setUp(db);
+      const { commitments } = await node.makeNonces({ walletId, epoch: 0, count: 2 });
+      const [n1, n2] = commitments;
+      // The ledger's temporary file cannot be created: the write that spends n1 fails.
+      const tmp = join(dir, 'nonce-ledger.json.tmp');
+      mkdirSync(tmp);
+      const failed = await sign(node, n1.id, n1).then(
+        (r) => ({ share: (r as { share?: string }).share }),
+        (e: NodeJS.ErrnoException) => ({ error: e.code }),
+      );
+      assert.deepEqual(failed, { error: 'EISDIR' }, 'the write error, and no share');
+      rmdirSync(tmp);
+      assert.equal(await code(sign(node, n1.id, n1)), 'nonce_consumed', 'the nonce is not offered again');
+      assert.ok((await sign(node, n2.id, n2)).share, 'the next nonce signs once the disk works');
     });
     test('the ledger file: an edited one stops the node from starting; a lost one starts a new ledger under which no earlier nonce opens', async () => {
       const db = await fresh(cfg);
