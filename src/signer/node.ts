@@ -855,15 +855,22 @@ export class SignerNode {
       this.log.error('a nonce the database offered as unused was already spent: refused (database rolled back or tampered with)', { walletId: rootId, nonceId: taken.nonce.id });
       throw new FleetkeyError('nonce_consumed', `nonce ${req.nonceId} was already used`, { details: { nonceId: req.nonceId } });
     }
-    await this.ledger.persist();
+    // The file saying so is written off the event loop while the share is computed; the share
+    // leaves only once that file is on disk (and not at all if the write fails).
+    const spent = this.ledger.persist();
+    let out: { index: number; share: string } | FleetkeyError;
     const mine = JSON.parse(taken.nonce.commitment) as CommitmentJson;
     if (mine.hiding !== commitments[share.index].hiding || mine.binding !== commitments[share.index].binding)
-      throw new FleetkeyError('validation_failed', 'the commitment listed for this node is not the one it issued for that nonce');
-    try {
-      return { index: share.index, share: frostSignShare(pub.scheme, share, pub.group, nonces, commitments, message) };
-    } catch (e) {
-      throw new FleetkeyError('validation_failed', `cannot sign with these commitments: ${(e as Error).message}`);
-    }
+      out = new FleetkeyError('validation_failed', 'the commitment listed for this node is not the one it issued for that nonce');
+    else
+      try {
+        out = { index: share.index, share: frostSignShare(pub.scheme, share, pub.group, nonces, commitments, message) };
+      } catch (e) {
+        out = new FleetkeyError('validation_failed', `cannot sign with these commitments: ${(e as Error).message}`);
+      }
+    await spent;
+    if (out instanceof FleetkeyError) throw out;
+    return out;
   }
 
   /**
