@@ -18,7 +18,7 @@
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { concatBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { schnorr, secp256k1_hasher } from '@noble/curves/secp256k1.js';
-import { bytesToNumberLE } from '@noble/curves/utils.js';
+import { bytesToNumberLE, equalBytes } from '@noble/curves/utils.js';
 import { GROUPS, type Backend, type Group } from './frost-group.ts';
 
 export type SigningSuiteName = 'ed25519' | 'secp256k1' | 'secp256k1-schnorr';
@@ -134,10 +134,15 @@ interface Parsed<E> {
   encBinding: Uint8Array;
 }
 
-/** Decodes (DeserializeElement) and sorts the commitment list by identifier (§5.2, §5.3). */
-function parseList<E>(s: Suite, list: Commitment[]): Parsed<E>[] {
+/**
+ * Decodes (DeserializeElement) and sorts the commitment list by identifier (§5.2, §5.3). `own`: the
+ * signer's entry, already known as the points d·G and e·G whose encodings equal the list's bytes
+ * (checked by the caller), so it is not decoded again.
+ */
+function parseList<E>(s: Suite, list: Commitment[], own?: { id: number; hiding: E; binding: E }): Parsed<E>[] {
   const g = s.group as Group<E>;
   const out = list.map((c) => {
+    if (own && c.id === own.id) return { id: scalarId(s, c.id), hiding: own.hiding, binding: own.binding, encHiding: c.hiding, encBinding: c.binding };
     const hiding = g.decode(c.hiding);
     const binding = g.decode(c.binding);
     return { id: scalarId(s, c.id), hiding, binding, encHiding: g.encode(hiding), encBinding: g.encode(binding) };
@@ -152,6 +157,10 @@ function parseList<E>(s: Suite, list: Commitment[]): Parsed<E>[] {
  * the caller to negate the signing share and verifying shares alike, as noble's adjustPublic does).
  */
 function groupKey<E>(s: Suite, pub: SigningPublic): { PK: E; encPK: Uint8Array; negate: boolean } {
+  // A wallet's group key is decoded once per suite and backend (a pure function of its bytes).
+  const key = `${s.name}|${s.group.backend}|${toHex(pub.groupKey)}`;
+  const hit = GROUP_KEYS.get(key);
+  if (hit) return hit as { PK: E; encPK: Uint8Array; negate: boolean };
   const g = s.group as Group<E>;
   let PK = g.decode(pub.groupKey);
   let negate = false;
@@ -159,8 +168,12 @@ function groupKey<E>(s: Suite, pub: SigningPublic): { PK: E; encPK: Uint8Array; 
     PK = g.neg(PK);
     negate = true;
   }
-  return { PK, encPK: g.encode(PK), negate };
+  const out = { PK, encPK: g.encode(PK), negate };
+  if (GROUP_KEYS.size >= 1024) GROUP_KEYS.clear();
+  GROUP_KEYS.set(key, out);
+  return out;
 }
+const GROUP_KEYS = new Map<string, { PK: unknown; encPK: Uint8Array; negate: boolean }>();
 
 /**
  * §4.4 compute_binding_factors, §4.5 compute_group_commitment, §4.6 compute_challenge. The rho
@@ -221,8 +234,12 @@ export function signShare(s: Suite, self: number, signingShare: Uint8Array, pub:
   if (Fn.is0(d) || Fn.is0(e)) throw new Error('signing nonces already used');
   const mine = list.find((c) => c.id === self);
   if (!mine) throw new Error('missing signer commitment');
-  if (!g.equals(g.decode(mine.hiding), g.base(d)) || !g.equals(g.decode(mine.binding), g.base(e))) throw new Error('incorrect signer commitment');
-  const parsed = parseList(s, list);
+  // The list's entry must be SerializeElement(d·G), SerializeElement(e·G): encodings are canonical,
+  // so comparing bytes is comparing points (and refuses any other encoding of them).
+  const D = g.base(d);
+  const E = g.base(e);
+  if (!equalBytes(g.encode(D), mine.hiding) || !equalBytes(g.encode(E), mine.binding)) throw new Error('incorrect signer commitment');
+  const parsed = parseList(s, list, { id: self, hiding: D, binding: E });
   const { PK, encPK, negate } = groupKey(s, pub);
   let sk = Fn.fromBytes(signingShare);
   if (negate) sk = Fn.neg(sk);
@@ -287,12 +304,20 @@ export class AggregateError extends Error {
 }
 
 /**
- * §5.3 aggregate: z = Σ z_i, signature (R, z). Before returning, the Schnorr equation
- * z·G == R' + c·PK is checked (R' = R made even for BIP340); when it fails, each share is checked
- * alone (§5.4) and the cheaters are named. Callers still verify the result with the plain RFC 8032
- * / BIP340 verifier (src/server/coordinator.ts).
+ * §5.3 aggregate: z = Σ z_i, signature (R, z). Before returning, the signature is checked: with
+ * `verify` (a plain RFC 8032 / BIP340 verifier: not FROST code) when given, else with the Schnorr
+ * equation z·G == R' + c·PK (R' = R made even for BIP340); when the check fails, each share is
+ * checked alone (§5.4) and the cheaters are named.
  */
-export function aggregate(s: Suite, pub: SigningPublic, verifyingShares: Map<number, Uint8Array>, list: Commitment[], msg: Uint8Array, shares: Map<number, Uint8Array>): Uint8Array {
+export function aggregate(
+  s: Suite,
+  pub: SigningPublic,
+  verifyingShares: Map<number, Uint8Array>,
+  list: Commitment[],
+  msg: Uint8Array,
+  shares: Map<number, Uint8Array>,
+  verify?: (signature: Uint8Array) => boolean,
+): Uint8Array {
   const g = s.group;
   const Fn = g.Fn;
   checkCount(pub, list.length);
@@ -304,15 +329,20 @@ export function aggregate(s: Suite, pub: SigningPublic, verifyingShares: Map<num
   let z = Fn.ZERO;
   for (const c2 of list) z = Fn.add(z, Fn.fromBytes(shares.get(c2.id)!));
   let ok = false;
+  let signature: Uint8Array | undefined;
   try {
-    const Reven = s.taproot && !g.hasEvenY(R) ? g.neg(R) : R;
-    ok = g.equals(g.base(z), g.add(Reven, g.mul(PK, c)));
+    signature = encodeSignature(s, encR, z);
+    if (verify) ok = verify(signature);
+    else {
+      const Reven = s.taproot && !g.hasEvenY(R) ? g.neg(R) : R;
+      ok = g.equals(g.base(z), g.add(Reven, g.mul(PK, c)));
+    }
   } catch {
     ok = false;
   }
-  if (!ok) {
+  if (!ok || !signature) {
     const cheaters = list.map((x) => x.id).filter((id) => !verifyShare(s, pub, verifyingShares.get(id)!, list, msg, id, shares.get(id)!));
     throw new AggregateError('aggregation failed', cheaters.sort((a, b) => a - b));
   }
-  return encodeSignature(s, encR, z);
+  return signature;
 }

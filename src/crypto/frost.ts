@@ -29,7 +29,7 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { frostChainCode, frostDkgTranscript } from './derive.ts';
 import { aggregate, commit, signShare, signingSuite, verifyShare, type Commitment, type SigningPublic } from './frost-sign.ts';
-import { GROUPS, type Backend } from './frost-group.ts';
+import { GROUPS, verifyPlain, type Backend } from './frost-group.ts';
 import {
   ProtocolError,
   type GroupPublic,
@@ -618,7 +618,9 @@ export function frostSignShare(
 
 /**
  * RFC 9591 §5.3 aggregate() and §5.4 share verification. On a bad share, the error names the
- * cheating parties (the aggregate is checked, and only on failure each share).
+ * cheating parties (the aggregate is checked, and only on failure each share). An Ed25519 or BIP340
+ * aggregate is returned only if the plain RFC 8032 / BIP340 verifier accepts it (`verifyPlain`:
+ * libsodium, libsecp256k1), which is the check that names cheaters when it fails.
  */
 export function frostAggregate(
   name: SuiteName,
@@ -636,7 +638,8 @@ export function frostAggregate(
     verifying.set(Number(i), verifyingShareOf(suite, pub, Number(i)));
   }
   try {
-    return aggregate(signingSuite(name, backend), signingPublic(pub), verifying, commitmentList(commitments), message, sigShares);
+    const plain = name === 'ed25519' || name === 'secp256k1-schnorr' ? (sig: Uint8Array) => verifyPlain(name, hexToBytes(pub.publicKey), message, sig) : undefined;
+    return aggregate(signingSuite(name, backend), signingPublic(pub), verifying, commitmentList(commitments), message, sigShares, plain);
   } catch (e) {
     const cheaters = (e as { cheaters?: number[] }).cheaters ?? [];
     if (cheaters.length) throw new ProtocolError(`invalid signature share from part${cheaters.length > 1 ? 'ies' : 'y'} ${cheaters.join(', ')}`, cheaters[0]);
