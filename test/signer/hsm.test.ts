@@ -271,13 +271,17 @@ describe('no KEK byte on disk or in a log when the HSM holds it (test-only extra
     }
     assert.equal(kek.length, 32);
 
-    // Sealing in the HSM is plain AES-256-GCM in the file KEK's format, both ways; bad bytes are
-    // decrypt_failed (not an HSM failure) and leave the session usable.
+    // Sealing in the HSM is plain AES-256-GCM in the file KEK's first format (base64 of iv ‖ ciphertext
+    // ‖ tag), both ways: the file KEK opens it, and it opens that format (the file KEK now writes
+    // XChaCha20-Poly1305, `x1.`, which an HSM cannot compute); bad bytes are decrypt_failed (not an
+    // HSM failure) and leave the session usable.
     const inHsm = await HsmKek.open(parsePkcs11Uri(hsm.uri('kek')));
     try {
       const plain = randomBytes(100);
       assert.deepEqual(makeSealer(kek).open(inHsm.sealer.seal(plain, 'share|w|1'), 'share|w|1'), plain);
-      const sealed = makeSealer(kek).seal(plain, 'share|w|1');
+      const iv = randomBytes(12);
+      const sealed = base64.encode(new Uint8Array([...iv, ...gcm(kek, iv, utf8ToBytes('share|w|1')).encrypt(plain)]));
+      assert.deepEqual(makeSealer(kek).open(sealed, 'share|w|1'), plain, 'the file KEK opens its first format');
       assert.deepEqual(inHsm.sealer.open(sealed, 'share|w|1'), plain);
       assert.equal(codeOf(() => inHsm.sealer.open(sealed, 'share|w|2')), 'decrypt_failed', 'moved to another record');
       const tampered = base64.decode(sealed);
