@@ -257,15 +257,18 @@ export class Authorizer {
   }
 
   /**
-   * Two passes: the first (no usage) names the counters the decision touches; the second reads them,
-   * leaving out the request's own records (already counted by a receipt, or a retry).
+   * Two passes: the first (no usage) names the counters and windows the decision touches; the second
+   * reads their totals, leaving out the request's own records (already counted by a receipt, or a
+   * retry). Both passes ask for the same (counter, window) pairs: each window rule reserves exactly
+   * what it reads, and the first pass (nothing used yet) reaches every window rule the second does.
    */
   private async evaluate(policy: CompiledPolicy, action: Action, walletId: string, now: number, approvals: string[], requestId: string): Promise<Decision> {
     // Fleet-wide limits count per fleet: the fleet is the root wallet (a wallet outside a fleet is its own).
     const fleet = splitWalletId(walletId).rootId;
     const first = evaluate(policy, action, { now, usage: NO_USAGE, approvals, fleet });
     if (first.outcome === 'deny' || !first.reservations.length) return first;
-    const usage = await this.control.usageView(walletId, { now, keys: first.reservations.map((r) => r.counterKey), except: requestId });
+    const checks = first.reservations.flatMap((r) => r.checks.map((c) => ({ counterKey: r.counterKey, windowMs: c.windowMs })));
+    const usage = await this.control.usageTotals(walletId, { now, checks, except: requestId });
     return evaluate(policy, action, { now, usage, approvals, fleet });
   }
 }

@@ -144,6 +144,36 @@ class Refused {
 
 const LIVE = `(r.status = 'committed' OR (r.status = 'reserved' AND r.expires_at > $NOW))`;
 
+/**
+ * What counts on one counter in one window: the number of live records and the exact sum of their
+ * amounts, computed by the database rather than by reading every record (issue 13: a check read
+ * every record of its longest window, so its cost grew with the history). Amounts are decimal text
+ * of up to 78 digits. PostgreSQL sums them as `numeric` (exact); SQLite sums those of at most 18
+ * digits as 64-bit integers (exact: SQLite raises an error on overflow instead of wrapping, and
+ * then the records are read and summed here) and the longer ones are read and added here.
+ */
+async function totalIn(q: Queryable, postgres: boolean, counter: string, since: number, now: number, except?: string): Promise<{ count: bigint; sum: bigint }> {
+  const where = `FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE u.counter = $1 AND u.at > $2 AND ${LIVE.replace('$NOW', '$3')}${except !== undefined ? ' AND u.request_id <> $4' : ''}`;
+  const params = except !== undefined ? [counter, since, now, except] : [counter, since, now];
+  if (postgres) {
+    const [row] = await q.all(`SELECT COUNT(*)::text AS n, COALESCE(SUM(u.amount::numeric), 0)::text AS total ${where}`, params);
+    return { count: BigInt(row.n as string), sum: BigInt(row.total as string) };
+  }
+  let small: bigint;
+  let count: bigint;
+  try {
+    const [row] = await q.all(`SELECT CAST(COUNT(*) AS TEXT) AS n, CAST(COALESCE(SUM(CASE WHEN length(u.amount) <= 18 THEN CAST(u.amount AS INTEGER) ELSE 0 END), 0) AS TEXT) AS total ${where}`, params);
+    count = BigInt(row.n as string);
+    small = BigInt(row.total as string);
+  } catch (e) {
+    if (!/integer overflow/i.test((e as Error).message)) throw e;
+    const rows = await q.all(`SELECT u.amount ${where}`, params);
+    return { count: BigInt(rows.length), sum: rows.reduce((t, a) => t + BigInt(a.amount as string), 0n) };
+  }
+  const big = await q.all(`SELECT u.amount ${where} AND length(u.amount) > 18`, params);
+  return { count, sum: big.reduce((t, a) => t + BigInt(a.amount as string), small) };
+}
+
 export class ControlStore {
   private readonly owners: OwnerKey[];
 
@@ -415,6 +445,30 @@ export class ControlStore {
   }
 
   /**
+   * The UsageView a second evaluation pass needs, as totals the database computes: for each
+   * `checks` entry (a counter key of the first pass's reservations and one window of it) the live
+   * count and sum in (now − windowMs, …], leaving out request `except`. Asking the view for a
+   * counter or window not listed throws, as `usageView` with `keys` does.
+   */
+  async usageTotals(walletId: string, opts: { now: number; checks: readonly { counterKey: string; windowMs: number }[]; except?: string }): Promise<UsageView> {
+    const w = parseOrThrow(idSchema, walletId, 'walletId');
+    const now = parseOrThrow(msSchema, opts.now, 'now');
+    const totals = new Map<string, { count: bigint; sum: bigint }>();
+    for (const [i, c] of opts.checks.entries()) {
+      const key = parseOrThrow(counterKeySchema, c.counterKey, `checks[${i}].counterKey`);
+      const windowMs = parseOrThrow(msSchema, c.windowMs, `checks[${i}].windowMs`);
+      const tag = `${key}\n${windowMs}`;
+      if (!totals.has(tag)) totals.set(tag, await totalIn(this.db, this.db.kind === 'postgres', storageKey(w, key), now - windowMs, now, opts.except));
+    }
+    const total = (key: string, sinceMs: number) => {
+      const t = totals.get(`${key}\n${now - sinceMs}`);
+      if (!t) throw new FleetkeyError('internal', `usage for counter ${key} since ${sinceMs} was not loaded`);
+      return t;
+    };
+    return { sum: (key, sinceMs) => total(key, sinceMs).sum, count: (key, sinceMs) => Number(total(key, sinceMs).count) };
+  }
+
+  /**
    * Reserves a decision's amounts for one request, or refuses without writing anything. For each
    * check of each reservation: usage in (now − windowMs, …] + this request's amount on that counter
    * ≤ max. Idempotent by request id: a live or committed request answers `replayed: true` with
@@ -466,6 +520,11 @@ export class ControlStore {
    */
   async commit(requestId: string, now = Date.now()): Promise<CommitResult> {
     return this.db.tx((q) => commitIn(q, requestId, now));
+  }
+
+  /** `commit` as a hook for another repository's transaction (ServerStore.updateRequest). */
+  commitHook(requestId: string, now = Date.now()): (q: Queryable) => Promise<CommitResult> {
+    return (q) => commitIn(q, requestId, now);
   }
 
   /** Nothing was produced from this request: its amounts stop counting. A committed request stays committed (`committed`). */
@@ -622,11 +681,8 @@ async function reserveIn(q: Queryable, { id, list, o }: ValidReserve, postgres: 
       const tag = `${r.counter}\n${c.windowMs}\n${c.max}`;
       if (seen.has(tag)) continue;
       seen.add(tag);
-      const amounts = await q.all(
-        `SELECT u.amount FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE u.counter = $1 AND u.at > $2 AND ${LIVE.replace('$NOW', '$3')}`,
-        [r.counter, o.now - c.windowMs, o.now],
-      );
-      const used = r.kind === 'sum' ? amounts.reduce((s, a) => s + BigInt(a.amount as string), 0n) : BigInt(amounts.length);
+      const total = await totalIn(q, postgres, r.counter, o.now - c.windowMs, o.now);
+      const used = r.kind === 'sum' ? total.sum : total.count;
       const amount = mine.get(r.counter)!;
       if (used + amount > c.max) exceeded.push({ counterKey: r.counterKey, windowMs: c.windowMs, max: c.max, used, amount });
     }

@@ -269,6 +269,46 @@ for (const [name, cfg] of backends) {
       assert.equal((await s.pruneUsage(NOW + 24 * H)), 2);
     });
 
+    test('totals computed by the database equal the records summed one by one: uint256 amounts, int64 overflow, windows, live rows, the request left out', async () => {
+      const s = await fresh(cfg);
+      const K = 'sum/wallet/1/native';
+      const C = 'count/wallet/all';
+      const big = 2n ** 256n - 1n; // 78 digits: never a 64-bit integer
+      const near = 999_999_999_999_999_999n; // 18 digits, the longest the SQLite path sums as integers; ten overflow int64
+      const huge = 10n ** 80n;
+      const amounts = [big, near, near, near, near, near, near, near, near, near, near, 1n, 0n, 123_456_789n];
+      let i = 0;
+      for (const a of amounts) {
+        i++;
+        const r = await s.reserve(rid(`t${i}`), [sum(K, a, huge), cnt(C, 1000, 24 * H)], opts(`t${i}`, { now: NOW - i * 60_000 }));
+        assert.ok(r.ok, JSON.stringify(r, (_, x) => (typeof x === "bigint" ? x.toString() : x)));
+        if (i % 2) await s.commit(rid(`t${i}`), NOW);
+      }
+      // A released request and an unexpired reservation: the first does not count, the second does (ttl 60 s from its own time).
+      await s.release(rid('t2'));
+      const live = (k: number) => k !== 2 && (k % 2 === 1 || NOW - k * 60_000 + 60_000 > NOW);
+      const expect = (sinceMs: number, except?: number) => {
+        const inWindow = amounts.map((a, j) => [a, j + 1] as const).filter(([, k]) => NOW - k * 60_000 > sinceMs && live(k) && k !== except);
+        return { sum: inWindow.reduce((t, [a]) => t + a, 0n), count: inWindow.length };
+      };
+      for (const windowMs of [90_000, 5 * 60_000, 11 * 60_000, 24 * H])
+        for (const except of [undefined, 1, 3]) {
+          const v = await s.usageTotals('wal_a', { now: NOW, checks: [{ counterKey: K, windowMs }, { counterKey: C, windowMs }], ...(except ? { except: rid(`t${except}`) } : {}) });
+          const want = expect(NOW - windowMs, except);
+          assert.equal(v.sum(K, NOW - windowMs), want.sum, `sum over ${windowMs} ms without ${except}`);
+          assert.equal(v.count(C, NOW - windowMs), want.count, `count over ${windowMs} ms without ${except}`);
+          const rows = await s.usageView('wal_a', { now: NOW, keys: [K, C], ...(except ? { except: rid(`t${except}`) } : {}) });
+          assert.equal(rows.sum(K, NOW - windowMs), want.sum, 'the records, one by one');
+          assert.throws(() => v.sum(K, NOW - windowMs - 1), /not loaded/, 'a window not asked for');
+        }
+      assert.ok(expect(NOW - 24 * H).sum > 2n ** 63n, 'the sum overflows a 64-bit integer');
+      // The atomic reservation uses the same totals: exactly up to the cap, not one unit more.
+      const used = expect(NOW - 24 * H).sum;
+      const over = await s.reserve(rid('t-over'), [sum(K, 2n, used + 1n)], opts('t-over'));
+      assert.ok(!over.ok && over.reason === 'limit_exceeded' && over.exceeded[0].used === used, JSON.stringify(over, (_, x) => (typeof x === 'bigint' ? x.toString() : x)));
+      assert.ok((await s.reserve(rid('t-fits'), [sum(K, 1n, used + 1n)], opts('t-fits'))).ok);
+    });
+
     test('end to end with the policy engine: evaluate with the node\'s own counters, reserve, deny once the window is full', async () => {
       const s = await fresh(cfg);
       await s.putControlDoc(signControlDoc({ kind: 'policy', walletId: 'wal_a', version: 1, policy: { version: 1, rules: [{ type: 'allow', chainIds: ['8453'] }, { type: 'window_cap', asset: { chainId: '8453', asset: 'native' }, max: '100', window: '24h' }, { type: 'rate_limit', max: 3, window: '1h' }] }, issuedAt: NOW }, OWNER));
