@@ -31,6 +31,7 @@ import { newId, type Logger } from '../http/common.ts';
 import { refusalError } from '../store/control-store.ts';
 import { refusalEntry } from '../enforce/audit-entries.ts';
 import type { AgentRequestRecord } from '../store/server-store.ts';
+import type { Queryable } from '../store/db.ts';
 import type { Coordinator } from './coordinator.ts';
 
 /** The body of POST /v1/requests: the agent's signed request, and approvals gathered elsewhere (optional). */
@@ -247,12 +248,15 @@ export class AgentDesk {
   /** signNow, once this server holds the request's lease. */
   private async signLeased(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[], now: number): Promise<RequestView> {
     const owner = this.leaseOwner;
-    await this.coord.audit.append({
-      type: 'decision', requestDigest: a.requestDigest, outcome: 'allow', policyVersion: a.decision?.policyVersion,
-      decision: { outcome: a.decision?.outcome ?? 'allow', reasons: a.decision?.reasons.map((r) => r.code) ?? [] },
-      data: { requestId: req.requestId, walletId: req.walletId, grantId: req.grantId, payloadKind: req.payload.kind, ...(a.approvedBy?.length ? { approvedBy: a.approvedBy } : {}) },
-    });
-    const reserved = await this.coord.control.reserve(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now, ttlMs: RESERVATION_TTL_MS, grant: a.grant });
+    // The decision is logged in the reservation's transaction: a request the reservation refuses
+    // (a limit reached meanwhile) leaves only its refusal in the log.
+    const logged = (q: Queryable) =>
+      this.coord.audit.appendIn(q, {
+        type: 'decision', requestDigest: a.requestDigest, outcome: 'allow', policyVersion: a.decision?.policyVersion,
+        decision: { outcome: a.decision?.outcome ?? 'allow', reasons: a.decision?.reasons.map((r) => r.code) ?? [] },
+        data: { requestId: req.requestId, walletId: req.walletId, grantId: req.grantId, payloadKind: req.payload.kind, ...(a.approvedBy?.length ? { approvedBy: a.approvedBy } : {}) },
+      });
+    const reserved = await this.coord.control.reserve(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now, ttlMs: RESERVATION_TTL_MS, grant: a.grant }, logged);
     if (!reserved.ok) {
       const err = refusalError(reserved);
       await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(err) } }), owner);
@@ -261,10 +265,10 @@ export class AgentDesk {
     }
     try {
       const result = await this.signPayloads(signed, req, a, approvals);
-      await this.coord.control.commit(a.requestId);
-      // Only the lease holder settles the request: a server that stalled past its lease while
+      // The reservation counts for good (whoever holds the lease now), and, in the same transaction,
+      // only the lease holder settles the request: a server that stalled past its lease while
       // another took over answers with what the row says (the other's signature once it is done).
-      await this.coord.store.updateRequest(req.requestId, ['signing'], 'signed', () => ({ result, detail: a.approvedBy?.length ? { approvedBy: a.approvedBy } : null }), owner);
+      await this.coord.store.updateRequest(req.requestId, ['signing'], 'signed', () => ({ result, detail: a.approvedBy?.length ? { approvedBy: a.approvedBy } : null }), owner, this.coord.control.commitHook(a.requestId));
       return this.get(req.requestId);
     } catch (e) {
       // Settled only if this server still holds the request: another's reservation under the same id is its own.

@@ -2,7 +2,7 @@
  * The server's own state: wallets (public data only: the group public package, who holds the
  * shares, the current epoch) and the commits still owed to signers after a refresh.
  */
-import type { Db } from './db.ts';
+import type { Db, Queryable } from './db.ts';
 
 export const SERVER_MIGRATIONS = [
   `CREATE TABLE wallets (
@@ -206,8 +206,11 @@ export class ServerStore {
     to: AgentRequestRecord['status'],
     update: (cur: AgentRequestRecord) => { approvals?: unknown[]; detail?: Record<string, unknown> | null; result?: Record<string, unknown> | null } = () => ({}),
     leaseOwner?: string,
+    /** Another repository's write that commits in the same transaction, whether or not the row changes. */
+    also?: (q: Queryable) => Promise<unknown>,
   ): Promise<boolean> {
     return this.db.tx(async (q) => {
+      await also?.(q);
       const row = (await q.all(`SELECT * FROM agent_requests WHERE request_id = $1${this.db.kind === 'postgres' ? ' FOR UPDATE' : ''}`, [requestId]))[0];
       if (!row) return false;
       const cur = requestOf(row);
