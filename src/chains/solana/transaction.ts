@@ -33,12 +33,16 @@ const MAX_COMPUTE_UNITS = 1_400_000n;
 
 type Compiled = CompiledTransactionMessage & CompiledTransactionMessageWithLifetime;
 
+// @solana/kit's codecs are immutable values: made once, not on every decode.
+let decoders: { tx: ReturnType<typeof getTransactionDecoder>; message: ReturnType<typeof getCompiledTransactionMessageDecoder> } | undefined;
+const codecs = () => (decoders ??= { tx: getTransactionDecoder(), message: getCompiledTransactionMessageDecoder() });
+
 export function decodeSolanaTransaction(payload: string, opts: SolanaOptions = {}): Decoded {
   const bytes = base64ToBytesStrict(payload, 'solana_transaction');
-  const [tx, read] = attempt('not a Solana wire transaction', {}, () => getTransactionDecoder().read(bytes, 0));
+  const [tx, read] = attempt('not a Solana wire transaction', {}, () => codecs().tx.read(bytes, 0));
   if (read !== bytes.length) decodeFailed('trailing bytes after the Solana transaction', { length: bytes.length, read });
   const messageBytes = Uint8Array.from(tx.messageBytes);
-  const [compiled, msgRead] = attempt('not a Solana transaction message', {}, () => getCompiledTransactionMessageDecoder().read(messageBytes, 0));
+  const [compiled, msgRead] = attempt('not a Solana transaction message', {}, () => codecs().message.read(messageBytes, 0));
   if (msgRead !== messageBytes.length) decodeFailed('trailing bytes after the Solana message', { length: messageBytes.length, read: msgRead });
 
   const signers = compiled.staticAccounts.slice(0, compiled.header.numSignerAccounts) as string[];
