@@ -209,7 +209,9 @@ describe('fleetkey mcp: the MCP SDK client over stdio, a real cluster and Hardha
       const none = await fetch(url, { method: 'POST', headers, body: init });
       assert.equal(none.status, 401);
       assert.equal((await none.json()).error.code, 'unauthorized');
-      const wrong = await fetch(url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${token.slice(0, -1)}0` }, body: init });
+      // The right token with its last digit changed (a token that already ends in 0 gets a 1).
+      const wrongToken = token.slice(0, -1) + (token.endsWith('0') ? '1' : '0');
+      const wrong = await fetch(url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${wrongToken}` }, body: init });
       assert.equal(wrong.status, 401);
       await wrong.body?.cancel();
       const viaHttp = new Client({ name: 'fleetkey-test-http', version: '1.0.0' });
