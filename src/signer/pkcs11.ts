@@ -139,6 +139,13 @@ export function pkcs11FromFlags(f: Record<string, unknown>): Pkcs11Config | unde
 /** Return values that mean "these bytes do not open", not "the HSM is gone". */
 const DATA_ERRORS = new Set(['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE', 'CKR_AEAD_DECRYPT_FAILED']);
 const PIN_ERRORS = new Set(['CKR_PIN_INCORRECT', 'CKR_PIN_LOCKED', 'CKR_PIN_EXPIRED', 'CKR_PIN_INVALID', 'CKR_PIN_LEN_RANGE']);
+/**
+ * Failures that say "not now" rather than "not so": at start-up they are tried again a few times
+ * before the process gives up. Seen: SoftHSM2 answered one of three signer processes logging in to
+ * the same file-backed token at the same moment with CKR_GENERAL_ERROR (CI, Node 24 run).
+ */
+const TRANSIENT_ERRORS = new Set(['CKR_GENERAL_ERROR', 'CKR_DEVICE_ERROR', 'CKR_FUNCTION_FAILED', 'CKR_DEVICE_MEMORY', 'CKR_HOST_MEMORY', 'CKR_SESSION_COUNT', 'CKR_TOKEN_NOT_PRESENT']);
+const START_TRIES = 5;
 const RECONNECT_MS = 1000;
 
 /** The PKCS#11 return value's name (CKR_…) or "error": all that is said about a failure. */
@@ -202,13 +209,20 @@ export class HsmKek {
       throw new FleetkeyError('kek_unavailable', `PKCS#11 module ${config.module} cannot be loaded`);
     }
     const hsm = new HsmKek(p, mod, config, pin);
-    try {
-      hsm.conn = hsm.connect();
-    } catch (e) {
-      hsm.close();
-      throw e;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        hsm.conn = hsm.connect();
+        return hsm;
+      } catch (e) {
+        const code = e instanceof FleetkeyError ? (e.details?.ckr as string | undefined) : undefined;
+        if (attempt < START_TRIES && code !== undefined && TRANSIENT_ERRORS.has(code)) {
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+          continue;
+        }
+        hsm.close();
+        throw e;
+      }
     }
-    return hsm;
   }
 
   /** Where the key is, for logs: module, token or slot, label. Never the PIN. */
@@ -225,7 +239,7 @@ export class HsmKek {
         return fn();
       } catch (e) {
         if (e instanceof FleetkeyError) throw e;
-        throw new FleetkeyError('kek_unavailable', `PKCS#11 ${what} failed (${ckr(e)})`);
+        throw new FleetkeyError('kek_unavailable', `PKCS#11 ${what} failed (${ckr(e)})`, { details: { ckr: ckr(e) } });
       }
     };
     try {
@@ -244,7 +258,7 @@ export class HsmKek {
       const code = ckr(e);
       if (code !== 'CKR_USER_ALREADY_LOGGED_IN') {
         if (PIN_ERRORS.has(code)) throw new FleetkeyError('unauthorized', `PKCS#11 login to ${where} refused: wrong PIN (${code}) in ${c.pinFile}`);
-        throw new FleetkeyError('kek_unavailable', `PKCS#11 login to ${where} failed (${code})`);
+        throw new FleetkeyError('kek_unavailable', `PKCS#11 login to ${where} failed (${code})`, { details: { ckr: code } });
       }
     }
     step('C_FindObjectsInit', () =>
