@@ -21,7 +21,7 @@ const N = Number(values.n ?? 500);
 const LIVE = Number(values.live ?? 5000);
 
 const dir = mkdtempSync(join(tmpdir(), 'fk-bench-ledger-'));
-const ledger = NonceLedger.open(join(dir, 'nonce-ledger.json'), randomBytes(32));
+const ledger = await NonceLedger.open(join(dir, 'nonce-ledger.json'), randomBytes(32));
 // Pools of 32 for LIVE/32 wallets, then N more to spend, spread across them (ranges split as they are spent).
 for (let i = 0; i < LIVE / 32; i++) ledger.allocate(32);
 const first = ledger.allocate(N);

@@ -536,9 +536,11 @@ export class Coordinator {
             release();
           }
         }
-        const name = scheme.name as FrostSchemeName;
-        const signature = w.threshold === 1 ? await this.signSingle(w, chosen[0], message, requestId, auth) : await this.signRound(w, pub, chosen, message, requestId, auth);
-        if (!verifyPlain(name, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'aggregate signature failed verification');
+        // A 1-of-n signer's signature is checked here with the plain verifier; an aggregate already was,
+        // inside frostAggregate (against pub.group.publicKey, which is this wallet's key).
+        const single = w.threshold === 1;
+        const signature = single ? await this.signSingle(w, chosen[0], message, requestId, auth) : await this.signRound(w, pub, chosen, message, requestId, auth);
+        if (single && !verifyPlain(scheme.name as FrostSchemeName, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'signature failed verification');
         return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
       } catch (e) {
         if (e instanceof SignerCallError) {

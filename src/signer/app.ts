@@ -154,7 +154,7 @@ export async function runSigner(o: SignerOptions) {
     kekProblem = fileKekProblem(kekFile);
   }
   // Beside the KEK, out of the database's reach: which nonces may still be used.
-  const ledger = NonceLedger.open(join(o.dataDir, 'nonce-ledger.json'), ledgerKey);
+  const ledger = await NonceLedger.open(join(o.dataDir, 'nonce-ledger.json'), ledgerKey);
   const metrics = new ProcessMetrics('signer');
   const db = metrics.timeDb(await openDb(dbConfigFrom(o.db ?? join(o.dataDir, 'signer.db'), o.dbSchema)));
   await probeWritable(db);

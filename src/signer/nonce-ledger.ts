@@ -55,7 +55,7 @@
  * The live set is kept in memory and on disk in full; it holds only nonces issued and not yet
  * used (ranges: batches are consecutive), pruned of rows the database no longer holds at start.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -91,7 +91,7 @@ export class NonceLedger {
   ) {}
 
   /** Opens the ledger file, or starts a new ledger (new id: no earlier sealed nonce opens under it). */
-  static open(file: string, kek: Uint8Array): NonceLedger {
+  static async open(file: string, kek: Uint8Array): Promise<NonceLedger> {
     const macKey = hkdf(sha256, kek, undefined, utf8ToBytes('fleetkey nonce-ledger v1'), 32);
     let raw: string | undefined;
     try {
@@ -101,7 +101,7 @@ export class NonceLedger {
     }
     if (raw === undefined) {
       const fresh = new NonceLedger(file, macKey, bytesToHex(randomBytes(16)), 0, []);
-      fresh.write();
+      await fresh.persist();
       return fresh;
     }
     let parsed: z.infer<typeof fileSchema>;
@@ -177,7 +177,7 @@ export class NonceLedger {
     if (this.queued) return this.queued;
     const p = this.writing.then(() => {
       this.queued = undefined;
-      return this.writeAsync();
+      return this.write();
     });
     this.queued = p;
     this.writing = p.catch(() => undefined);
@@ -202,15 +202,13 @@ export class NonceLedger {
     return -1;
   }
 
-  /** The file's text for the ledger as it is now (a snapshot: later changes are not in it). */
-  private snapshot(): string {
+  /**
+   * Atomic replace: temporary file, fsync, rename, fsync of the directory, off the event loop. The
+   * snapshot is taken before the first await.
+   */
+  private async write(): Promise<void> {
     const body = { v: 1 as const, ledger: this.id, next: this.next, live: this.live.map(([a, b]) => [a, b] as [number, number]) };
-    return JSON.stringify({ ...body, mac: macOf(this.macKey, body) });
-  }
-
-  /** `write`, off the event loop: the snapshot is taken before the first await. */
-  private async writeAsync(): Promise<void> {
-    const text = this.snapshot();
+    const text = JSON.stringify({ ...body, mac: macOf(this.macKey, body) });
     const tmp = `${this.file}.tmp`;
     const fh = await open(tmp, 'w', 0o600);
     try {
@@ -225,26 +223,6 @@ export class NonceLedger {
       await dir.sync();
     } finally {
       await dir.close();
-    }
-  }
-
-  /** Atomic replace: temporary file, fsync, rename, fsync of the directory. */
-  private write(): void {
-    const text = this.snapshot();
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
-    const dir = openSync(dirname(this.file), 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
     }
   }
 }

@@ -159,19 +159,22 @@ async function totalIn(q: Queryable, postgres: boolean, counter: string, since: 
     const [row] = await q.all(`SELECT COUNT(*)::text AS n, COALESCE(SUM(u.amount::numeric), 0)::text AS total ${where}`, params);
     return { count: BigInt(row.n as string), sum: BigInt(row.total as string) };
   }
-  let small: bigint;
-  let count: bigint;
+  const add = (rows: Row[], from: bigint) => rows.reduce((t, a) => t + BigInt(a.amount as string), from);
+  let row: Row;
   try {
-    const [row] = await q.all(`SELECT CAST(COUNT(*) AS TEXT) AS n, CAST(COALESCE(SUM(CASE WHEN length(u.amount) <= 18 THEN CAST(u.amount AS INTEGER) ELSE 0 END), 0) AS TEXT) AS total ${where}`, params);
-    count = BigInt(row.n as string);
-    small = BigInt(row.total as string);
+    [row] = await q.all(
+      `SELECT CAST(COUNT(*) AS TEXT) AS n, CAST(COALESCE(SUM(CASE WHEN length(u.amount) <= 18 THEN CAST(u.amount AS INTEGER) ELSE 0 END), 0) AS TEXT) AS total, COALESCE(SUM(length(u.amount) > 18), 0) AS longer ${where}`,
+      params,
+    );
   } catch (e) {
     if (!/integer overflow/i.test((e as Error).message)) throw e;
     const rows = await q.all(`SELECT u.amount ${where}`, params);
-    return { count: BigInt(rows.length), sum: rows.reduce((t, a) => t + BigInt(a.amount as string), 0n) };
+    return { count: BigInt(rows.length), sum: add(rows, 0n) };
   }
-  const big = await q.all(`SELECT u.amount ${where} AND length(u.amount) > 18`, params);
-  return { count, sum: big.reduce((t, a) => t + BigInt(a.amount as string), small) };
+  const small = BigInt(row.total as string);
+  // The longer amounts, read only when there are any (never for a count counter, whose amounts are 1).
+  const sum = Number(row.longer) > 0 ? add(await q.all(`SELECT u.amount ${where} AND length(u.amount) > 18`, params), small) : small;
+  return { count: BigInt(row.n as string), sum };
 }
 
 export class ControlStore {
@@ -519,7 +522,7 @@ export class ControlStore {
    * cannot be committed (`released`): release promised nothing was produced.
    */
   async commit(requestId: string, now = Date.now()): Promise<CommitResult> {
-    return this.db.tx((q) => commitIn(q, requestId, now));
+    return this.db.tx(this.commitHook(requestId, now));
   }
 
   /** `commit` as a hook for another repository's transaction (ServerStore.updateRequest). */
@@ -676,12 +679,16 @@ async function reserveIn(q: Queryable, { id, list, o }: ValidReserve, postgres: 
   for (const r of stored) mine.set(r.counter, (mine.get(r.counter) ?? 0n) + r.amount);
   const exceeded: ExceededCheck[] = [];
   const seen = new Set<string>();
+  // One query per counter and window, however many caps share them.
+  const totals = new Map<string, { count: bigint; sum: bigint }>();
   for (const r of stored)
     for (const c of r.checks) {
       const tag = `${r.counter}\n${c.windowMs}\n${c.max}`;
       if (seen.has(tag)) continue;
       seen.add(tag);
-      const total = await totalIn(q, postgres, r.counter, o.now - c.windowMs, o.now);
+      const window = `${r.counter}\n${c.windowMs}`;
+      let total = totals.get(window);
+      if (!total) totals.set(window, (total = await totalIn(q, postgres, r.counter, o.now - c.windowMs, o.now)));
       const used = r.kind === 'sum' ? total.sum : total.count;
       const amount = mine.get(r.counter)!;
       if (used + amount > c.max) exceeded.push({ counterKey: r.counterKey, windowMs: c.windowMs, max: c.max, used, amount });

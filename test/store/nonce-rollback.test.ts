@@ -35,7 +35,7 @@ async function setUp(db: Db) {
   const kek = randomBytes(32);
   const owner = ed25519.utils.randomSecretKey();
   const store = new SignerStore(db);
-  const open = async () => SignerNode.open(store, makeSealer(kek), join(dir, 'peers.json'), makeLogger('signer', true), [bytesToHex(ed25519.getPublicKey(owner))], NonceLedger.open(join(dir, 'nonce-ledger.json'), kek));
+  const open = async () => SignerNode.open(store, makeSealer(kek), join(dir, 'peers.json'), makeLogger('signer', true), [bytesToHex(ed25519.getPublicKey(owner))], await NonceLedger.open(join(dir, 'nonce-ledger.json'), kek));
   const node = await open();
   const scheme = schemeOf('ed25519');
   const keys = runInProcess(new Map([1, 2, 3].map((i) => [i, scheme.keygen({ self: i, parties: [1, 2, 3], threshold: 2, sessionId: 'ses_rollback_dkg' })])));
