@@ -23,7 +23,8 @@
  * or a failed open right after which the HSM still seals and opens a probe) marks the session broken and
  * the operation fails with `kek_unavailable` (503). The next use (a signature, or /readyz) at least
  * RECONNECT_MS later reopens everything: C_Finalize, C_Initialize, find the token, log in, find the
- * key. Start-up errors (module, token, PIN, key) name the problem and stop the process with exit 1.
+ * key. Start-up errors (module, token, PIN, key) name the problem and stop the process with exit 1
+ * (a busy or absent token after a few tries: TRANSIENT_ERRORS).
  *
  * The PKCS#11 calls are synchronous (pkcs11js), like the file KEK's sealer: one call is a few
  * microseconds on SoftHSM; a network HSM's round trip blocks the event loop for its duration.
@@ -142,7 +143,9 @@ const PIN_ERRORS = new Set(['CKR_PIN_INCORRECT', 'CKR_PIN_LOCKED', 'CKR_PIN_EXPI
 /**
  * Failures that say "not now" rather than "not so": at start-up they are tried again a few times
  * before the process gives up. Seen: SoftHSM2 answered one of three signer processes logging in to
- * the same file-backed token at the same moment with CKR_GENERAL_ERROR (CI, Node 24 run).
+ * the same file-backed token at the same moment with CKR_GENERAL_ERROR (CI, Node 24 run), and in
+ * another run left the token out of one process's slot list ("not present", CI, Node 20 run). A token
+ * that really is missing costs 1 s (the four waits) before the process stops.
  */
 const TRANSIENT_ERRORS = new Set(['CKR_GENERAL_ERROR', 'CKR_DEVICE_ERROR', 'CKR_FUNCTION_FAILED', 'CKR_DEVICE_MEMORY', 'CKR_HOST_MEMORY', 'CKR_SESSION_COUNT', 'CKR_TOKEN_NOT_PRESENT']);
 const START_TRIES = 5;
@@ -250,7 +253,9 @@ export class HsmKek {
     step('C_Initialize', () => mod.C_Initialize());
     const slots = step('C_GetSlotList', () => mod.C_GetSlotList(true));
     const slot = slots.find((s) => (c.token !== undefined ? step('C_GetTokenInfo', () => mod.C_GetTokenInfo(s)).label.trimEnd() === c.token : s.readBigUInt64LE() === c.slot));
-    if (!slot) throw new FleetkeyError('kek_unavailable', `PKCS#11 ${where} is not present in ${c.module}`);
+    // SoftHSM2's file-backed tokens drop out of the slot list for a moment while another process writes
+    // them (seen in CI, three signers starting at once on one token): absent is retried at start-up too.
+    if (!slot) throw new FleetkeyError('kek_unavailable', `PKCS#11 ${where} is not present in ${c.module}`, { details: { ckr: 'CKR_TOKEN_NOT_PRESENT' } });
     const session = step('C_OpenSession', () => mod.C_OpenSession(slot, p.CKF_SERIAL_SESSION));
     try {
       mod.C_Login(session, p.CKU_USER, this.pin);
