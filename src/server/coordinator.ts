@@ -19,6 +19,7 @@ import { publicHash, verifyEnvelope, type Envelope } from '../signer/envelope.ts
 import type { SharePublic } from '../signer/node.ts';
 import type { Participant, PooledCommitment, ServerStore, WalletRecord } from '../store/server-store.ts';
 import type { AuditLog } from '../store/audit-store.ts';
+import type { Queryable } from '../store/db.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { SignerCallError, type SignerPool } from './signers.ts';
 import type { SignPath } from '../http/metrics.ts';
@@ -464,7 +465,18 @@ export class Coordinator {
    * nonces for everyone: a nonce touched once is never offered again). A cheating signer is
    * named and excluded.
    */
-  async sign(walletId: string, message: Uint8Array, requestId = newId('req'), auth?: SignAuth, opts: { strict?: boolean; path?: SignPath } = {}): Promise<{ signature: string; signers: string[] }> {
+  async sign(
+    walletId: string,
+    message: Uint8Array,
+    requestId = newId('req'),
+    auth?: SignAuth,
+    opts: {
+      strict?: boolean;
+      path?: SignPath;
+      /** A write that commits with the signature's audit entry (an agent request settled as signed): one commit for both. */
+      settle?: (q: Queryable, r: { signature: string; signers: string[] }) => Promise<unknown>;
+    } = {},
+  ): Promise<{ signature: string; signers: string[] }> {
     const requestDigest = bytesToHex(sha256(message));
     const started = performance.now();
     const path: SignPath = opts.path ?? (auth && 'agent' in auth ? 'agent' : 'admin');
@@ -489,7 +501,8 @@ export class Coordinator {
       throw e;
     }
     // Fail closed: the signature is returned only once its audit entry is durable.
-    await this.audit.append({ type: 'signature', requestDigest, outcome: 'signed', data: { walletId, requestId, signers: r.signers } });
+    const settle = opts.settle;
+    await this.audit.append({ type: 'signature', requestDigest, outcome: 'signed', data: { walletId, requestId, signers: r.signers } }, settle && ((q) => settle(q, r)));
     this.onSigned?.({ scheme: scheme!, path, ok: true, seconds: (performance.now() - started) / 1000 });
     return r;
   }
@@ -525,7 +538,13 @@ export class Coordinator {
         continue;
       }
       if (!chosen) break;
-      if (counting && 'agent' in auth) auth = await this.withReceipts(w, auth, message, requestId, outside(w, chosen));
+      // FROST: the signing set's commitments are taken while the holders outside it count (a commit
+      // here overlapping their round trip); if they refuse, the taken commitments are simply never used.
+      let picked: Promise<PooledCommitment[]> | undefined;
+      if (counting && 'agent' in auth) {
+        if (!interactive && w.threshold > 1) (picked = this.takeCommitments(w, chosen.map((p) => p.nodeId))).catch(() => undefined);
+        auth = await this.withReceipts(w, auth, message, requestId, outside(w, chosen));
+      }
       try {
         if (interactive) {
           const release = this.holdPairs(w, chosen);
@@ -539,7 +558,7 @@ export class Coordinator {
         // A 1-of-n signer's signature is checked here with the plain verifier; an aggregate already was,
         // inside frostAggregate (against pub.group.publicKey, which is this wallet's key).
         const single = w.threshold === 1;
-        const signature = single ? await this.signSingle(w, chosen[0], message, requestId, auth) : await this.signRound(w, pub, chosen, message, requestId, auth);
+        const signature = single ? await this.signSingle(w, chosen[0], message, requestId, auth) : await this.signRound(w, pub, chosen, message, requestId, auth, picked);
         if (single && !verifyPlain(scheme.name as FrostSchemeName, hexToBytes(w.publicKey), message, signature)) throw new FleetkeyError('internal', 'signature failed verification');
         return { signature: bytesToHex(signature), signers: chosen.map((p) => p.nodeId) };
       } catch (e) {
@@ -706,8 +725,9 @@ export class Coordinator {
     return hexToBytes(r.signature);
   }
 
-  private async signRound(w: WalletRecord, pub: SharePublic, chosen: Participant[], message: Uint8Array, requestId: string, auth: SignAuth): Promise<Uint8Array> {
-    const picked = await Promise.all(chosen.map((p) => this.takeCommitment(w, p.nodeId)));
+  /** One FROST round among `chosen`, with commitments `taken` already (or taken now). */
+  private async signRound(w: WalletRecord, pub: SharePublic, chosen: Participant[], message: Uint8Array, requestId: string, auth: SignAuth, taken?: Promise<PooledCommitment[]>): Promise<Uint8Array> {
+    const picked = await (taken ?? this.takeCommitments(w, chosen.map((p) => p.nodeId)));
     const commitments: Record<number, CommitmentJson> = {};
     chosen.forEach((p, i) => (commitments[p.index] = { hiding: picked[i].hiding, binding: picked[i].binding }));
     const msgHex = bytesToHex(message);
@@ -733,20 +753,31 @@ export class Coordinator {
     return `${splitWalletId(w.id).rootId}|${w.epoch}|${nodeId}`;
   }
 
-  /** One commitment of `nodeId` for this wallet, taken from the shared pool for good (refilled from the signer when empty or low). */
-  private async takeCommitment(w: WalletRecord, nodeId: string): Promise<PooledCommitment> {
-    const key = this.poolKey(w, nodeId);
-    let c = await this.store.takeCommitment(key);
-    if (!c) {
-      await this.refill(w, nodeId);
-      c = await this.store.takeCommitment(key);
-    }
-    if (!c) throw new SignerCallError(nodeId, 'signer_unavailable', `signer ${nodeId} gave no nonce commitments`);
-    void this.store
-      .poolDepth(key)
-      .then((n) => (n < POOL_LOW ? this.refill(w, nodeId) : undefined))
-      .catch(() => undefined);
-    return c;
+  /**
+   * One commitment of each of `nodeIds` for this wallet, taken from the shared pools for good, in one
+   * store transaction; a pool that is empty is refilled from its signer and taken from again, and
+   * pools running low are refilled in the background.
+   */
+  private async takeCommitments(w: WalletRecord, nodeIds: readonly string[]): Promise<PooledCommitment[]> {
+    const keys = nodeIds.map((n) => this.poolKey(w, n));
+    const first = await this.store.takeCommitments(keys);
+    const picked = await Promise.all(
+      nodeIds.map(async (nodeId, i) => {
+        let c = first[i];
+        if (!c) {
+          await this.refill(w, nodeId);
+          c = await this.store.takeCommitment(keys[i]);
+        }
+        if (!c) throw new SignerCallError(nodeId, 'signer_unavailable', `signer ${nodeId} gave no nonce commitments`);
+        return c;
+      }),
+    );
+    for (const [i, key] of keys.entries())
+      void this.store
+        .poolDepth(key)
+        .then((n) => (n < POOL_LOW ? this.refill(w, nodeIds[i]) : undefined))
+        .catch(() => undefined);
+    return picked;
   }
 
   private refill(w: WalletRecord, nodeId: string): Promise<void> {

@@ -222,16 +222,13 @@ export class AgentDesk {
   private async signNow(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[], existing?: AgentRequestRecord): Promise<RequestView> {
     const now = Date.now();
     const owner = this.leaseOwner;
+    // A new request's row is written in the reservation's transaction (signLeased): one commit.
+    let fresh: AgentRequestRecord | undefined;
     if (!existing) {
-      const inserted = await this.coord.store.insertRequest({
+      fresh = {
         requestId: req.requestId, walletId: req.walletId, grantId: req.grantId, requestDigest: a.requestDigest, status: 'signing', signed, approvals,
         detail: null, result: null, createdAt: now, expiresAt: req.expiresAt, leaseOwner: owner, leaseUntil: now + LEASE_MS,
-      });
-      if (!inserted) {
-        const other = (await this.coord.store.getRequest(req.requestId))!;
-        if (other.status === 'signing') throw inProgress(req.requestId);
-        return this.view(other);
-      }
+      };
     } else if (existing.leaseOwner !== owner || existing.status !== 'signing') {
       // A failed attempt, or a `signing` one whose server's lease ran out: take it (atomically; one server wins).
       if (!(await this.coord.store.claimRequest(req.requestId, 'failed', owner, LEASE_MS))) throw inProgress(req.requestId);
@@ -239,36 +236,49 @@ export class AgentDesk {
     }
     const renew = setInterval(() => void this.coord.store.renewLease(req.requestId, owner, LEASE_MS).catch(() => undefined), LEASE_MS / 3);
     try {
-      return await this.signLeased(signed, req, a, approvals, now);
+      return await this.signLeased(signed, req, a, approvals, now, fresh);
+    } catch (e) {
+      if (!(e instanceof Taken)) throw e;
+      // Another submission of the same request id got its row in first.
+      const other = (await this.coord.store.getRequest(req.requestId))!;
+      if (other.status === 'signing') throw inProgress(req.requestId);
+      return this.view(other);
     } finally {
       clearInterval(renew);
     }
   }
 
-  /** signNow, once this server holds the request's lease. */
-  private async signLeased(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[], now: number): Promise<RequestView> {
+  /** signNow, once this server holds the request's lease (or, `fresh`, takes it by writing the row with the reservation). */
+  private async signLeased(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[], now: number, fresh?: AgentRequestRecord): Promise<RequestView> {
     const owner = this.leaseOwner;
     // The decision is logged in the reservation's transaction: a request the reservation refuses
     // (a limit reached meanwhile) leaves only its refusal in the log.
-    const logged = (q: Queryable) =>
-      this.coord.audit.appendIn(q, {
+    const logged = async (q: Queryable) => {
+      if (fresh && !(await this.coord.store.insertRequestIn(q, fresh))) throw new Taken();
+      return this.coord.audit.appendIn(q, {
         type: 'decision', requestDigest: a.requestDigest, outcome: 'allow', policyVersion: a.decision?.policyVersion,
         decision: { outcome: a.decision?.outcome ?? 'allow', reasons: a.decision?.reasons.map((r) => r.code) ?? [] },
         data: { requestId: req.requestId, walletId: req.walletId, grantId: req.grantId, payloadKind: req.payload.kind, ...(a.approvedBy?.length ? { approvedBy: a.approvedBy } : {}) },
       });
+    };
     const reserved = await this.coord.control.reserve(a.requestId, a.reservations, { walletId: req.walletId, requestDigest: a.requestDigest, now, ttlMs: RESERVATION_TTL_MS, grant: a.grant }, logged);
     if (!reserved.ok) {
       const err = refusalError(reserved);
-      await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(err) } }), owner);
+      // The refusal rolled the new row back with the reservation: the request is recorded as failed now.
+      if (fresh) {
+        if (!(await this.coord.store.insertRequest({ ...fresh, status: 'failed', detail: { error: errorOf(err) }, leaseOwner: undefined, leaseUntil: 0 }))) throw new Taken();
+      } else await this.coord.store.updateRequest(req.requestId, ['signing'], 'failed', () => ({ detail: { error: errorOf(err) } }), owner);
       await this.logRefusal(err, req, a.requestDigest);
       throw err;
     }
     try {
-      const result = await this.signPayloads(signed, req, a, approvals);
       // The reservation counts for good (whoever holds the lease now), and, in the same transaction,
       // only the lease holder settles the request: a server that stalled past its lease while
       // another took over answers with what the row says (the other's signature once it is done).
-      await this.coord.store.updateRequest(req.requestId, ['signing'], 'signed', () => ({ result, detail: a.approvedBy?.length ? { approvedBy: a.approvedBy } : null }), owner, this.coord.control.commitHook(a.requestId));
+      // That transaction is the last signature's audit entry's (one commit for the three).
+      await this.signPayloads(signed, req, a, approvals, (result) =>
+        this.coord.store.updateRequestHook(req.requestId, ['signing'], 'signed', () => ({ result, detail: a.approvedBy?.length ? { approvedBy: a.approvedBy } : null }), owner, this.coord.control.commitHook(a.requestId)),
+      );
       return this.get(req.requestId);
     } catch (e) {
       // Settled only if this server still holds the request: another's reservation under the same id is its own.
@@ -277,17 +287,23 @@ export class AgentDesk {
     }
   }
 
-  private async signPayloads(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[]): Promise<Record<string, unknown>> {
+  /** Signs every payload; `settle(result)` is written in the last signature's audit transaction. */
+  private async signPayloads(signed: unknown, req: AgentRequest, a: Authorized, approvals: unknown[], settle: (result: Record<string, unknown>) => (q: Queryable) => Promise<unknown>): Promise<void> {
     const w = await this.coord.wallet(req.walletId);
     const auth = { agent: signed as never, ...(approvals.length ? { approvals } : {}) };
     const sigs: { input?: number; signature: string }[] = [];
-    let signers: string[] = [];
-    for (const [i, p] of a.decoded.signingPayloads.entries()) {
-      const r = await this.coord.sign(req.walletId, p, req.requestId, auth, { strict: a.strict });
-      signers = r.signers;
-      sigs.push({ ...(a.decoded.signing?.[i]?.input !== undefined ? { input: a.decoded.signing[i].input } : {}), signature: w.scheme === 'ecdsa-secp256k1' ? '0x' + r.signature : r.signature });
+    const payloads = a.decoded.signingPayloads;
+    const add = (i: number, r: { signature: string }) =>
+      (sigs[i] = { ...(a.decoded.signing?.[i]?.input !== undefined ? { input: a.decoded.signing[i].input } : {}), signature: w.scheme === 'ecdsa-secp256k1' ? '0x' + r.signature : r.signature });
+    const result = (signers: string[]) => ({ signature: sigs[0].signature, signatures: sigs, signers, ...(req.payload.kind === 'evm_transaction' ? evmSigned(a.decoded, req.payload.data, sigs[0].signature) : {}), ...messageForm(req.payload.kind, a.decoded, sigs[0].signature) });
+    for (const [i, p] of payloads.entries()) {
+      const last = i === payloads.length - 1;
+      const r = await this.coord.sign(req.walletId, p, req.requestId, auth, {
+        strict: a.strict,
+        ...(last ? { settle: (q: Queryable, r: { signature: string; signers: string[] }) => (add(i, r), settle(result(r.signers))(q)) } : {}),
+      });
+      if (!last) add(i, r);
     }
-    return { signature: sigs[0].signature, signatures: sigs, signers, ...(req.payload.kind === 'evm_transaction' ? evmSigned(a.decoded, req.payload.data, sigs[0].signature) : {}), ...messageForm(req.payload.kind, a.decoded, sigs[0].signature) };
   }
 
   private async expireIfDue(r: AgentRequestRecord): Promise<AgentRequestRecord> {
@@ -319,6 +335,9 @@ export class AgentDesk {
     if (isFleetkeyError(e)) await this.coord.audit.append(refusalEntry(e, { walletId: req.walletId, requestId: req.requestId, grantId: req.grantId, requestDigest: digest }));
   }
 }
+
+/** Thrown inside a reservation's transaction when the request's row is already there (rolls the reservation back). */
+class Taken extends Error {}
 
 function inProgress(requestId: string): FleetkeyError {
   return new FleetkeyError('in_progress', `request ${requestId} is being signed; send it again to get its result`, { details: { requestId } });

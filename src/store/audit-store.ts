@@ -89,11 +89,19 @@ export class AuditLog {
     return e;
   }
 
-  /** Appends in a transaction of its own (a seq clash, which the lock above rules out on one store, is retried). */
-  async append(fields: Omit<AuditFields, 'time' | 'actor'> & { actor?: string }): Promise<AuditEntry> {
+  /**
+   * Appends in a transaction of its own (a seq clash, which the lock above rules out on one store, is
+   * retried). `also`: another repository's write that commits with the entry or not at all (one
+   * fsync for both; it may run again on a retry, in a fresh transaction).
+   */
+  async append(fields: Omit<AuditFields, 'time' | 'actor'> & { actor?: string }, also?: (q: Queryable) => Promise<unknown>): Promise<AuditEntry> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.db.tx((q) => this.appendIn(q, fields));
+        return await this.db.tx(async (q) => {
+          const e = await this.appendIn(q, fields);
+          await also?.(q);
+          return e;
+        });
       } catch (e) {
         if (attempt < 8 && /duplicate key|UNIQUE constraint/i.test((e as Error).message)) continue;
         throw e;

@@ -157,7 +157,12 @@ export class ServerStore {
 
   /** Records a new request; false when the id exists (the caller reads it). */
   async insertRequest(r: AgentRequestRecord): Promise<boolean> {
-    const n = await this.db.run(
+    return this.insertRequestIn(this.db, r);
+  }
+
+  /** `insertRequest` inside a caller's transaction (the server's reservation: one commit for both). */
+  async insertRequestIn(q: Queryable, r: AgentRequestRecord): Promise<boolean> {
+    const n = await q.run(
       `INSERT INTO agent_requests (request_id, wallet_id, grant_id, request_digest, status, signed_json, approvals_json, detail_json, result_json, created_at, expires_at, updated_at, lease_owner, lease_until)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (request_id) DO NOTHING`,
       [r.requestId, r.walletId, r.grantId, r.requestDigest, r.status, JSON.stringify(r.signed), JSON.stringify(r.approvals), r.detail ? JSON.stringify(r.detail) : null, r.result ? JSON.stringify(r.result) : null, r.createdAt, r.expiresAt, Date.now(), r.leaseOwner ?? null, r.leaseUntil ?? 0],
@@ -200,7 +205,12 @@ export class ServerStore {
    * sees the current record and returns what to change. False if it was not in `from`, or, with
    * `leaseOwner`, if the request is leased to another server (it took over after this lease ran out).
    */
-  async updateRequest(
+  async updateRequest(...args: Parameters<ServerStore['updateRequestHook']>): Promise<boolean> {
+    return this.db.tx(this.updateRequestHook(...args));
+  }
+
+  /** `updateRequest` as a hook for another repository's transaction (the signature's audit entry: one commit for both). */
+  updateRequestHook(
     requestId: string,
     from: AgentRequestRecord['status'][],
     to: AgentRequestRecord['status'],
@@ -208,8 +218,8 @@ export class ServerStore {
     leaseOwner?: string,
     /** Another repository's write that commits in the same transaction, whether or not the row changes. */
     also?: (q: Queryable) => Promise<unknown>,
-  ): Promise<boolean> {
-    return this.db.tx(async (q) => {
+  ): (q: Queryable) => Promise<boolean> {
+    return async (q) => {
       await also?.(q);
       const row = (await q.all(`SELECT * FROM agent_requests WHERE request_id = $1${this.db.kind === 'postgres' ? ' FOR UPDATE' : ''}`, [requestId]))[0];
       if (!row) return false;
@@ -223,7 +233,7 @@ export class ServerStore {
         to, JSON.stringify(set.approvals ?? cur.approvals), detail ? JSON.stringify(detail) : null, result ? JSON.stringify(result) : null, Date.now(), requestId,
       ]);
       return true;
-    });
+    };
   }
 
   // ---- preprocessed nonce commitments, shared by every server on this store ----
@@ -243,8 +253,26 @@ export class ServerStore {
    * single writer serializes. Oldest first, so a signer's older nonces go before it may forget them.
    */
   async takeCommitment(pool: string): Promise<PooledCommitment | undefined> {
+    return this.takeIn(this.db, pool);
+  }
+
+  /**
+   * One commitment from each of `pools` (undefined where a pool is empty), in one transaction: a
+   * signing round's picks cost one commit, not one per signer. Each pick is the statement above, so
+   * what one pool yields is never another caller's.
+   */
+  async takeCommitments(pools: readonly string[]): Promise<(PooledCommitment | undefined)[]> {
+    if (pools.length === 1) return [await this.takeCommitment(pools[0])];
+    return this.db.tx(async (q) => {
+      const out: (PooledCommitment | undefined)[] = [];
+      for (const pool of pools) out.push(await this.takeIn(q, pool));
+      return out;
+    });
+  }
+
+  private async takeIn(q: Queryable, pool: string): Promise<PooledCommitment | undefined> {
     const lock = this.db.kind === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
-    const r = await this.db.all(
+    const r = await q.all(
       `DELETE FROM nonce_pool WHERE pool = $1 AND nonce_id = (SELECT nonce_id FROM nonce_pool WHERE pool = $2 ORDER BY added_at, nonce_id LIMIT 1${lock}) RETURNING commitment_json`,
       [pool, pool],
     );

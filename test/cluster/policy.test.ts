@@ -74,6 +74,14 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     assert.equal(again.body.signature, r.body.signature);
     const got = await A('GET', `/v1/requests/${signed.request.requestId}`);
     assert.equal(got.body.status, 'signed');
+    // The same new request sent twice at once: one signing, the other waits its turn (in_progress) or
+    // gets the same answer; never two signings of it.
+    const twin = request(agent, g, w.id, solPayload(w.address, 3n));
+    const pair = await Promise.all([A('POST', '/v1/requests', twin), A('POST', '/v1/requests', twin)]);
+    const signedTwins = pair.filter((x) => x.status === 200);
+    assert.ok(signedTwins.length >= 1, JSON.stringify(pair.map((x) => x.body)));
+    for (const x of pair) if (x.status !== 200) assert.deepEqual([x.status, x.body.error?.code], [409, 'in_progress'], JSON.stringify(x.body));
+    assert.equal(new Set(signedTwins.map((x) => x.body.signature)).size, 1);
     // The same request id for another request is a conflict.
     const other = request(agent, g, w.id, solPayload(w.address, 2n), { requestId: signed.request.requestId });
     assert.equal((await A('POST', '/v1/requests', other)).body.error.code, 'conflict');
@@ -81,6 +89,7 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     const logs = await Promise.all([0, 1, 2].map(signerLog));
     const issued = logs.flat().filter((e) => e.outcome === 'share_issued' && e.data.requestId === signed.request.requestId);
     assert.equal(issued.length, 2, 'two signers issued a share, once each');
+    assert.equal(logs.flat().filter((e) => e.outcome === 'share_issued' && e.data.requestId === twin.request.requestId).length, 2, 'the twin request was signed once');
     for (const e of issued) assert.equal(e.policyVersion, 1);
   });
 
@@ -169,6 +178,17 @@ describe('policy enforced by every signer (3 signer processes, 2-of-3)', { timeo
     // Each signer's own counters agree: none took part in more than the limit allows.
     const logs = await Promise.all([0, 1, 2].map(signerLog));
     for (const n of signersCountFor(logs, w.id)) assert.ok(n <= 100, `a signer issued shares for ${n} requests`);
+    // A request refused by the server's check is not recorded (404); one that passed it and was refused
+    // by the reservation (the limit reached meanwhile: its row rolled back with it) is recorded as
+    // failed. None is left half-written (`signing`), and every signed one reads back signed.
+    const records = await Promise.all(answers.map((a) => A('GET', `/v1/requests/${a.q.request.requestId}`)));
+    const seen: Record<string, number> = {};
+    for (const g of records) {
+      const k = g.status === 404 ? '404' : `${g.body.status}${g.body.error ? ` ${g.body.error.code}` : ''}`;
+      seen[k] = (seen[k] ?? 0) + 1;
+    }
+    assert.equal(seen.signed, 100, JSON.stringify(seen));
+    assert.deepEqual(Object.keys(seen).filter((k) => !['404', 'signed', 'failed limit_exceeded'].includes(k)), [], JSON.stringify(seen));
   });
 
   test('the same with a signer SIGKILLed in the middle: never more than the limit; retried requests reach exactly 100', async (t) => {
