@@ -57,6 +57,11 @@ export const CONTROL_MIGRATIONS = [
   `CREATE TABLE control_decisions (
      request_digest TEXT NOT NULL, approver TEXT NOT NULL, decision TEXT NOT NULL, digest TEXT NOT NULL, signed_json TEXT NOT NULL, stored_at BIGINT NOT NULL,
      PRIMARY KEY (request_digest, approver, decision))`,
+  // Issue 13: a counter's totals (totalIn) read only indexes: the window's usage rows from the first,
+  // and each row's request status from the second, instead of two table rows per usage row.
+  `CREATE INDEX control_usage_window ON control_usage (counter, at, request_id, amount);
+   DROP INDEX control_usage_counter;
+   CREATE INDEX control_requests_live ON control_requests (request_id, status, expires_at)`,
 ];
 
 /** Longest window a policy may have (366 days) plus a day: what an unfiltered usage view loads. */
@@ -153,7 +158,9 @@ const LIVE = `(r.status = 'committed' OR (r.status = 'reserved' AND r.expires_at
  * then the records are read and summed here) and the longer ones are read and added here.
  */
 async function totalIn(q: Queryable, postgres: boolean, counter: string, since: number, now: number, except?: string): Promise<{ count: bigint; sum: bigint }> {
-  const where = `FROM control_usage u JOIN control_requests r ON r.request_id = u.request_id WHERE u.counter = $1 AND u.at > $2 AND ${LIVE.replace('$NOW', '$3')}${except !== undefined ? ' AND u.request_id <> $4' : ''}`;
+  // SQLite: the join reads each request's status from control_requests_live (the planner would take
+  // the primary key's index and then the table row).
+  const where = `FROM control_usage u JOIN control_requests r${postgres ? '' : ' INDEXED BY control_requests_live'} ON r.request_id = u.request_id WHERE u.counter = $1 AND u.at > $2 AND ${LIVE.replace('$NOW', '$3')}${except !== undefined ? ' AND u.request_id <> $4' : ''}`;
   const params = except !== undefined ? [counter, since, now, except] : [counter, since, now];
   if (postgres) {
     const [row] = await q.all(`SELECT COUNT(*)::text AS n, COALESCE(SUM(u.amount::numeric), 0)::text AS total ${where}`, params);
