@@ -25,8 +25,6 @@ export interface Db extends Queryable {
   /** Applies `migrations[i]` for every i not yet applied, each in its own transaction. */
   migrate(name: string, migrations: string[]): Promise<void>;
   close(): Promise<void>;
-  /** SQLite: commits made and transactions they carried (group commit: several per commit under load). */
-  readonly stats?: { readonly commits: number; readonly transactions: number };
 }
 
 /** `poolMax`: the most PostgreSQL connections this handle opens at once (default 10). */
@@ -44,33 +42,7 @@ export function dbConfigFrom(urlOrPath: string, schema?: string): DbConfig {
 const toSqlite = (sql: string) => sql.replace(/\$\d+/g, '?');
 const sqliteParams = (p: Param[] = []) => p.map((v) => (typeof v === 'bigint' ? v.toString() : v));
 
-/** The most transactions one SQLite commit carries (group commit, below). */
-const MAX_BATCH = 128;
-
-interface Job {
-  fn: (q: Queryable) => Promise<unknown>;
-  resolve(v: unknown): void;
-  reject(e: unknown): void;
-}
-
-/**
- * One connection, so transactions run one at a time, in the order they were asked for. Group
- * commit: the transactions waiting when the connection comes free run in one SQLite transaction,
- * each inside a SAVEPOINT of its own, and share one COMMIT (one WAL fsync). Each keeps what `tx()`
- * promises on its own:
- * - atomic: a transaction that throws is rolled back to its savepoint (its writes are gone, the
- *   others' stay) and its caller gets its error at once;
- * - durable before it resolves: every caller is answered after the shared COMMIT returned, so no
- *   caller sees success for a write that could still be lost; if the COMMIT fails, every
- *   transaction in it fails (nothing of them was written);
- * - serial: they run one after another on the one connection, as before, so each sees the writes of
- *   those before it. A statement outside a transaction (`all`, `run`) is a transaction of one statement.
- * If SQLite itself ends the whole transaction under an error (SQLITE_FULL, SQLITE_IOERR, ...), the
- * transactions before it in the batch were not written either: they fail with that error too, and
- * the rest of the batch goes on in a new transaction.
- * Under one caller at a time nothing changes (a batch of one: BEGIN, the transaction, COMMIT). Under
- * concurrent requests, n waiting transactions cost one fsync instead of n.
- */
+/** One connection, so transactions are serialized with a promise chain (an async mutex). */
 function openSqlite(path: string): Db {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -92,84 +64,34 @@ function openSqlite(path: string): Db {
       return prep(sql).run(...sqliteParams(params)).changes;
     },
   };
-
-  const queue: Job[] = [];
-  let draining: Promise<void> | undefined;
-  const stats = { commits: 0, transactions: 0 };
-
-  /** Runs `batch` as one SQLite transaction, a savepoint per job; answers each job after the COMMIT (or its own failure). */
-  const runBatch = async (batch: Job[]): Promise<void> => {
-    const answered = new Set<Job>();
-    const fail = (job: Job, e: unknown) => {
-      answered.add(job);
-      job.reject(e);
-    };
-    let written: { job: Job; value: unknown }[] = [];
-    try {
-      db.exec('BEGIN IMMEDIATE');
-      for (const job of batch) {
-        db.exec('SAVEPOINT fk_job');
-        try {
-          written.push({ job, value: await job.fn(q) });
-          db.exec('RELEASE fk_job');
-        } catch (e) {
-          if (written.at(-1)?.job === job) written.pop();
-          fail(job, e);
-          if (db.inTransaction) {
-            db.exec('ROLLBACK TO fk_job');
-            db.exec('RELEASE fk_job');
-          } else {
-            // SQLite rolled the whole transaction back: the jobs before this one were not written.
-            for (const w of written) fail(w.job, e);
-            written = [];
-            db.exec('BEGIN IMMEDIATE');
-          }
-        }
-      }
-      db.exec('COMMIT');
-      stats.commits++;
-      stats.transactions += written.length;
-    } catch (e) {
-      // BEGIN, a savepoint statement or COMMIT failed: nothing of this batch is written.
-      try {
-        if (db.inTransaction) db.exec('ROLLBACK');
-      } catch {
-        // The connection is broken; the next batch's BEGIN says so to its callers.
-      }
-      for (const job of batch) if (!answered.has(job)) fail(job, e);
-      return;
-    }
-    for (const w of written) w.job.resolve(w.value);
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn, fn);
+    chain = next.catch(() => undefined);
+    return next;
   };
-
-  const drain = async (): Promise<void> => {
-    while (queue.length) {
-      // Let callbacks that are due (requests arriving, answers of other stores) add their
-      // transactions first: they join this batch instead of waiting for the next fsync.
-      await new Promise<void>((r) => setImmediate(r));
-      await runBatch(queue.splice(0, MAX_BATCH));
-    }
-    draining = undefined;
-  };
-
-  const enqueue = <T>(fn: (q: Queryable) => Promise<T>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      draining ??= drain();
-    });
-
   const self: Db = {
     kind: 'sqlite',
-    // Outside a transaction, a statement is a transaction of its own (it queues like one).
-    all: (sql, params) => enqueue((t) => t.all(sql, params)),
-    run: (sql, params) => enqueue((t) => t.run(sql, params)),
-    tx: (fn) => enqueue(fn),
+    // Outside a transaction, statements still queue behind any open transaction.
+    all: (sql, params) => serial(() => q.all(sql, params)),
+    run: (sql, params) => serial(() => q.run(sql, params)),
+    tx: (fn) =>
+      serial(async () => {
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          const r = await fn(q);
+          db.exec('COMMIT');
+          return r;
+        } catch (e) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw e;
+        }
+      }),
     migrate: (name, migrations) => migrateWith(self, name, migrations),
     async close() {
-      while (draining) await draining;
+      await chain;
       db.close();
     },
-    stats,
   };
   return self;
 }

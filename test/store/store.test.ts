@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { storageBackends } from '../helpers/backends.ts';
 import { SignerStore } from '../../src/store/signer-store.ts';
 import { ServerStore } from '../../src/store/server-store.ts';
-import { openDb } from '../../src/store/db.ts';
 
 const { backends, fresh } = storageBackends('fk-store');
 
@@ -103,44 +102,6 @@ for (const [name, cfg] of backends) {
         ]),
       );
       assert.equal(await s.countNonces('w'), 0);
-    });
-
-    test('concurrent transactions: each atomic on its own, every one durable when it resolves; SQLite shares one commit among them', async () => {
-      const made = cfg();
-      const db = await openDb(made);
-      await db.run('CREATE TABLE gc (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
-      const before = db.stats?.commits ?? 0;
-      const boom = new Error('boom');
-      // 40 transactions asked for at once; every fifth throws after its first write, one breaks a constraint.
-      const results = await Promise.allSettled(
-        Array.from({ length: 40 }, (_, i) =>
-          db.tx(async (q) => {
-            await q.run('INSERT INTO gc (k, v) VALUES ($1, $2)', [`a${i}`, i]);
-            if (i % 5 === 4) throw boom;
-            if (i === 7) await q.run('INSERT INTO gc (k, v) VALUES ($1, $2)', ['a0', 0]); // a0 is taken: UNIQUE
-            await q.run('INSERT INTO gc (k, v) VALUES ($1, $2)', [`b${i}`, i]);
-            return i;
-          }),
-        ),
-      );
-      // SQLite: one BEGIN … COMMIT carried the 40 (all were waiting when the connection came free).
-      if (db.kind === 'sqlite') assert.equal(db.stats!.commits - before, 1, 'one commit for the 40');
-      const ok = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
-      const expected = Array.from({ length: 40 }, (_, i) => i).filter((i) => i % 5 !== 4 && i !== 7);
-      assert.deepEqual(ok, expected);
-      for (const [i, r] of results.entries()) if (r.status === 'fulfilled') assert.equal(r.value, i);
-      assert.equal((results[4] as PromiseRejectedResult).reason, boom, 'a transaction that throws gets its own error');
-      assert.match(String((results[7] as PromiseRejectedResult).reason), /UNIQUE|duplicate key/i);
-      // A failed transaction left nothing, the others everything, also once the database is reopened.
-      const keys = (rows: Record<string, unknown>[]) => rows.map((r) => r.k as string).sort();
-      const want = expected.flatMap((i) => [`a${i}`, `b${i}`]).sort();
-      assert.deepEqual(keys(await db.all('SELECT k FROM gc')), want);
-      if (db.kind === 'sqlite') {
-        await db.close();
-        const again = await openDb(made);
-        assert.deepEqual(keys(await again.all('SELECT k FROM gc')), want, 'durable: the rows are there after a reopen');
-        await again.close();
-      } else await db.close();
     });
 
     test('wallets and epochs, with owed commits recorded atomically', async () => {
