@@ -262,7 +262,6 @@ export class ServerStore {
    * what one pool yields is never another caller's.
    */
   async takeCommitments(pools: readonly string[]): Promise<(PooledCommitment | undefined)[]> {
-    if (pools.length === 1) return [await this.takeCommitment(pools[0])];
     return this.db.tx(async (q) => {
       const out: (PooledCommitment | undefined)[] = [];
       for (const pool of pools) out.push(await this.takeIn(q, pool));
